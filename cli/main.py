@@ -1,0 +1,23 @@
+"""The `atelier` command: GAN commands (train, stylize, evaluate) and service commands.
+
+Each command imports its heavy dependencies (torch, the web stack) inside its body, so that
+`atelier --help` and the service commands stay fast and the API process never loads torch.
+"""
+
+import typer
+
+from cli import gan, service
+
+app = typer.Typer(
+    name="atelier",
+    help="Atelier: GAN-based image style transfer.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+gan.register(app)
+service.register(app)
+
+
+def main() -> None:
+    app()
