@@ -1,0 +1,81 @@
+"""FastAPI dependencies as `Annotated` aliases: handlers declare what they need by type."""
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from celery import Celery
+from fastapi import Depends, Header, Request
+from sqlalchemy.orm import Session
+
+from app import crud
+from app.config import Settings
+from app.errors import APIError
+from app.storage import Storage
+from app.tables import ApiKey
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.sessionmaker() as session:
+        yield session
+
+
+def get_storage(request: Request) -> Storage:
+    storage: Storage = request.app.state.storage
+    return storage
+
+
+def get_queue(request: Request) -> Celery:
+    client: Celery = request.app.state.queue
+    return client
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_session)]
+StorageDep = Annotated[Storage, Depends(get_storage)]
+QueueDep = Annotated[Celery, Depends(get_queue)]
+
+
+def current_key(
+    session: SessionDep,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> ApiKey:
+    """The caller's API key from `Authorization: Bearer ...` or `X-API-Key`."""
+    secret = x_api_key
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            secret = value.strip()
+    if not secret:
+        raise APIError(
+            401,
+            "unauthorized",
+            "an API key is required (Authorization: Bearer KEY or X-API-Key: KEY)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    key = crud.get_api_key(session, secret=secret)
+    if key is None:
+        raise APIError(
+            401,
+            "unauthorized",
+            "unknown or revoked API key",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return key
+
+
+CurrentKey = Annotated[ApiKey, Depends(current_key)]
+
+
+def admin_key(key: CurrentKey) -> ApiKey:
+    if not key.is_admin:
+        raise APIError(403, "forbidden", "this route needs an admin key")
+    return key
+
+
+AdminKey = Annotated[ApiKey, Depends(admin_key)]

@@ -1,0 +1,96 @@
+"""Liveness, readiness and Prometheus metrics (no API key: meant for probes and scrapers)."""
+
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import text
+
+from app import crud, queue
+from app.db import check_migrated
+from app.errors import error_body
+from app.tables import JobStatus
+
+router = APIRouter(tags=["health"])
+
+LATENCY_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """Ready when the database (migrated) and the broker answer."""
+    state = request.app.state
+    checks: dict[str, str] = {}
+
+    def check_db() -> None:
+        with state.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        check_migrated(state.engine)
+
+    for name, check in (("database", check_db), ("broker", lambda: queue.ping(state.queue))):
+        try:
+            await run_in_threadpool(check)
+            checks[name] = "ok"
+        except Exception as exc:
+            checks[name] = f"error: {exc}"
+    if all(v == "ok" for v in checks.values()):
+        return JSONResponse({"status": "ready", "checks": checks})
+    body = error_body("not_ready", "a dependency is unavailable", checks=checks)
+    return JSONResponse(body, status_code=503)
+
+
+class JobStoreCollector(Collector):
+    """Reads job counts and latencies from the database at scrape time.
+
+    The jobs table is the truth and the API process never sees jobs finish, so counting there
+    (rather than in per-process counters) gives the same numbers from any API replica.
+    """
+
+    def __init__(self, state: object) -> None:
+        self.state = state
+
+    def collect(self) -> Iterator[Metric]:
+        state = self.state
+        with state.sessionmaker() as session:  # type: ignore[attr-defined]
+            counts = crud.job_counts(session)
+            durations = crud.finished_durations(session)
+        jobs = GaugeMetricFamily("atelier_jobs", "Jobs by status", labels=["status"])
+        for status in JobStatus:
+            jobs.add_metric([status.value], counts.get(status.value, 0))
+        yield jobs
+        buckets = [(str(b), sum(1 for d in durations if d <= b)) for b in LATENCY_BUCKETS]
+        buckets.append(("+Inf", len(durations)))
+        yield HistogramMetricFamily(
+            "atelier_job_latency_seconds",
+            "Time from submission to success",
+            buckets=buckets,
+            sum_value=sum(durations),
+        )
+        depth = GaugeMetricFamily(
+            "atelier_queue_depth", "Messages waiting in the broker", labels=["queue"]
+        )
+        try:
+            for name, n in queue.queue_depths(state.queue).items():  # type: ignore[attr-defined]
+                depth.add_metric([name], n)
+        except Exception:  # broker down: report no sample rather than fail the scrape
+            pass
+        yield depth
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics: jobs by status, job latency histogram, queue depth."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(JobStoreCollector(request.app.state))
+    payload = await run_in_threadpool(generate_latest, registry)
+    return Response(payload, media_type="text/plain; version=0.0.4; charset=utf-8")

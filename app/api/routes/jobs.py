@@ -1,0 +1,77 @@
+"""Jobs: read, list with cursor pagination, download the result, cancel."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from app import crud
+from app.api.deps import CurrentKey, SessionDep, SettingsDep, StorageDep
+from app.api.presenters import job_public
+from app.errors import APIError
+from app.schemas import JobPublic, JobsPublic
+from app.tables import FINISHED, Job, JobKind, JobStatus
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+
+def _job_or_404(session: SessionDep, key: CurrentKey, job_id: str) -> Job:
+    # Another key's job answers 404, not 403: its existence is not revealed.
+    job = crud.get_job(session, job_id=job_id, viewer=key)
+    if job is None:
+        raise APIError(404, "job_not_found", f"no job {job_id}")
+    return job
+
+
+@router.get("", response_model=JobsPublic)
+def list_jobs(
+    key: CurrentKey,
+    session: SessionDep,
+    status: JobStatus | None = None,
+    kind: JobKind | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> JobsPublic:
+    """List your jobs, newest first; pass `next_cursor` back as `cursor` for the next page."""
+    try:
+        jobs, next_cursor = crud.list_jobs(
+            session, viewer=key, status=status, kind=kind, cursor=cursor, limit=limit
+        )
+    except ValueError as exc:
+        raise APIError(422, "invalid_cursor", str(exc)) from exc
+    return JobsPublic(data=[job_public(j) for j in jobs], next_cursor=next_cursor)
+
+
+@router.get("/{job_id}", response_model=JobPublic)
+def get_job(job_id: str, key: CurrentKey, session: SessionDep) -> JobPublic:
+    """A job's status, progress (percent and ETA), parameters and result link."""
+    return job_public(_job_or_404(session, key, job_id))
+
+
+@router.get("/{job_id}/result", response_class=Response)
+def get_result(
+    job_id: str, key: CurrentKey, session: SessionDep, storage: StorageDep, settings: SettingsDep
+) -> Response:
+    """The stylized image of a succeeded job."""
+    job = _job_or_404(session, key, job_id)
+    if job.status != JobStatus.succeeded or job.result_sha256 is None:
+        raise APIError(409, "job_not_succeeded", f"job {job_id} is {job.status.value}")
+    image = crud.get_image(session, sha256=job.result_sha256)
+    assert image is not None
+    return Response(
+        storage.get(image.sha256),
+        media_type=image.content_type,
+        headers={
+            # Results never change once written, but they are private to the key's owner.
+            "Cache-Control": f"private, max-age={settings.result_cache_max_age_s}, immutable",
+            "ETag": f'"{image.sha256}"',
+        },
+    )
+
+
+@router.post("/{job_id}/cancel", response_model=JobPublic)
+def cancel_job(job_id: str, key: CurrentKey, session: SessionDep) -> JobPublic:
+    """Cancel: a queued job never runs; a running job stops at its next progress check."""
+    job = _job_or_404(session, key, job_id)
+    if job.status in FINISHED:
+        raise APIError(409, "job_finished", f"job {job_id} is already {job.status.value}")
+    return job_public(crud.request_cancel(session, job=job))

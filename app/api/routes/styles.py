@@ -1,0 +1,98 @@
+"""Styles: named style images a key can reuse by `style_id`."""
+
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from app import crud
+from app.api.deps import CurrentKey, SessionDep, SettingsDep, StorageDep
+from app.api.presenters import style_public
+from app.errors import APIError
+from app.images import validate_image
+from app.schemas import StylePublic, StylesPublic
+from app.tables import Style
+from app.uploads import BINARY, multipart_openapi, read_form
+
+router = APIRouter(prefix="/v1/styles", tags=["styles"])
+
+_FORM_SCHEMA = multipart_openapi(
+    ["image"], {"image": BINARY, "name": {"type": "string", "maxLength": 200}}
+)
+
+
+def _style_or_404(session: SessionDep, key: CurrentKey, style_id: str) -> Style:
+    style = crud.get_style(session, style_id=style_id, viewer=key)
+    if style is None:
+        raise APIError(404, "style_not_found", f"no style {style_id}")
+    return style
+
+
+@router.post("", status_code=201, response_model=StylePublic, openapi_extra=_FORM_SCHEMA)
+async def create_style(
+    request: Request,
+    response: Response,
+    key: CurrentKey,
+    session: SessionDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+) -> StylePublic:
+    """Upload a style image (multipart: `image`, optional `name`)."""
+    form = await read_form(request, max_file_bytes=settings.max_upload_bytes)
+    part = form.files.get("image")
+    if part is None:
+        raise APIError(422, "missing_field", "the 'image' file is required")
+    name = form.fields.get("name") or part.filename or "style"
+    if len(name) > 200:
+        raise APIError(422, "invalid_parameter", "name: at most 200 characters")
+    image = await run_in_threadpool(
+        validate_image,
+        part.data,
+        field="image",
+        max_pixels=settings.max_pixels,
+        max_side=settings.max_side,
+    )
+    row = crud.store_clean_image(session, storage=storage, image=image)
+    style = crud.create_style(session, owner=key, name=name, image_sha256=row.sha256)
+    response.headers["Location"] = f"/v1/styles/{style.id}"
+    return style_public(style, row)
+
+
+@router.get("", response_model=StylesPublic)
+def list_styles(key: CurrentKey, session: SessionDep) -> StylesPublic:
+    """Your styles, newest first."""
+    styles = crud.list_styles(session, viewer=key)
+    data = []
+    for style in styles:
+        image = crud.get_image(session, sha256=style.image_sha256)
+        assert image is not None
+        data.append(style_public(style, image))
+    return StylesPublic(data=data)
+
+
+@router.get("/{style_id}", response_model=StylePublic)
+def get_style(style_id: str, key: CurrentKey, session: SessionDep) -> StylePublic:
+    """One style."""
+    style = _style_or_404(session, key, style_id)
+    image = crud.get_image(session, sha256=style.image_sha256)
+    assert image is not None
+    return style_public(style, image)
+
+
+@router.get("/{style_id}/image", response_class=Response)
+def get_style_image(
+    style_id: str, key: CurrentKey, session: SessionDep, storage: StorageDep
+) -> Response:
+    """The style's image (normalised to RGB PNG)."""
+    style = _style_or_404(session, key, style_id)
+    return Response(
+        storage.get(style.image_sha256),
+        media_type="image/png",
+        headers={"Cache-Control": "private, max-age=86400, immutable"},
+    )
+
+
+@router.delete("/{style_id}", status_code=204, response_class=Response)
+def delete_style(style_id: str, key: CurrentKey, session: SessionDep) -> Response:
+    """Delete a style (jobs that used it keep their copy of the image)."""
+    crud.delete_style(session, style=_style_or_404(session, key, style_id))
+    return Response(status_code=204)

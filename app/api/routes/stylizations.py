@@ -1,0 +1,162 @@
+"""`POST /v1/stylizations`: validate everything, then store, record and enqueue in that order."""
+
+import asyncio
+import re
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+
+from app import crud, queue
+from app.api.deps import CurrentKey, QueueDep, SessionDep, SettingsDep, StorageDep
+from app.api.presenters import job_public
+from app.errors import APIError
+from app.images import validate_image
+from app.schemas import ErrorPublic, JobPublic, StylizationCreate
+from app.tables import FINISHED, Job
+from app.uploads import BINARY, multipart_openapi, read_form
+
+router = APIRouter(prefix="/v1/stylizations", tags=["stylizations"])
+
+MAX_WAIT_S = 60.0
+_FORM_SCHEMA = multipart_openapi(
+    ["content"],
+    {
+        "content": BINARY,
+        "style": BINARY,
+        **StylizationCreate.model_json_schema()["properties"],
+    },
+)
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorPublic} for code in (401, 404, 413, 415, 422)
+}
+
+
+def _wait_seconds(prefer: str | None) -> float:
+    match = re.search(r"\bwait=(\d+(?:\.\d+)?)", prefer or "")
+    return min(float(match.group(1)), MAX_WAIT_S) if match else 0.0
+
+
+def _validation_message(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+
+
+async def wait_for_job(request: Request, job: Job, seconds: float) -> Job:
+    """Poll the job row until it finishes or `seconds` pass (the `Prefer: wait=N` contract)."""
+    deadline = time.monotonic() + seconds
+    factory = request.app.state.sessionmaker
+
+    def load() -> Job:
+        with factory() as session:
+            return session.get(Job, job.id) or job
+
+    while job.status not in FINISHED and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        job = await run_in_threadpool(load)
+    return job
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobPublic,
+    openapi_extra=_FORM_SCHEMA,
+    responses=_ERRORS,
+)
+async def create_stylization(
+    request: Request,
+    response: Response,
+    key: CurrentKey,
+    session: SessionDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+    client: QueueDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    prefer: Annotated[str | None, Header()] = None,
+) -> JobPublic:
+    """Submit a stylization job (multipart: `content` file and a `style` file or `style_id`)."""
+    if idempotency_key:
+        existing = crud.get_job_by_idempotency_key(session, owner=key, key=idempotency_key)
+        if existing is not None:
+            response.headers["Location"] = f"/v1/jobs/{existing.id}"
+            response.headers["Idempotent-Replayed"] = "true"
+            return job_public(existing)
+
+    form = await read_form(request, max_file_bytes=settings.max_upload_bytes)
+    unknown = set(form.files) - {"content", "style"}
+    if unknown:
+        raise APIError(422, "unknown_field", f"unexpected file field(s): {sorted(unknown)}")
+    try:
+        params = StylizationCreate.model_validate(form.fields)
+    except ValidationError as exc:
+        raise APIError(422, "invalid_parameter", _validation_message(exc)) from exc
+    if params.max_side is not None and params.max_side > settings.max_side:
+        raise APIError(422, "invalid_parameter", f"max_side: at most {settings.max_side}")
+    content_part = form.files.get("content")
+    if content_part is None:
+        raise APIError(422, "missing_field", "the 'content' image file is required")
+    style_part = form.files.get("style")
+    if (style_part is None) == (params.style_id is None):
+        raise APIError(422, "style_required", "give exactly one of a 'style' file or 'style_id'")
+
+    style_sha256: str | None = None
+    if params.style_id is not None:
+        style = crud.get_style(session, style_id=params.style_id, viewer=key)
+        if style is None:
+            raise APIError(404, "style_not_found", f"no style {params.style_id}")
+        style_sha256 = style.image_sha256
+    if params.model_id is not None and crud.get_model(session, model_id=params.model_id) is None:
+        raise APIError(404, "model_not_found", f"no model {params.model_id}")
+
+    limits = {"max_pixels": settings.max_pixels, "max_side": settings.max_side}
+    content = await run_in_threadpool(validate_image, content_part.data, field="content", **limits)
+    style_image = (
+        await run_in_threadpool(validate_image, style_part.data, field="style", **limits)
+        if style_part is not None
+        else None
+    )
+
+    # Everything is valid: only now touch storage and the database.
+    content_row = crud.store_clean_image(session, storage=storage, image=content)
+    if style_image is not None:
+        style_sha256 = crud.store_clean_image(session, storage=storage, image=style_image).sha256
+    assert style_sha256 is not None
+    parameters = params.model_dump(mode="json", exclude={"style_id", "model_id", "webhook_url"})
+    parameters["max_side"] = params.max_side or settings.default_output_side
+    try:
+        job = crud.create_stylization(
+            session,
+            owner=key,
+            parameters=parameters,
+            content_sha256=content_row.sha256,
+            style_sha256=style_sha256,
+            style_id=params.style_id,
+            model_id=params.model_id,
+            idempotency_key=idempotency_key,
+            webhook_url=str(params.webhook_url) if params.webhook_url else None,
+        )
+    except IntegrityError:
+        # A concurrent request with the same Idempotency-Key won the race: return its job.
+        session.rollback()
+        existing = crud.get_job_by_idempotency_key(session, owner=key, key=idempotency_key or "")
+        if existing is None:
+            raise
+        job = existing
+
+    try:
+        await run_in_threadpool(queue.send_stylize, client, job.id)
+        crud.mark_dispatched(session, job_id=job.id)
+    except Exception:  # broker down: the job stays queued and the reaper sends it later
+        request.app.state.logger.exception("could not enqueue job %s", job.id)
+
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    wait = _wait_seconds(prefer)
+    if wait > 0:
+        job = await wait_for_job(request, job, wait)
+        response.headers["Preference-Applied"] = f"wait={wait:g}"
+        if job.status in FINISHED:
+            response.status_code = 200
+    return job_public(job)

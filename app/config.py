@@ -1,0 +1,76 @@
+"""One typed settings object, read from `ATELIER_*` environment variables (and an optional `.env`).
+
+Defaults give the embedded stack: everything (SQLite job store, SQLite broker, storage folder)
+lives under `ATELIER_DATA_DIR`, so a fresh install needs no server.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ATELIER_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None  # default: sqlite under data_dir
+    broker_url: str | None = None  # default: kombu's SQLAlchemy transport on sqlite under data_dir
+    storage_dir: Path | None = None  # default: data_dir / "storage"
+
+    # Upload limits: bytes are counted while streaming, pixels checked before decoding.
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    max_pixels: int = Field(default=40_000_000, gt=0)
+    max_side: int = Field(default=8192, gt=0)
+    default_output_side: int = Field(default=1024, gt=0)
+    max_model_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
+
+    # The model the worker runs.
+    encoder: str = "efficientnet-lite0"
+    device: str = "auto"
+    optimisation_steps: int = Field(default=100, gt=0)
+    optimisation_size: int = Field(default=384, gt=0)
+
+    # Reliability: the jobs table, not the broker, is the source of truth.
+    job_time_limit_s: float = Field(default=1800.0, gt=0)
+    heartbeat_interval_s: float = Field(default=5.0, gt=0)
+    heartbeat_timeout_s: float = Field(default=60.0, gt=0)  # running job with older heartbeat: lost
+    reaper_interval_s: float = Field(default=10.0, gt=0)
+    requeue_queued_after_s: float = Field(default=600.0, gt=0)  # re-send a message that got lost
+    max_attempts: int = Field(default=3, gt=0)
+    cancel_check_interval_s: float = Field(default=0.5, ge=0)
+    broker_polling_interval_s: float = Field(default=0.1, gt=0)
+    run_reaper: bool = True  # the API process runs the reaper loop
+
+    # Webhooks (Standard Webhooks signing).
+    webhook_secret: SecretStr | None = None  # default: generated once into data_dir
+    webhook_max_attempts: int = Field(default=5, gt=0)
+    webhook_backoff_s: float = Field(default=2.0, ge=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+
+    result_cache_max_age_s: int = 86400
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'atelier.sqlite').resolve()}"
+
+    @property
+    def celery_broker_url(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{(self.data_dir / 'broker.sqlite').resolve()}"
+
+    @property
+    def storage_path(self) -> Path:
+        return (self.storage_dir or self.data_dir / "storage").resolve()
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.celery_broker_url.startswith(("sqla+", "sqlalchemy+"))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests build their own `Settings` and pass it explicitly."""
+    return Settings()

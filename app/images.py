@@ -1,0 +1,124 @@
+"""Upload validation: sniff the real format, decode with an allow-list, normalise to RGB.
+
+Decisions (documented in the README):
+- The client's declared content type is ignored; the bytes decide. Non-images get 415.
+- Animated / multi-frame images are refused (422 `animated_image`) rather than silently
+  using the first frame: a user who sends an animation would not expect a still result.
+- CMYK, palette, 16-bit and alpha images are converted to 8-bit RGB (alpha over white);
+  EXIF orientation is applied, so the stored image is upright and has no EXIF.
+- Pixel limits are checked from the header before decoding, and Pillow's decompression-bomb
+  warning is turned into an error, so a small file cannot expand to gigabytes in memory.
+"""
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from app.errors import APIError
+
+ALLOWED_FORMATS = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+}
+OUTPUT_FORMATS = {
+    "png": ("PNG", "image/png"),
+    "jpeg": ("JPEG", "image/jpeg"),
+    "webp": ("WEBP", "image/webp"),
+}
+
+
+def sniff(data: bytes) -> str | None:
+    """The format named by the file's magic bytes, or None."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    return None
+
+
+@dataclass(frozen=True)
+class CleanImage:
+    png: bytes  # normalised RGB PNG: what gets stored
+    width: int
+    height: int
+    source_format: str
+
+
+def validate_image(
+    data: bytes | bytearray, *, field: str, max_pixels: int, max_side: int
+) -> CleanImage:
+    """Decode an uploaded image fully or raise an APIError with a stable code."""
+    if not data:
+        raise APIError(422, "empty_file", f"'{field}' is empty")
+    fmt = sniff(bytes(data[:16]))
+    if fmt is None:
+        raise APIError(
+            415,
+            "unsupported_format",
+            f"'{field}' is not a PNG, JPEG, WebP or GIF image",
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data), formats=[fmt])
+            width, height = image.size
+            if width * height > max_pixels:
+                raise APIError(
+                    413,
+                    "too_many_pixels",
+                    f"'{field}' has {width}x{height} pixels, more than the limit of {max_pixels}",
+                )
+            if max(width, height) > max_side:
+                raise APIError(
+                    413,
+                    "image_too_large",
+                    f"'{field}' is {width}x{height}, a side exceeds {max_side}",
+                )
+            if getattr(image, "n_frames", 1) > 1:
+                raise APIError(
+                    422, "animated_image", f"'{field}' has several frames; send a single image"
+                )
+            image.load()
+        except APIError:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise APIError(413, "too_many_pixels", f"'{field}': {exc}") from exc
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise APIError(
+                422, "corrupt_image", f"'{field}' could not be decoded (truncated or corrupt)"
+            ) from exc
+        upright: Image.Image = ImageOps.exif_transpose(image) or image
+        rgb = to_rgb(upright)
+    out = io.BytesIO()
+    rgb.save(out, format="PNG")
+    return CleanImage(png=out.getvalue(), width=rgb.width, height=rgb.height, source_format=fmt)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16/32-bit greyscale: scale to 8 bits instead of clipping.
+        image = image.convert("I").point(lambda v: v / 256).convert("L")
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def encode(image: Image.Image, output_format: str) -> tuple[bytes, str]:
+    fmt, content_type = OUTPUT_FORMATS[output_format]
+    out = io.BytesIO()
+    image.save(out, format=fmt, **({"quality": 92} if fmt in ("JPEG", "WEBP") else {}))
+    return out.getvalue(), content_type

@@ -1,0 +1,64 @@
+"""The ASGI app: `uvicorn app.main:app` (or `atelier api`)."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app import reaper
+from app.api.routes import health, jobs, models, styles, stylizations
+from app.config import Settings, get_settings
+from app.db import check_migrated, make_engine, make_sessionmaker
+from app.errors import install_handlers
+from app.queue import make_client
+from app.storage import LocalStorage
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Refuse to serve on an unmigrated database; the message names the command to run.
+        check_migrated(app.state.engine)
+        task = None
+        if settings.run_reaper:
+            task = asyncio.create_task(
+                reaper.run_forever(app.state.sessionmaker, app.state.queue, settings)
+            )
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Atelier",
+        version="0.1.0",
+        summary="Image style transfer: submit a content and a style image, get a stylized image.",
+        lifespan=lifespan,
+    )
+    engine = make_engine(settings.sqlalchemy_url)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.storage = LocalStorage(settings.storage_path)
+    app.state.queue = make_client(settings)
+    app.state.logger = logging.getLogger("atelier.api")
+    install_handlers(app)
+    for module in (stylizations, jobs, styles, models, health):
+        app.include_router(module.router)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `app.main:app` is built on first access, so importing this module reads no settings.
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

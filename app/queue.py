@@ -1,0 +1,71 @@
+"""The API's side of the task queue: a Celery client that sends tasks by name.
+
+The API never imports `worker` (which pulls in torch); both sides share only the task names and
+queue names below, and `worker.celery_app` applies the same broker settings.
+"""
+
+from typing import Any
+
+from celery import Celery
+
+from app.config import Settings
+
+STYLIZE_TASK = "atelier.stylize"
+WEBHOOK_TASK = "atelier.deliver_webhook"
+INFERENCE_QUEUE = "inference"
+TRAINING_QUEUE = "training"
+
+
+def broker_options(settings: Settings) -> dict[str, Any]:
+    """Celery settings shared by the API's client and the worker."""
+    options: dict[str, Any] = {
+        "broker_url": settings.celery_broker_url,
+        "task_default_queue": INFERENCE_QUEUE,
+        "task_ignore_result": True,  # outcomes live in the jobs table, never in a result backend
+        "broker_connection_retry_on_startup": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+    }
+    transport: dict[str, Any] = {}
+    if settings.embedded_broker:
+        # kombu's SQL transport polls; the default 1 s poll would add up to a second per job.
+        transport["polling_interval"] = settings.broker_polling_interval_s
+    else:
+        # Redis redelivers an unacked message after the visibility timeout; set it past the
+        # longest job so a slow job is not run twice (the reaper covers dead workers sooner).
+        transport["visibility_timeout"] = int(settings.job_time_limit_s * 2)
+    options["broker_transport_options"] = transport
+    return options
+
+
+def make_client(settings: Settings) -> Celery:
+    client = Celery("atelier-api", set_as_current=False)
+    client.conf.update(broker_options(settings))
+    return client
+
+
+def send_stylize(client: Celery, job_id: str) -> None:
+    client.send_task(STYLIZE_TASK, args=[job_id], queue=INFERENCE_QUEUE)
+
+
+def send_webhook(client: Celery, job_id: str) -> None:
+    client.send_task(WEBHOOK_TASK, args=[job_id], queue=INFERENCE_QUEUE)
+
+
+def queue_depths(client: Celery) -> dict[str, int]:
+    """Messages waiting in each queue, as the broker reports them."""
+    depths: dict[str, int] = {}
+    with client.connection_for_read() as conn:
+        channel = conn.default_channel
+        for queue in (INFERENCE_QUEUE, TRAINING_QUEUE):
+            try:
+                depths[queue] = channel.queue_declare(queue=queue, passive=True).message_count
+            except Exception:  # a queue nobody declared yet holds nothing
+                depths[queue] = 0
+    return depths
+
+
+def ping(client: Celery, timeout: float = 2.0) -> None:
+    with client.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=timeout)
+        conn.default_channel  # noqa: B018  (opens the channel: proves the broker answers)

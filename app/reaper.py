@@ -1,0 +1,44 @@
+"""The reaper: makes the jobs table, not the broker, decide what runs.
+
+Brokers can strand a task (Redis restarts; a long visibility timeout; kombu's SQL transport
+hides a delivered message until the worker shuts down cleanly, so a killed worker's message is
+never seen again). Workers heartbeat their running job; this loop, run by every API process,
+re-queues jobs whose heartbeat went stale and re-sends queued jobs whose message may be lost.
+Redelivery is harmless because a job is claimed by one conditional UPDATE.
+"""
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from celery import Celery
+from sqlalchemy.orm import Session, sessionmaker
+
+from app import crud, queue
+from app.config import Settings
+
+log = logging.getLogger("atelier.reaper")
+
+
+def reap_once(factory: sessionmaker[Session], client: Celery, settings: Settings) -> list[str]:
+    with factory() as session:
+        ids = crud.reap(
+            session,
+            heartbeat_timeout=timedelta(seconds=settings.heartbeat_timeout_s),
+            requeue_after=timedelta(seconds=settings.requeue_queued_after_s),
+            max_attempts=settings.max_attempts,
+        )
+        for job_id in ids:
+            queue.send_stylize(client, job_id)
+            crud.mark_dispatched(session, job_id=job_id)
+            log.warning("re-sent job %s to the queue", job_id)
+    return ids
+
+
+async def run_forever(factory: sessionmaker[Session], client: Celery, settings: Settings) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(reap_once, factory, client, settings)
+        except Exception:
+            log.exception("reaper pass failed; retrying")
+        await asyncio.sleep(settings.reaper_interval_s)
