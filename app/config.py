@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, gt=0)
     cancel_check_interval_s: float = Field(default=0.5, ge=0)
     broker_polling_interval_s: float = Field(default=0.1, gt=0)
+    broker_key_prefix: str = ""  # Redis: lets several deployments (or test runs) share a server
     run_reaper: bool = True  # the API process runs the reaper loop
 
     # Webhooks (Standard Webhooks signing).

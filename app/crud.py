@@ -58,6 +58,7 @@ def store_image(
             sha256=key, content_type=content_type, width=width, height=height, size_bytes=len(data)
         )
         session.add(row)
+        session.flush()  # before the job row that references it (no ORM relationship orders them)
     return row
 
 

@@ -8,7 +8,10 @@ from typing import Any
 
 from celery import Celery
 
+from app import broker
 from app.config import Settings
+
+broker.register()
 
 STYLIZE_TASK = "atelier.stylize"
 WEBHOOK_TASK = "atelier.deliver_webhook"
@@ -34,6 +37,8 @@ def broker_options(settings: Settings) -> dict[str, Any]:
         # Redis redelivers an unacked message after the visibility timeout; set it past the
         # longest job so a slow job is not run twice (the reaper covers dead workers sooner).
         transport["visibility_timeout"] = int(settings.job_time_limit_s * 2)
+        if settings.broker_key_prefix:
+            transport["global_keyprefix"] = settings.broker_key_prefix
     options["broker_transport_options"] = transport
     return options
 

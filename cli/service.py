@@ -1,7 +1,195 @@
-"""Service commands (serve, api, worker, db, keys)."""
+"""Service commands: `serve` (the embedded stack), `api`, `worker`, `db upgrade`, `keys create`.
+
+Each command imports the web stack inside its body; only `worker` loads torch (via `models`).
+"""
+
+import signal
+import subprocess
+import sys
+import threading
+from typing import Annotated, Any
 
 import typer
+
+db_app = typer.Typer(help="The job store database.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+
+HostOpt = Annotated[str, typer.Option(help="Address to listen on.")]
+PortOpt = Annotated[int, typer.Option(help="Port to listen on.")]
 
 
 def register(app: typer.Typer) -> None:
     """Attach the service commands to the root `atelier` app."""
+    app.command()(serve)
+    app.command()(api)
+    app.command()(worker)
+    app.add_typer(db_app, name="db")
+    app.add_typer(keys_app, name="keys")
+
+
+def _engine() -> Any:
+    from app.config import get_settings
+    from app.db import make_engine
+
+    return make_engine(get_settings().sqlalchemy_url)
+
+
+def _require_migrated(engine: Any) -> None:
+    from app.db import NotMigratedError, check_migrated
+
+    try:
+        check_migrated(engine)
+    except NotMigratedError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations (creates the SQLite file on the embedded default)."""
+    from app.config import get_settings
+    from app.db import upgrade
+
+    upgrade(get_settings().sqlalchemy_url)
+    typer.echo("database is up to date")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who the key is for.")],
+    admin: Annotated[bool, typer.Option("--admin", help="May upload and activate models.")] = False,
+) -> None:
+    """Create an API key and print it once (alone on the last line of stdout)."""
+    from app import crud
+    from app.db import make_sessionmaker
+
+    engine = _engine()
+    _require_migrated(engine)
+    with make_sessionmaker(engine)() as session:
+        row, secret = crud.create_api_key(session, name=name, is_admin=admin)
+    kind = "admin key" if admin else "key"
+    typer.echo(f"created {kind} #{row.id} for {name!r}; it is shown only this once:")
+    typer.echo(secret)
+
+
+def worker_argv(queues: str, pool: str, concurrency: int, loglevel: str) -> list[str]:
+    # Gossip, mingle and worker heartbeats need broadcast messages, which kombu's SQL transport
+    # lacks; liveness comes from the jobs table instead.
+    return [
+        "worker",
+        "-Q",
+        queues,
+        "--pool",
+        pool,
+        "--concurrency",
+        str(concurrency),
+        "--loglevel",
+        loglevel,
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
+
+
+def worker(
+    queues: Annotated[
+        str, typer.Option("-Q", "--queues", help="Comma-separated queues to consume.")
+    ] = "inference,training",
+    pool: Annotated[
+        str,
+        typer.Option(help="solo: one process per GPU (CUDA cannot re-initialise in a fork)."),
+    ] = "solo",
+    concurrency: Annotated[int, typer.Option(help="Processes, for --pool prefork.")] = 1,
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+) -> None:
+    """Run a Celery worker that executes stylization jobs."""
+    _require_migrated(_engine())
+    from worker.celery_app import celery_app
+
+    celery_app.worker_main(worker_argv(queues, pool, concurrency, loglevel))
+
+
+def api(host: HostOpt = "127.0.0.1", port: PortOpt = 8000) -> None:
+    """Run the HTTP API (FastAPI under uvicorn)."""
+    import uvicorn
+
+    _require_migrated(_engine())
+    uvicorn.run("app.main:app", host=host, port=port, proxy_headers=True)
+
+
+class _WorkerSupervisor:
+    """Keeps one worker subprocess running until `stop()`; restarts it if it dies."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.argv = argv
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            # Own process group: a Ctrl-C reaches it once, through stop(), not twice.
+            self.proc = subprocess.Popen(self.argv, start_new_session=True)
+            code = self.proc.wait()
+            if self.stopping.wait(2.0):
+                return
+            typer.echo(f"worker exited with {code}; restarting it", err=True)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.stopping.set()
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)  # Celery's warm shutdown: finish or hand back the task
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def serve(host: HostOpt = "127.0.0.1", port: PortOpt = 8000) -> None:
+    """Run the whole embedded stack: migrate, then the API and one worker; Ctrl-C stops both."""
+    import uvicorn
+
+    from app import crud
+    from app.config import get_settings
+    from app.db import make_sessionmaker, upgrade
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.sqlalchemy_url)
+    engine = _engine()
+    with make_sessionmaker(engine)() as session:
+        admin_secret = None
+        if not crud.has_admin_key(session):
+            _, admin_secret = crud.create_api_key(session, name="admin", is_admin=True)
+    engine.dispose()
+
+    argv = [
+        sys.executable,
+        "-c",
+        "from cli.main import main; main()",
+        *worker_argv("inference,training", "solo", 1, "INFO"),
+    ]
+    supervisor = _WorkerSupervisor(argv)
+    supervisor.start()
+    url = f"http://{host}:{port}"
+    typer.echo(f"Atelier is running at {url} (API docs: {url}/docs)")
+    typer.echo(f"data folder: {settings.data_dir.resolve()}")
+    if admin_secret:
+        typer.echo("admin API key (shown only on this first start; keep it):")
+        typer.echo(f"  {admin_secret}")
+        typer.echo(f"try: curl -H 'Authorization: Bearer {admin_secret}' {url}/v1/jobs")
+    else:
+        typer.echo("use the admin key printed on first start, or: atelier keys create --name NAME")
+    try:
+        # uvicorn handles SIGINT/SIGTERM itself and returns after a graceful shutdown.
+        uvicorn.run("app.main:app", host=host, port=port, log_level="info")
+    finally:
+        typer.echo("stopping the worker...")
+        supervisor.stop()
+        typer.echo("stopped")

@@ -1,0 +1,336 @@
+"""Fixtures for the service tests: a migrated embedded stack in a temporary folder, API keys,
+image factories, and a snapshot of storage + database to prove rejected requests wrote nothing."""
+
+import contextlib
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from sqlalchemy import func, make_url, select
+
+from app import crud
+from app.config import Settings
+from app.db import make_engine, make_sessionmaker, upgrade
+from app.main import create_app
+from app.tables import ApiKey, Job, ModelFile, StoredImage, Style
+
+
+def embedded_settings(data_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        "run_reaper": False,
+        "max_upload_bytes": 256 * 1024,
+        "max_pixels": 1_000_000,
+        "max_side": 2048,
+        "encoder": "random",
+        "optimisation_steps": 3,
+        "optimisation_size": 64,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def png_bytes(
+    size: tuple[int, int] = (32, 24), mode: str = "RGB", color: object = None, **save: object
+) -> bytes:
+    image = Image.new(mode, size, color if color is not None else _default_color(mode))
+    out = io.BytesIO()
+    image.save(out, format=str(save.pop("format", "PNG")), **save)
+    return out.getvalue()
+
+
+def _default_color(mode: str) -> object:
+    return {"RGB": (200, 30, 60), "RGBA": (10, 200, 30, 128), "L": 128, "CMYK": (0, 255, 0, 0)}.get(
+        mode, 1000
+    )
+
+
+@dataclass
+class Api:
+    client: TestClient
+    settings: Settings
+    user_key: str
+    other_key: str
+    admin_key: str
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.user_key}"}
+
+    def state(self) -> dict[str, object]:
+        """What a rejected request must leave unchanged: stored files and row counts."""
+        app_state = self.client.app.state  # type: ignore[attr-defined]
+        with app_state.sessionmaker() as session:
+            counts = {
+                table.__tablename__: session.scalar(select(func.count()).select_from(table))
+                for table in (Job, StoredImage, Style, ModelFile, ApiKey)
+            }
+        return {"files": app_state.storage.keys(), "rows": counts}
+
+    def submit(self, key: str | None = None, **files_and_fields: object) -> object:
+        files = {k: v for k, v in files_and_fields.items() if isinstance(v, tuple)}
+        data = {k: v for k, v in files_and_fields.items() if not isinstance(v, tuple)}
+        return self.client.post(
+            "/v1/stylizations", headers=self.headers(key), files=files, data=data
+        )
+
+
+@pytest.fixture
+def make_png():  # noqa: ANN201
+    """The `png_bytes` factory (tests use fixtures, not imports: tests/ is not a package)."""
+    return png_bytes
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Api]:
+    settings = embedded_settings(tmp_path / "data")
+    upgrade(settings.sqlalchemy_url)
+    engine = make_engine(settings.sqlalchemy_url)
+    with make_sessionmaker(engine)() as session:
+        _, user = crud.create_api_key(session, name="user", is_admin=False)
+        _, other = crud.create_api_key(session, name="other", is_admin=False)
+        _, admin = crud.create_api_key(session, name="admin", is_admin=True)
+    engine.dispose()
+    with TestClient(create_app(settings)) as client:
+        yield Api(client, settings, user, other, admin)
+
+
+# --- end-to-end stacks: real uvicorn and celery worker subprocesses ------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+PG_URL = os.environ.get(
+    "ATELIER_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("ATELIER_TEST_REDIS", "redis://127.0.0.1:6379/11")
+
+E2E_ENV = {
+    "ATELIER_ENCODER": "random",
+    "ATELIER_OPTIMISATION_STEPS": "4",
+    "ATELIER_OPTIMISATION_SIZE": "64",
+    "ATELIER_DEVICE": "cpu",
+    "ATELIER_HEARTBEAT_INTERVAL_S": "0.5",
+    "ATELIER_HEARTBEAT_TIMEOUT_S": "4",
+    "ATELIER_REAPER_INTERVAL_S": "0.5",
+    "ATELIER_CANCEL_CHECK_INTERVAL_S": "0.1",
+    "ATELIER_MAX_UPLOAD_BYTES": str(1024 * 1024),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def postgres_unavailable() -> str | None:
+    try:
+        import psycopg
+
+        url = make_url(PG_URL)
+        for user in (url.username, "root"):
+            try:
+                with psycopg.connect(
+                    host=url.host,
+                    port=url.port or 5432,
+                    dbname=url.database,
+                    user=user,
+                    connect_timeout=2,
+                ):
+                    return None
+            except psycopg.OperationalError as exc:
+                error = str(exc)
+        return f"PostgreSQL at {url.host}:{url.port} refused: {error.strip()}"
+    except Exception as exc:
+        return f"PostgreSQL unavailable: {exc}"
+
+
+def redis_unavailable() -> str | None:
+    try:
+        import redis
+
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+        return None
+    except Exception as exc:
+        return f"Redis at {REDIS_URL} unavailable: {exc}"
+
+
+@contextlib.contextmanager
+def scratch_postgres_database() -> Iterator[str]:
+    """A new, empty database on the test server, dropped afterwards."""
+    import psycopg
+
+    url = make_url(PG_URL)
+    name = f"atelier_test_{uuid.uuid4().hex[:10]}"
+    conninfo = dict(host=url.host, port=url.port or 5432, dbname=url.database, user=url.username)
+    with psycopg.connect(**conninfo, autocommit=True) as conn:  # type: ignore[arg-type]
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(drivername="postgresql+psycopg", database=name).render_as_string(
+            hide_password=False
+        )
+    finally:
+        with psycopg.connect(**conninfo, autocommit=True) as conn:  # type: ignore[arg-type]
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class Stack:
+    """One deployment under test: its settings as environment, an API and worker processes."""
+
+    def __init__(self, name: str, root: Path, env: dict[str, str]) -> None:
+        self.name, self.root = name, root
+        base = {k: v for k, v in os.environ.items() if not k.startswith("ATELIER_")}
+        self.env = {**base, **E2E_ENV, "ATELIER_DATA_DIR": str(root / "data"), **env}
+        self.settings = Settings(
+            **{
+                k.removeprefix("ATELIER_").lower(): v
+                for k, v in self.env.items()
+                if k.startswith("ATELIER_") and not k.startswith("ATELIER_TEST")
+            }
+        )
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.api_proc: subprocess.Popen[bytes] | None = None
+        self.workers: list[subprocess.Popen[bytes]] = []
+        upgrade(self.settings.sqlalchemy_url)
+        engine = make_engine(self.settings.sqlalchemy_url)
+        with make_sessionmaker(engine)() as session:
+            _, self.user_key = crud.create_api_key(session, name="user", is_admin=False)
+            _, self.admin_key = crud.create_api_key(session, name="admin", is_admin=True)
+        engine.dispose()
+
+    def _spawn(self, argv: list[str], log: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        out = open(self.root / log, "ab")  # noqa: SIM115  (closed with the process)
+        return subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    def start_api(self) -> None:
+        argv = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:app",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+        ]
+        self.api_proc = self._spawn(argv, "api.log", self.env)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.api_proc.poll() is not None:
+                raise RuntimeError(f"API exited:\n{self.logs('api.log')}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"API did not start:\n{self.logs('api.log')}")
+
+    def start_worker(self, **env: str) -> subprocess.Popen[bytes]:
+        argv = [
+            sys.executable,
+            "-c",
+            "from cli.main import main; main()",
+            "worker",
+            "--loglevel",
+            "INFO",
+        ]
+        proc = self._spawn(argv, f"worker{len(self.workers)}.log", {**self.env, **env})
+        self.workers.append(proc)
+        return proc
+
+    def logs(self, name: str) -> str:
+        path = self.root / name
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def all_logs(self) -> str:
+        return "\n".join(
+            f"--- {p.name}\n{self.logs(p.name)}" for p in sorted(self.root.glob("*.log"))
+        )
+
+    def client(self, key: str | None = None) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {key or self.user_key}"},
+            timeout=30,
+        )
+
+    def wait_job(
+        self,
+        client: httpx.Client,
+        job_id: str,
+        until: Callable[[dict[str, Any]], bool],
+        timeout: float = 60,
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        job: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            job = client.get(f"/v1/jobs/{job_id}").json()
+            if until(job):
+                return job
+            time.sleep(0.1)
+        raise AssertionError(f"job never reached the state; last: {job}\n{self.all_logs()}")
+
+    def stop(self) -> None:
+        for proc in [*self.workers, self.api_proc]:
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+        for proc in [*self.workers, self.api_proc]:
+            if proc is not None:
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+STACKS = ["embedded", "redis_postgres"]
+
+
+@contextlib.contextmanager
+def make_stack(kind: str, root: Path) -> Iterator[Stack]:
+    if kind == "embedded":
+        stack = Stack(kind, root, {})
+        try:
+            yield stack
+        finally:
+            stack.stop()
+        return
+    reason = postgres_unavailable() or redis_unavailable()
+    if reason:
+        pytest.skip(f"Redis + PostgreSQL stack not reachable: {reason}")
+    with scratch_postgres_database() as db_url:
+        stack = Stack(
+            kind,
+            root,
+            {
+                "ATELIER_DATABASE_URL": db_url,
+                "ATELIER_BROKER_URL": REDIS_URL,
+                "ATELIER_BROKER_KEY_PREFIX": f"atelier-test-{uuid.uuid4().hex[:8]}:",
+            },
+        )
+        try:
+            yield stack
+        finally:
+            stack.stop()
+
+
+@pytest.fixture(scope="module", params=STACKS)
+def running_stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """A stack with its API and one worker running, shared by a module's tests."""
+    with make_stack(request.param, tmp_path_factory.mktemp(request.param)) as stack:
+        stack.start_api()
+        stack.start_worker()
+        yield stack

@@ -1,0 +1,2 @@
+"""Celery workers: join the job store (`app`) to the GAN (`models`). Nothing imports this but the
+worker process itself."""

@@ -1,0 +1,58 @@
+"""What a worker process keeps between tasks: settings, database, storage, loaded models."""
+
+import os
+import socket
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings, get_settings
+from app.db import check_migrated, make_engine, make_sessionmaker
+from app.storage import LocalStorage, Storage
+
+MAX_LOADED_MODELS = 2  # the optimisation method plus one GAN fits any card we target
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    storage: Storage
+    name: str
+    _stylizers: "OrderedDict[str, Any]" = field(default_factory=OrderedDict)
+
+    def stylizer(self, model_path: Path | None, cache_key: str) -> Any:
+        """Load a model once per process and keep it (loading costs seconds, a job milliseconds)."""
+        if cache_key in self._stylizers:
+            self._stylizers.move_to_end(cache_key)
+            return self._stylizers[cache_key]
+        from models.inference import load_stylizer
+
+        stylizer = load_stylizer(
+            model_path,
+            encoder=self.settings.encoder,
+            device=self.settings.device,
+            optimisation_steps=self.settings.optimisation_steps,
+            optimisation_size=self.settings.optimisation_size,
+        )
+        self._stylizers[cache_key] = stylizer
+        while len(self._stylizers) > MAX_LOADED_MODELS:
+            self._stylizers.popitem(last=False)
+        return stylizer
+
+
+@lru_cache
+def runtime() -> Runtime:
+    settings = get_settings()
+    engine = make_engine(settings.sqlalchemy_url)
+    check_migrated(engine)
+    return Runtime(
+        settings=settings,
+        sessions=make_sessionmaker(engine),
+        storage=LocalStorage(settings.storage_path),
+        name=f"{socket.gethostname()}:{os.getpid()}",
+    )

@@ -1,0 +1,244 @@
+"""Celery tasks: thin and idempotent. They take a job id, and the jobs table says what to do."""
+
+import io
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+from celery import Task
+
+from app import crud, queue
+from app.api.presenters import job_public
+from app.images import encode
+from app.queue import STYLIZE_TASK, WEBHOOK_TASK
+from app.tables import FINISHED, JobStatus
+from worker.celery_app import celery_app
+from worker.runtime import Runtime, runtime
+from worker.webhooks import sign
+
+log = logging.getLogger("atelier.worker")
+
+
+class JobCanceled(Exception):
+    """Raised from the progress callback when the job's cancel flag is set."""
+
+
+class JobTimedOut(Exception):
+    """Raised from the progress callback past ATELIER_JOB_TIME_LIMIT_S."""
+
+
+class JobLost(Exception):
+    """The reaper gave this job to another worker: stop without writing anything."""
+
+
+class Heartbeat:
+    """Marks the job alive every few seconds from a thread, so a long step without progress
+    calls (model loading, one big tile) does not look like a dead worker."""
+
+    def __init__(self, rt: Runtime, job_id: str) -> None:
+        self.rt, self.job_id = rt, job_id
+        self.stop = threading.Event()
+        self.lost = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.rt.settings.heartbeat_interval_s):
+            try:
+                with self.rt.sessions() as session:
+                    crud.heartbeat(session, job_id=self.job_id, worker=self.rt.name)
+            except LookupError:
+                self.lost = True
+                return
+            except Exception:
+                log.exception("heartbeat for job %s failed", self.job_id)
+
+    def __enter__(self) -> "Heartbeat":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+
+def make_progress(rt: Runtime, job_id: str, started: float) -> Any:
+    """The callback handed to the model: records progress, checks cancel and time limit."""
+    interval = rt.settings.cancel_check_interval_s
+    last = [0.0]
+
+    def progress(fraction: float) -> None:
+        now = time.monotonic()
+        if now - started > rt.settings.job_time_limit_s:
+            raise JobTimedOut
+        if now - last[0] < interval and fraction < 1.0:
+            return
+        last[0] = now
+        with rt.sessions() as session:
+            try:
+                cancel = crud.heartbeat(
+                    session, job_id=job_id, worker=rt.name, progress=0.99 * fraction
+                )
+            except LookupError as exc:
+                raise JobLost from exc
+        if cancel:
+            raise JobCanceled
+
+    return progress
+
+
+def run_stylize(rt: Runtime, job_id: str) -> JobStatus | None:
+    """Claim, run and record one job; returns the final status, or None when nothing was run."""
+    from PIL import Image
+
+    from models.modelfile import ModelFileError
+
+    with rt.sessions() as session:
+        job = crud.claim_job(
+            session, job_id=job_id, worker=rt.name, max_attempts=rt.settings.max_attempts
+        )
+        if job is None:
+            log.info("job %s is not queued (finished, canceled or taken): skipping", job_id)
+            return None
+        model = (
+            crud.get_model(session, model_id=job.model_id)
+            if job.model_id
+            else crud.get_active_model(session)
+        )
+        params = dict(job.parameters)
+        content_key, style_key = job.content_sha256, job.style_sha256
+        model_id = model.id if model is not None else None
+        model_sha = model.sha256 if model is not None else None
+
+    def finish(status: JobStatus, **kwargs: Any) -> JobStatus:
+        with rt.sessions() as session:
+            crud.finish_job(session, job_id=job_id, worker=rt.name, status=status, **kwargs)
+        return status
+
+    started = time.monotonic()
+    with Heartbeat(rt, job_id) as beat:
+        try:
+            assert content_key and style_key
+            content = Image.open(io.BytesIO(rt.storage.get(content_key))).convert("RGB")
+            style = Image.open(io.BytesIO(rt.storage.get(style_key))).convert("RGB")
+            if model_sha is None:
+                stylizer = rt.stylizer(None, "optimisation")
+            else:
+                with rt.storage.local_path(model_sha) as path:
+                    stylizer = rt.stylizer(path, model_sha)
+            result = stylizer(
+                content,
+                [style],
+                strength=params.get("strength", 1.0),
+                preserve_color=params.get("preserve_color", False),
+                max_side=params.get("max_side"),
+                progress=make_progress(rt, job_id, started),
+            )
+            data, content_type = encode(result, params.get("output_format", "png"))
+        except JobCanceled:
+            return finish(JobStatus.canceled)
+        except JobTimedOut:
+            limit = rt.settings.job_time_limit_s
+            return finish(
+                JobStatus.failed, error_code="timeout", error_message=f"ran past {limit:g} s"
+            )
+        except JobLost:
+            log.warning("job %s was given to another worker; dropping this run", job_id)
+            return None
+        except ModelFileError as exc:
+            return finish(JobStatus.failed, error_code="model_invalid", error_message=str(exc))
+        except Exception as exc:
+            log.exception("job %s failed", job_id)
+            return finish(
+                JobStatus.failed,
+                error_code="internal_error",
+                error_message=f"{type(exc).__name__}: {exc}",
+            )
+        if beat.lost:
+            return None
+        with rt.sessions() as session:
+            row = crud.store_image(
+                session,
+                storage=rt.storage,
+                data=data,
+                width=result.width,
+                height=result.height,
+                content_type=content_type,
+            )
+            session.commit()
+            crud.finish_job(
+                session,
+                job_id=job_id,
+                worker=rt.name,
+                status=JobStatus.succeeded,
+                result_sha256=row.sha256,
+                result_info={
+                    "method": stylizer.method,
+                    "untrained": bool(stylizer.untrained),
+                    "model_id": model_id,
+                    "seconds": round(time.monotonic() - started, 3),
+                },
+            )
+    return JobStatus.succeeded
+
+
+@celery_app.task(name=STYLIZE_TASK)
+def stylize(job_id: str) -> None:
+    """Run a stylization job; a redelivered message for a job that already ran does nothing."""
+    rt = runtime()
+    status = run_stylize(rt, job_id)
+    if status is not None:
+        with rt.sessions() as session:
+            job = crud.get_job(session, job_id=job_id)
+        if job is not None and job.webhook_url and job.status in FINISHED:
+            queue.send_webhook(celery_app, job_id)
+
+
+@celery_app.task(name=WEBHOOK_TASK, bind=True, max_retries=None)
+def deliver_webhook(self: Task, job_id: str) -> None:
+    """POST the finished job to its webhook, signed; retried with exponential back-off."""
+    import httpx
+
+    rt = runtime()
+    settings = rt.settings
+    with rt.sessions() as session:
+        job = crud.get_job(session, job_id=job_id)
+        if job is None or not job.webhook_url or job.webhook_status == "delivered":
+            return
+        body = json.dumps(
+            {"type": f"job.{job.status.value}", "data": job_public(job).model_dump(mode="json")},
+            separators=(",", ":"),
+        )
+        url = job.webhook_url
+    message_id = f"{job_id}.{job.status.value}"
+    timestamp = int(time.time())
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(settings, message_id, timestamp, body),
+    }
+    attempt = self.request.retries + 1
+    try:
+        response = httpx.post(
+            url, content=body, headers=headers, timeout=settings.webhook_timeout_s
+        )
+        ok = 200 <= response.status_code < 300
+        error = f"HTTP {response.status_code}"
+    except httpx.HTTPError as exc:
+        ok, error = False, str(exc)
+    with rt.sessions() as session:
+        job = crud.get_job(session, job_id=job_id)
+        assert job is not None
+        job.webhook_attempts = attempt
+        if ok:
+            job.webhook_status = "delivered"
+        elif attempt >= settings.webhook_max_attempts:
+            job.webhook_status = "failed"
+        else:
+            job.webhook_status = "retrying"
+        session.commit()
+    if not ok and attempt < settings.webhook_max_attempts:
+        log.warning("webhook for job %s failed (%s); retry %d", job_id, error, attempt)
+        raise self.retry(countdown=settings.webhook_backoff_s * 2 ** (attempt - 1))
