@@ -7,7 +7,7 @@ from app.tables import Job, JobStatus, ModelFile, StoredImage, Style
 
 def job_public(job: Job) -> JobPublic:
     eta: float | None = None
-    if job.status == JobStatus.running and job.started_at is not None and job.progress > 0.01:
+    if job.status == JobStatus.running and job.started_at is not None and job.progress > 0:
         elapsed = (utcnow() - job.started_at).total_seconds()
         eta = round(max(0.0, elapsed * (1.0 - job.progress) / job.progress), 1)
     return JobPublic(

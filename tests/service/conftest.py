@@ -92,18 +92,63 @@ def make_png():  # noqa: ANN201
     return png_bytes
 
 
+def open_api(data_dir: Path, **overrides: object) -> contextlib.AbstractContextManager[Api]:
+    @contextlib.contextmanager
+    def _open() -> Iterator[Api]:
+        settings = embedded_settings(data_dir, **overrides)
+        upgrade(settings.sqlalchemy_url)
+        engine = make_engine(settings.sqlalchemy_url)
+        with make_sessionmaker(engine)() as session:
+            _, user = crud.create_api_key(session, name="user", is_admin=False)
+            _, other = crud.create_api_key(session, name="other", is_admin=False)
+            _, admin = crud.create_api_key(session, name="admin", is_admin=True)
+        engine.dispose()
+        with TestClient(create_app(settings)) as client:
+            yield Api(client, settings, user, other, admin)
+
+    return _open()
+
+
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
-    settings = embedded_settings(tmp_path / "data")
-    upgrade(settings.sqlalchemy_url)
-    engine = make_engine(settings.sqlalchemy_url)
-    with make_sessionmaker(engine)() as session:
-        _, user = crud.create_api_key(session, name="user", is_admin=False)
-        _, other = crud.create_api_key(session, name="other", is_admin=False)
-        _, admin = crud.create_api_key(session, name="admin", is_admin=True)
-    engine.dispose()
-    with TestClient(create_app(settings)) as client:
-        yield Api(client, settings, user, other, admin)
+    """The API in-process (httpx against the ASGI app) on a migrated embedded stack."""
+    with open_api(tmp_path / "data") as api:
+        yield api
+
+
+@pytest.fixture
+def api_with(tmp_path: Path) -> Callable[..., contextlib.AbstractContextManager[Api]]:
+    """Like `api`, with settings overridden: `with api_with(max_pixels=...) as api:`."""
+    return lambda **overrides: open_api(tmp_path / "data", **overrides)
+
+
+@pytest.fixture
+def live_server() -> Iterator[Callable[[Any], tuple[str, int]]]:
+    """Serve an ASGI app with a real uvicorn in a thread: `host, port = live_server(app)`."""
+    import threading
+
+    import uvicorn
+
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(app: Any) -> tuple[str, int]:
+        port = free_port()
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        servers.append((server, thread))
+        return "127.0.0.1", port
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(10)
 
 
 # --- end-to-end stacks: real uvicorn and celery worker subprocesses ------------------------------
@@ -333,4 +378,12 @@ def running_stack(
     with make_stack(request.param, tmp_path_factory.mktemp(request.param)) as stack:
         stack.start_api()
         stack.start_worker()
+        yield stack
+
+
+@pytest.fixture(params=STACKS)
+def fresh_stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
+    """A stack with its API running and no worker: the test starts (and kills) its own."""
+    with make_stack(request.param, tmp_path) as stack:
+        stack.start_api()
         yield stack
