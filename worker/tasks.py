@@ -122,11 +122,16 @@ def run_stylize(rt: Runtime, job_id: str) -> JobStatus | None:
             assert content_key and style_key
             content = Image.open(io.BytesIO(rt.storage.get(content_key))).convert("RGB")
             style = Image.open(io.BytesIO(rt.storage.get(style_key))).convert("RGB")
-            if model_sha is None:
-                stylizer = rt.stylizer(None, "optimisation")
-            else:
-                with rt.storage.local_path(model_sha) as path:
-                    stylizer = rt.stylizer(path, model_sha)
+            try:
+                if model_sha is None:
+                    stylizer = rt.stylizer(None, "optimisation")
+                else:
+                    with rt.storage.local_path(model_sha) as path:
+                        stylizer = rt.stylizer(path, model_sha)
+            except ModelFileError:
+                raise
+            except (KeyError, TypeError, ValueError) as exc:  # metadata the loader did not expect
+                raise ModelFileError(f"model {model_id}: {type(exc).__name__}: {exc}") from exc
             result = stylizer(
                 content,
                 [style],

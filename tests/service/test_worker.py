@@ -1,0 +1,144 @@
+"""The stylize task's contract, run in-process on a real job store, storage and model:
+idempotent on redelivery, never runs a canceled job, fails bad model files with a code."""
+
+import io
+import json
+import struct
+
+import pytest
+from PIL import Image
+
+from app import crud
+from app.storage import LocalStorage
+from app.tables import JobStatus
+
+pytest.importorskip("torch")
+
+
+@pytest.fixture
+def runtime(api):
+    from worker.runtime import Runtime
+
+    state = api.client.app.state
+    return Runtime(
+        settings=api.settings,
+        sessions=state.sessionmaker,
+        storage=LocalStorage(api.settings.storage_path),
+        name="test-worker:1",
+    )
+
+
+def _png(color) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (20, 16), color).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _submit(api) -> str:
+    response = api.client.post(
+        "/v1/stylizations",
+        headers=api.headers(),
+        files={"content": ("c.png", _png((200, 10, 10))), "style": ("s.png", _png((0, 0, 250)))},
+        data={"output_format": "webp"},
+    )
+    assert response.status_code == 202, response.text
+    return response.json()["id"]
+
+
+def _job(api, job_id):
+    return api.client.get(f"/v1/jobs/{job_id}", headers=api.headers()).json()
+
+
+def test_a_redelivered_task_for_a_finished_job_does_nothing(api, runtime):
+    from worker.tasks import run_stylize
+
+    job_id = _submit(api)
+    assert run_stylize(runtime, job_id) == JobStatus.succeeded
+    done = _job(api, job_id)
+    assert done["status"] == "succeeded" and done["attempts"] == 1
+    files = api.state()["files"]
+
+    assert run_stylize(runtime, job_id) is None  # the same message delivered again
+    assert _job(api, job_id) == done
+    assert api.state()["files"] == files
+    result = api.client.get(done["result_url"], headers=api.headers())
+    assert result.headers["content-type"] == "image/webp"
+    assert Image.open(io.BytesIO(result.content)).size == (20, 16)
+
+
+def test_a_job_canceled_while_queued_never_runs(api, runtime):
+    from worker.tasks import run_stylize
+
+    job_id = _submit(api)
+    api.client.post(f"/v1/jobs/{job_id}/cancel", headers=api.headers())
+    assert run_stylize(runtime, job_id) is None
+    job = _job(api, job_id)
+    assert job["status"] == "canceled" and job["attempts"] == 0 and job["started_at"] is None
+
+
+def test_an_invalid_model_file_fails_the_job_with_model_invalid(api, runtime):
+    """The API checks only the header; the worker's full load catches bad tensors."""
+    from worker.tasks import run_stylize
+
+    meta = {
+        "format": "atelier-gan/1",
+        "config": {},
+        "encoder": {"name": "random", "digest": "0" * 16},
+        "steps": 1,
+    }
+    header = json.dumps(
+        {
+            "__metadata__": {"atelier": json.dumps(meta)},
+            "w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+        }
+    ).encode()
+    bogus = struct.pack("<Q", len(header)) + header + b"\0" * 8
+    admin = api.headers(api.admin_key)
+    model = api.client.post("/v1/models", headers=admin, files={"file": ("m.safetensors", bogus)})
+    assert model.status_code == 201, model.text
+    api.client.post(f"/v1/models/{model.json()['id']}/activate", headers=admin)
+
+    job_id = _submit(api)
+    assert run_stylize(runtime, job_id) == JobStatus.failed
+    job = _job(api, job_id)
+    assert job["status"] == "failed" and job["error"]["code"] == "model_invalid", job
+
+
+def test_reaper_requeues_a_job_whose_worker_stopped_heartbeating(api, runtime):
+    from datetime import timedelta
+
+    job_id = _submit(api)
+    with runtime.sessions() as session:
+        crud.claim_job(session, job_id=job_id, worker="dead:1", max_attempts=3)
+        resend = crud.reap(
+            session,
+            heartbeat_timeout=timedelta(seconds=60),
+            requeue_after=timedelta(hours=1),
+            max_attempts=3,
+            now=crud.utcnow() + timedelta(seconds=61),
+        )
+    assert resend == [job_id]
+    job = _job(api, job_id)
+    assert job["status"] == "queued" and job["attempts"] == 1
+    # A late write from the dead worker is refused: it no longer holds the job.
+    with runtime.sessions() as session:
+        assert not crud.finish_job(
+            session, job_id=job_id, worker="dead:1", status=JobStatus.succeeded
+        )
+
+
+def test_reaper_fails_a_job_after_max_attempts(api, runtime):
+    from datetime import timedelta
+
+    job_id = _submit(api)
+    with runtime.sessions() as session:
+        crud.claim_job(session, job_id=job_id, worker="dead:1", max_attempts=1)
+        crud.reap(
+            session,
+            heartbeat_timeout=timedelta(seconds=60),
+            requeue_after=timedelta(hours=1),
+            max_attempts=1,
+            now=crud.utcnow() + timedelta(seconds=61),
+        )
+    job = _job(api, job_id)
+    assert job["status"] == "failed" and job["error"]["code"] == "worker_lost"
