@@ -1,7 +1,215 @@
-"""GAN commands (train, stylize, evaluate)."""
+"""GAN commands: train, stylize, evaluate. torch is imported inside each command."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import typer
+
+DEVICE_HELP = "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps."
+
+
+def fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+@contextmanager
+def clear_errors() -> Iterator[None]:
+    """Bad input ends in one line on stderr and exit code 2, never a traceback."""
+    from models.encoders import EncoderUnavailableError
+    from models.images import ImageError
+    from models.modelfile import ModelFileError
+
+    try:
+        yield
+    except (ImageError, ModelFileError, EncoderUnavailableError, ValueError) as err:
+        raise fail(str(err)) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted") from None
+
+
+def train(
+    content_dir: Path = typer.Option(..., help="Folder of content photos."),
+    style_dir: Path = typer.Option(..., help="Folder of style paintings."),
+    out: Path = typer.Option(..., help="Model file to write (.safetensors)."),
+    steps: int = typer.Option(5000, min=1, help="Total training steps."),
+    image_size: int = typer.Option(256, min=32, help="Training crop size in pixels."),
+    batch_size: int = typer.Option(8, min=1),
+    encoder: str = typer.Option("efficientnet-lite0", help="efficientnet-lite0, vgg19 or random."),
+    resume: Path | None = typer.Option(None, help="Checkpoint to resume from."),
+    init: Path | None = typer.Option(None, help="Model file to fine-tune from."),
+    checkpoint: Path | None = typer.Option(None, help="Checkpoint path (default: OUT.ckpt)."),
+    checkpoint_every: int = typer.Option(250, min=1),
+    w_style: float | None = typer.Option(None, help="Style loss weight."),
+    w_content: float | None = typer.Option(None, help="Content loss weight."),
+    w_adv: float | None = typer.Option(None, help="Adversarial loss weight."),
+    adversarial: str = typer.Option("hinge", help="hinge, bce or lsgan."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+    seed: int = typer.Option(0),
+) -> None:
+    """Train the style-transfer GAN on a content folder and a style folder."""
+    with clear_errors():
+        from tqdm import tqdm
+
+        from models.train import TrainConfig, TrainProgress
+        from models.train import train as run_training
+
+        config = TrainConfig(
+            steps=steps,
+            image_size=image_size,
+            batch_size=batch_size,
+            encoder=encoder,
+            device=device,
+            seed=seed,
+            adversarial=adversarial,
+            checkpoint_every=checkpoint_every,
+        )
+        for name, value in (("w_style", w_style), ("w_content", w_content), ("w_adv", w_adv)):
+            if value is not None:
+                setattr(config, name, value)
+        if adversarial not in ("hinge", "bce", "lsgan"):
+            raise ValueError(f"unknown adversarial loss {adversarial!r}: hinge, bce or lsgan")
+        for p in (resume, init):
+            if p is not None and not p.is_file():
+                raise ValueError(f"{p}: no such file")
+        if encoder == "random":
+            typer.echo(
+                "warning: encoder 'random' is UNTRAINED: outputs are for tests only", err=True
+            )
+        bar = tqdm(total=steps, unit="step", dynamic_ncols=True, file=sys.stderr)
+
+        def show(p: TrainProgress) -> None:
+            bar.n = p.step
+            bar.set_postfix(
+                style=f"{p.losses['style']:.3f}",
+                content=f"{p.losses['content']:.3f}",
+                d=f"{p.losses['d']:.2f}",
+                img_s=f"{p.images_per_s:.1f}",
+            )
+            bar.refresh()
+
+        run_training(
+            config,
+            content_dir,
+            style_dir,
+            out,
+            checkpoint=checkpoint,
+            resume=resume,
+            init_model=init,
+            progress=show,
+        )
+        bar.close()
+        typer.echo(f"wrote {out}")
+
+
+def stylize(
+    content: Path = typer.Argument(..., help="The photo."),
+    style: list[Path] = typer.Option(..., "--style", help="Style image; repeat to blend styles."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output image (.png, .jpg, .webp)."),
+    model: Path | None = typer.Option(
+        None, help="GAN model file; without it, the optimisation method."
+    ),
+    style_weights: str | None = typer.Option(
+        None, help="Comma-separated weights, one per --style."
+    ),
+    strength: float = typer.Option(1.0, min=0.0, max=1.0, help="0 = the photo, 1 = full style."),
+    preserve_color: bool = typer.Option(False, help="Keep the photo's colours."),
+    max_side: int | None = typer.Option(None, min=32, help="Larger photos are processed in tiles."),
+    steps: int = typer.Option(200, min=1, help="Optimisation steps (without --model)."),
+    image_size: int = typer.Option(512, min=32, help="Optimisation size (without --model)."),
+    encoder: str = typer.Option("efficientnet-lite0", help="Encoder for the optimisation method."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+) -> None:
+    """Stylize a photo with one or more style images."""
+    with clear_errors():
+        from tqdm import tqdm
+
+        from models.images import load_image
+        from models.inference import load_stylizer
+
+        weights = None
+        if style_weights:
+            try:
+                weights = [float(w) for w in style_weights.split(",")]
+            except ValueError:
+                raise ValueError(
+                    f"--style-weights must be numbers, got {style_weights!r}"
+                ) from None
+            if len(weights) != len(style):
+                raise ValueError(f"{len(weights)} style weights for {len(style)} styles")
+        if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+            raise ValueError(f"{out}: output must end in .png, .jpg or .webp")
+        photo = load_image(content)
+        styles = [load_image(s) for s in style]
+        stylizer = load_stylizer(
+            model,
+            encoder=encoder,
+            device=device,
+            optimisation_steps=steps,
+            optimisation_size=image_size,
+        )
+        if stylizer.untrained:
+            typer.echo("warning: UNTRAINED encoder: this output is for tests only", err=True)
+        bar = tqdm(total=100, unit="%", dynamic_ncols=True, file=sys.stderr)
+
+        def show(fraction: float) -> None:
+            bar.n = round(fraction * 100)
+            bar.refresh()
+
+        result = stylizer(
+            photo,
+            styles,
+            weights=weights,
+            strength=strength,
+            preserve_color=preserve_color,
+            max_side=max_side,
+            progress=show,
+        )
+        bar.close()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        result.save(out)
+        typer.echo(f"wrote {out} ({stylizer.method})")
+
+
+def evaluate(
+    model: Path = typer.Option(..., help="GAN model file."),
+    content_dir: Path = typer.Option(..., help="Folder of content photos."),
+    style_dir: Path = typer.Option(..., help="Folder of style paintings."),
+    out: Path = typer.Option(..., "-o", "--out", help="Contact sheet PNG to write."),
+    image_size: int = typer.Option(256, min=32, help="Evaluation size (longer side)."),
+    reference: bool = typer.Option(True, help="Add the optimisation method's output as a column."),
+    reference_steps: int = typer.Option(150, min=1),
+    limit: int = typer.Option(4, min=1, help="At most this many contents and styles."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+) -> None:
+    """Score a model (content, style, KID) and write a contact sheet."""
+    with clear_errors():
+        from models.evaluation import evaluate as run_evaluation
+        from models.images import list_images, load_image
+        from models.inference import load_stylizer
+
+        stylizer = load_stylizer(model, device=device)
+        contents = [load_image(p) for p in list_images(content_dir)[:limit]]
+        styles = [load_image(p) for p in list_images(style_dir)[:limit]]
+        report = run_evaluation(
+            stylizer,
+            contents,
+            styles,
+            image_size=image_size,
+            reference_steps=reference_steps if reference else 0,
+        )
+        report.sheet.save(out)
+        for name, value in report.scores().items():
+            typer.echo(f"{name:>24}: {value:.4f}")
+        typer.echo(f"wrote {out}")
 
 
 def register(app: typer.Typer) -> None:
     """Attach the GAN commands to the root `atelier` app."""
+    app.command()(train)
+    app.command()(stylize)
+    app.command()(evaluate)

@@ -1,0 +1,77 @@
+"""Image files <-> tensors, with one clear error for anything that is not a usable image."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+class ImageError(ValueError):
+    """A file that cannot be used as an image (missing, not an image, truncated, empty)."""
+
+
+def load_image(path: str | Path) -> Image.Image:
+    """Open, fully decode and orient an image as RGB; raise ImageError with the reason."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path}: empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im.load()  # decode now: a truncated file fails here, not later
+                image = ImageOps.exif_transpose(im).convert("RGB")
+    except UnidentifiedImageError as err:
+        raise ImageError(f"{path}: not an image") from err
+    except (
+        OSError,
+        SyntaxError,
+        Image.DecompressionBombWarning,
+        Image.DecompressionBombError,
+    ) as err:
+        raise ImageError(f"{path}: unreadable image ({err})") from err
+    if min(image.size) == 0:
+        raise ImageError(f"{path}: zero-size image")
+    return image
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ImageError(f"{folder}: no such folder")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ImageError(f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
+def to_tensor(image: Image.Image) -> torch.Tensor:
+    """PIL RGB -> (1, 3, H, W) float in [0, 1]."""
+    array = np.array(image.convert("RGB"), dtype=np.uint8, copy=True)
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).float().div_(255)
+
+
+def to_image(tensor: torch.Tensor) -> Image.Image:
+    """(1, 3, H, W) or (3, H, W) in [0, 1] -> PIL RGB."""
+    if tensor.ndim == 4:
+        tensor = tensor[0]
+    array = (
+        tensor.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+    )
+    return Image.fromarray(array, "RGB")
+
+
+def resize_max_side(image: Image.Image, max_side: int | None) -> Image.Image:
+    if max_side is None or max(image.size) <= max_side:
+        return image
+    scale = max_side / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS)

@@ -1,0 +1,117 @@
+"""Loss terms of the GAN, one function per term of the paper's objective.
+
+    L_G = w_adv L_adv^G + w_content L_content + w_style L_style + w_identity L_identity
+    L_D = L_adv^D (+ w_r1 R1)
+
+Feature dicts map encoder tap names to (N, C, H, W) tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+
+Features = Mapping[str, torch.Tensor]
+EPS = 1e-5
+
+
+def mean_std(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std over space: (N, C, H, W) -> two (N, C, 1, 1)."""
+    var = x.float().var(dim=(2, 3), keepdim=True, unbiased=False)
+    return x.float().mean(dim=(2, 3), keepdim=True), (var + EPS).sqrt()
+
+
+def normalize(x: torch.Tensor) -> torch.Tensor:
+    mean, std = mean_std(x)
+    return (x - mean) / std
+
+
+def gram(x: torch.Tensor) -> torch.Tensor:
+    """Gram matrix (N, C, C), normalised by C*H*W as in Gatys et al."""
+    n, c, h, w = x.shape
+    f = x.float().reshape(n, c, h * w)
+    return f @ f.transpose(1, 2) / (c * h * w)
+
+
+def content_loss(fake: Features, content: Features, taps: tuple[str, ...]) -> torch.Tensor:
+    # sum_l || norm(F_l(G(c, s))) - norm(F_l(c)) ||^2. The design note's MSE of encoder features,
+    # on mean/std-normalised features: the structure must survive, its first and second moments
+    # are the style's to change (AdaAttN, SANet do the same).
+    return sum(
+        (F.mse_loss(normalize(fake[t]), normalize(content[t])) for t in taps), torch.zeros(())
+    )
+
+
+def style_loss(
+    fake: Features, style_mean: Features, style_std: Features, taps: tuple[str, ...]
+) -> torch.Tensor:
+    # sum_l || mu(F_l(G)) - mu_l(s) ||^2 + || sigma(F_l(G)) - sigma_l(s) ||^2 (Huang and Belongie)
+    total = torch.zeros(())
+    for t in taps:
+        mean, std = mean_std(fake[t])
+        total = total + F.mse_loss(mean, style_mean[t]) + F.mse_loss(std, style_std[t])
+    return total
+
+
+def gram_style_loss(fake: Features, style_gram: Features, taps: tuple[str, ...]) -> torch.Tensor:
+    # sum_l || G_l(x) - G_l(s) ||^2 (Gatys et al.), used by the optimisation method.
+    return sum((F.mse_loss(gram(fake[t]), style_gram[t]) for t in taps), torch.zeros(()))
+
+
+def identity_loss(reconstruction: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    # || G(c, c) - c ||_1: with style = content the generator must give the photo back.
+    return F.l1_loss(reconstruction, content)
+
+
+# Adversarial losses. `real` and `fake` are lists of patch logits, one per discriminator scale.
+
+
+def d_hinge(real: list[torch.Tensor], fake: list[torch.Tensor]) -> torch.Tensor:
+    # E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(c, s)))]
+    return sum(
+        (F.relu(1 - r).mean() + F.relu(1 + f).mean() for r, f in zip(real, fake, strict=True)),
+        torch.zeros(()),
+    )
+
+
+def g_hinge(fake: list[torch.Tensor]) -> torch.Tensor:
+    # -E[D(G(c, s))]
+    return sum((-f.mean() for f in fake), torch.zeros(()))
+
+
+def d_bce(real: list[torch.Tensor], fake: list[torch.Tensor]) -> torch.Tensor:
+    # -log(sigmoid(D(x))) - log(1 - sigmoid(D(G))): the design note's cross-entropy form
+    return sum(
+        (F.softplus(-r).mean() + F.softplus(f).mean() for r, f in zip(real, fake, strict=True)),
+        torch.zeros(()),
+    )
+
+
+def g_bce(fake: list[torch.Tensor]) -> torch.Tensor:
+    # -log(sigmoid(D(G))): the non-saturating generator form of the design note's loss
+    return sum((F.softplus(-f).mean() for f in fake), torch.zeros(()))
+
+
+def d_lsgan(real: list[torch.Tensor], fake: list[torch.Tensor]) -> torch.Tensor:
+    # (D(x) - 1)^2 + D(G)^2 (Mao et al.)
+    return sum(
+        (((r - 1) ** 2).mean() + (f**2).mean() for r, f in zip(real, fake, strict=True)),
+        torch.zeros(()),
+    )
+
+
+def g_lsgan(fake: list[torch.Tensor]) -> torch.Tensor:
+    # (D(G) - 1)^2
+    return sum((((f - 1) ** 2).mean() for f in fake), torch.zeros(()))
+
+
+ADVERSARIAL = {"hinge": (d_hinge, g_hinge), "bce": (d_bce, g_bce), "lsgan": (d_lsgan, g_lsgan)}
+
+
+def r1_penalty(real_logits: list[torch.Tensor], real_images: torch.Tensor) -> torch.Tensor:
+    # E[ ||grad_x D(x)||^2 ] on real images (Mescheder et al. 2018)
+    total = sum(r.sum() for r in real_logits)
+    (grad,) = torch.autograd.grad(total, real_images, create_graph=True)
+    return grad.pow(2).reshape(grad.shape[0], -1).sum(1).mean()

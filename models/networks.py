@@ -1,0 +1,224 @@
+"""The GAN's trainable networks.
+
+Code (paper): ``Generator`` (G), ``MultiScaleDiscriminator`` (D), the frozen encoder (F, in
+encoders.py), ``adain`` (AdaIN, Huang and Belongie 2017). G(c, s) = Dec(AdaIN(F(c), F(s))): the
+content's encoder features take the style's per-channel mean and std at several depths, and a
+decoder with skip connections turns them back into an image. G never sees style pixels, only
+style statistics, so a saved style costs no encoder pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from models.encoders import Tap
+from models.losses import mean_std
+
+
+@dataclass
+class GeneratorConfig:
+    """Architecture hyper-parameters; stored in every model file and rebuilt from it."""
+
+    # Encoder taps to fuse, deepest first; the decoder starts at the first one's stride.
+    fuse_taps: tuple[str, ...] = ("s16x", "s8x", "s4", "s2")
+    # Decoder width at each fused stride (same order), then at stride 1.
+    widths: tuple[int, ...] = (128, 64, 32, 16)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, object]) -> GeneratorConfig:
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})  # type: ignore[arg-type]
+
+
+@dataclass
+class DiscriminatorConfig:
+    scales: int = 3
+    base_width: int = 32
+    layers: int = 3
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass
+class StyleStats:
+    """Per-tap channel mean and std (each (N, C, 1, 1)) of one style, or of a blend of styles."""
+
+    mean: dict[str, torch.Tensor] = field(default_factory=dict)
+    std: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, features: dict[str, torch.Tensor]) -> StyleStats:
+        stats = cls()
+        for t, f in features.items():
+            stats.mean[t], stats.std[t] = mean_std(f)
+        return stats
+
+    @classmethod
+    def blend(cls, styles: list[StyleStats], weights: list[float]) -> StyleStats:
+        """Weighted average of statistics: AdaIN's style interpolation."""
+        total = sum(weights)
+        out = cls()
+        for t in styles[0].mean:
+            out.mean[t] = sum(w / total * s.mean[t] for s, w in zip(styles, weights, strict=True))  # type: ignore[assignment]
+            out.std[t] = sum(w / total * s.std[t] for s, w in zip(styles, weights, strict=True))  # type: ignore[assignment]
+        return out
+
+    def to(self, device: torch.device | str) -> StyleStats:
+        return StyleStats(
+            {t: v.to(device) for t, v in self.mean.items()},
+            {t: v.to(device) for t, v in self.std.items()},
+        )
+
+    def to_tensors(self) -> dict[str, torch.Tensor]:
+        """Flat dict for safetensors: saved styles are stored as these statistics."""
+        return {
+            **{f"mean.{t}": v for t, v in self.mean.items()},
+            **{f"std.{t}": v for t, v in self.std.items()},
+        }
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> StyleStats:
+        out = cls()
+        for k, v in tensors.items():
+            kind, tap = k.split(".", 1)
+            (out.mean if kind == "mean" else out.std)[tap] = v
+        return out
+
+
+def adain(
+    content: torch.Tensor,
+    style_mean: torch.Tensor,
+    style_std: torch.Tensor,
+    content_stats: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    # AdaIN(x, s) = sigma(s) * (x - mu(x)) / sigma(x) + mu(s)
+    mean, std = content_stats if content_stats is not None else mean_std(content)
+    return ((content - mean) / std * style_std + style_mean).to(content.dtype)
+
+
+class ConvBlock(nn.Sequential):
+    """Reflection-padded 3x3 convolution + ReLU: no zero-padding borders."""
+
+    def __init__(self, c_in: int, c_out: int, relu: bool = True) -> None:
+        layers: list[nn.Module] = [nn.ReflectionPad2d(1), nn.Conv2d(c_in, c_out, 3)]
+        if relu:
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+class Generator(nn.Module):
+    """Decoder of fused (AdaIN) encoder features; the encoder itself is frozen and external."""
+
+    def __init__(self, config: GeneratorConfig, taps: dict[str, Tap]) -> None:
+        super().__init__()
+        self.config = config
+        fused = [taps[t] for t in config.fuse_taps]
+        assert len(config.widths) == len(fused), "one decoder width per fused tap"
+        strides = [t.stride for t in fused]
+        assert strides == sorted(strides, reverse=True), "fuse taps must go from deep to shallow"
+        self.taps = fused
+        self.entry = nn.ModuleList()  # 1x1 projection of each fused tap to the decoder width
+        self.body = nn.ModuleList()  # 3x3 refinement at each stride after merging
+        prev = 0
+        for tap, width in zip(fused, config.widths, strict=True):
+            self.entry.append(nn.Conv2d(tap.channels, width, 1))
+            self.body.append(nn.Sequential(ConvBlock(width + prev, width), ConvBlock(width, width)))
+            prev = width
+        self.last_stride = fused[-1].stride
+        self.to_rgb = ConvBlock(prev, 3, relu=False)
+
+    def fuse(
+        self,
+        content: dict[str, torch.Tensor],
+        style: StyleStats,
+        strength: float = 1.0,
+        content_stats: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """t = a * AdaIN(F(c), s) + (1 - a) * F(c) at every fused tap; a = 0 reconstructs c."""
+        out = {}
+        for tap in self.taps:
+            c = content[tap.name]
+            stats = content_stats.get(tap.name) if content_stats else None
+            t = adain(c, style.mean[tap.name], style.std[tap.name], stats)
+            out[tap.name] = t if strength == 1.0 else strength * t + (1 - strength) * c
+        return out
+
+    def decode(self, fused: dict[str, torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        """Fused features -> image (N, 3, H, W) in [0, 1] of the given (H, W)."""
+        h: torch.Tensor | None = None
+        for tap, entry, body in zip(self.taps, self.entry, self.body, strict=True):
+            x = entry(fused[tap.name])  # (N, width, H/stride, W/stride)
+            if h is not None:
+                # Nearest upsample + convolution, never transposed convolution (checkerboards).
+                h = F.interpolate(h, size=x.shape[-2:], mode="nearest")
+                x = torch.cat([x, h], dim=1)
+            h = body(x)
+        assert h is not None
+        h = F.interpolate(h, size=size, mode="nearest")
+        return torch.sigmoid(self.to_rgb(h))
+
+    def forward(
+        self,
+        content: dict[str, torch.Tensor],
+        style: StyleStats,
+        size: tuple[int, int],
+        strength: float = 1.0,
+    ) -> torch.Tensor:
+        return self.decode(self.fuse(content, style, strength), size)
+
+
+class PatchDiscriminator(nn.Sequential):
+    """PatchGAN (Isola et al.) with spectral normalisation on every convolution."""
+
+    def __init__(self, base_width: int, layers: int) -> None:
+        mods: list[nn.Module] = [
+            spectral_norm(nn.Conv2d(3, base_width, 4, 2, 1)),
+            nn.LeakyReLU(0.2),
+        ]
+        width = base_width
+        for i in range(1, layers):
+            nxt = min(base_width * 2**i, 512)
+            mods += [
+                spectral_norm(nn.Conv2d(width, nxt, 4, 2 if i < layers - 1 else 1, 1)),
+                nn.LeakyReLU(0.2),
+            ]
+            width = nxt
+        mods.append(spectral_norm(nn.Conv2d(width, 1, 4, 1, 1)))
+        super().__init__(*mods)
+
+
+class MultiScaleDiscriminator(nn.Module):
+    """PatchGANs on the image at full, 1/2 and 1/4 scale (pix2pixHD): coarse scales judge
+    composition and colour, fine scales judge brush strokes."""
+
+    def __init__(self, config: DiscriminatorConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.scales = nn.ModuleList(
+            PatchDiscriminator(config.base_width, config.layers) for _ in range(config.scales)
+        )
+        self.min_side = 2 ** (config.layers + 1)
+
+    def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
+        # (N, 3, H, W) in [0, 1] -> list of (N, 1, h_k, w_k) patch logits, one per scale
+        x = image * 2 - 1
+        out = []
+        for i, d in enumerate(self.scales):
+            if i:
+                x = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+            if i and min(x.shape[-2:]) < self.min_side:
+                break  # too small for this PatchGAN's receptive field: coarser scales add nothing
+            out.append(d(x))
+        return out
+
+
+def build_generator(config: GeneratorConfig, taps: tuple[Tap, ...]) -> Generator:
+    return Generator(config, {t.name: t for t in taps})

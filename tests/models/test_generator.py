@@ -1,0 +1,117 @@
+"""The generator pipeline: any size in, same size out; strength; colours; tiles; style blends."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models.encoders import build_random
+from models.images import to_tensor
+from models.inference import GANStylizer, preserve_colors
+from models.networks import (
+    DiscriminatorConfig,
+    GeneratorConfig,
+    MultiScaleDiscriminator,
+    build_generator,
+)
+from tests.models.conftest import synthetic_image
+
+
+@pytest.fixture(scope="module")
+def stylizer() -> GANStylizer:
+    torch.manual_seed(0)
+    encoder = build_random()
+    generator = build_generator(GeneratorConfig(), encoder.taps)
+    # An untrained decoder outputs a flat grey (sigmoid of ~0); a larger output gain makes its
+    # image vary with the input, which these behaviour checks need. No training involved.
+    with torch.no_grad():
+        generator.to_rgb[1].weight.mul_(40)
+    return GANStylizer(generator, encoder, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("size", [(1, 1), (17, 5), (33, 200), (301, 97), (64, 64)])
+def test_output_has_the_content_size_for_odd_sizes_and_aspect_ratios(
+    stylizer: GANStylizer, size: tuple[int, int]
+) -> None:
+    content = synthetic_image(*size, seed=1)
+    result = stylizer(content, [synthetic_image(40, 30, seed=2)])
+    assert result.size == content.size
+    assert result.mode == "RGB"
+
+
+def test_strength_zero_is_the_reconstruction_and_one_differs(stylizer: GANStylizer) -> None:
+    content = synthetic_image(96, 64, seed=3)
+    style_a, style_b = synthetic_image(64, 64, seed=4), synthetic_image(64, 64, seed=5)
+    zero_a = to_tensor(stylizer(content, [style_a], strength=0.0))
+    zero_b = to_tensor(stylizer(content, [style_b], strength=0.0))
+    # Strength 0 ignores the style: both equal the decoder's reconstruction D(F(c)).
+    with torch.no_grad():
+        x = to_tensor(content)
+        feats = stylizer.encoder(x, stylizer.taps)
+        reconstruction = stylizer.generator.decode(feats, (64, 96))
+    assert (zero_a - zero_b).abs().max() < 1 / 255 + 1e-6
+    assert (zero_a - reconstruction).abs().max() < 1 / 255 + 1e-6
+    full = to_tensor(stylizer(content, [style_a], strength=1.0))
+    assert (full - zero_a).abs().mean() > 0.01
+
+
+def test_style_weights_blend_between_styles(stylizer: GANStylizer) -> None:
+    content = synthetic_image(64, 64, seed=6)
+    a, b = synthetic_image(64, 64, seed=7), synthetic_image(64, 64, seed=8)
+    only_a = to_tensor(stylizer(content, [a, b], weights=[1, 0]))
+    assert (only_a - to_tensor(stylizer(content, [a]))).abs().max() < 2 / 255
+    half = to_tensor(stylizer(content, [a, b], weights=[0.5, 0.5]))
+    assert (half - only_a).abs().mean() > 0.005
+    with pytest.raises(ValueError):
+        stylizer(content, [a, b], weights=[1.0])
+
+
+def test_saved_style_statistics_replace_the_style_image(stylizer: GANStylizer) -> None:
+    content, style = synthetic_image(80, 48, seed=9), synthetic_image(70, 70, seed=10)
+    stats = stylizer.style_stats(style)
+    from models.networks import StyleStats
+
+    stored = StyleStats.from_tensors({k: v.clone() for k, v in stats.to_tensors().items()})
+    assert torch.equal(
+        to_tensor(stylizer(content, [stored])), to_tensor(stylizer(content, [style]))
+    )
+
+
+def test_preserve_color_keeps_the_chroma_of_the_content(stylizer: GANStylizer) -> None:
+    content = synthetic_image(72, 56, seed=11)
+    result = to_tensor(stylizer(content, [synthetic_image(64, 64, seed=12)], preserve_color=True))
+    plain = to_tensor(stylizer(content, [synthetic_image(64, 64, seed=12)]))
+    x = to_tensor(content)
+
+    def chroma(t: torch.Tensor) -> torch.Tensor:
+        y = 0.299 * t[:, 0] + 0.587 * t[:, 1] + 0.114 * t[:, 2]
+        return torch.stack([t[:, 2] - y, t[:, 0] - y])
+
+    unclipped = (preserve_colors(plain, x) - 0).clamp(0, 1)
+    inside = ((unclipped > 0.02) & (unclipped < 0.98)).all(dim=1)  # pixels not clipped to [0, 1]
+    assert (chroma(result) - chroma(x)).abs()[:, inside].max() < 0.02
+    assert (chroma(plain) - chroma(x)).abs()[:, inside].mean() > (chroma(result) - chroma(x)).abs()[
+        :, inside
+    ].mean()
+
+
+def test_tiled_and_untiled_outputs_agree(stylizer: GANStylizer) -> None:
+    content, style = synthetic_image(224, 160, seed=13), synthetic_image(64, 64, seed=14)
+    whole = to_tensor(stylizer(content, [style]))
+    fractions: list[float] = []
+    tiled = to_tensor(stylizer(content, [style], max_side=128, progress=fractions.append))
+    assert tiled.shape == whole.shape
+    assert (tiled - whole).abs().mean() < 0.02
+    assert (
+        fractions[-1] == pytest.approx(1.0)
+        and fractions == sorted(fractions)
+        and len(fractions) > 2
+    )
+
+
+def test_discriminator_gives_patch_logits_at_three_scales() -> None:
+    d = MultiScaleDiscriminator(DiscriminatorConfig())
+    logits = d(torch.rand(2, 3, 64, 64))
+    assert len(logits) == 3
+    assert all(lg.shape[0] == 2 and lg.shape[1] == 1 for lg in logits)
+    assert logits[0].shape[-1] > logits[1].shape[-1] > logits[2].shape[-1]
