@@ -169,12 +169,7 @@ def serve(host: HostOpt = "127.0.0.1", port: PortOpt = 8000) -> None:
             _, admin_secret = crud.create_api_key(session, name="admin", is_admin=True)
     engine.dispose()
 
-    argv = [
-        sys.executable,
-        "-c",
-        "from cli.main import main; main()",
-        *worker_argv("inference,training", "solo", 1, "INFO"),
-    ]
+    argv = [sys.executable, "-c", "from cli.main import main; main()", "worker"]
     supervisor = _WorkerSupervisor(argv)
     supervisor.start()
     url = f"http://{host}:{port}"
@@ -186,10 +181,23 @@ def serve(host: HostOpt = "127.0.0.1", port: PortOpt = 8000) -> None:
         typer.echo(f"try: curl -H 'Authorization: Bearer {admin_secret}' {url}/v1/jobs")
     else:
         typer.echo("use the admin key printed on first start, or: atelier keys create --name NAME")
+
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal: these handlers
+    # turn that into an exception so the worker is stopped before this process exits.
+    def _stop(_signum: int, _frame: object) -> None:
+        raise _Stopped
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     try:
-        # uvicorn handles SIGINT/SIGTERM itself and returns after a graceful shutdown.
         uvicorn.run("app.main:app", host=host, port=port, log_level="info")
+    except _Stopped:
+        pass
     finally:
         typer.echo("stopping the worker...")
         supervisor.stop()
         typer.echo("stopped")
+
+
+class _Stopped(Exception):
+    pass

@@ -387,3 +387,15 @@ def fresh_stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stac
     with make_stack(request.param, tmp_path) as stack:
         stack.start_api()
         yield stack
+
+
+@pytest.fixture
+def e2e_env() -> dict[str, str]:
+    """The environment for service subprocesses: no inherited ATELIER_*, fast test settings."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ATELIER_")}
+    return {**base, **E2E_ENV}
+
+
+@pytest.fixture
+def free_port_fixture() -> Callable[[], int]:
+    return free_port

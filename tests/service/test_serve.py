@@ -1,0 +1,102 @@
+"""`atelier serve`: the whole embedded stack from one command, and a clean stop on SIGTERM."""
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.e2e
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z"
+
+
+def _png(color) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 32), color).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_serve_runs_the_embedded_stack_and_stops_cleanly(tmp_path, e2e_env, free_port_fixture):
+    port = free_port_fixture()
+    env = {**e2e_env, "ATELIER_DATA_DIR": str(tmp_path / "data")}
+    log = open(tmp_path / "serve.log", "w+")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from cli.main import main; main()", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        url, key = f"http://127.0.0.1:{port}", None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and key is None:
+            lines = (tmp_path / "serve.log").read_text().splitlines()
+            for i, line in enumerate(lines):
+                if line.startswith("admin API key") and i + 1 < len(lines):
+                    key = lines[i + 1].strip()
+            time.sleep(0.2)
+        assert key and key.startswith("atl_"), (tmp_path / "serve.log").read_text()
+        assert f"Atelier is running at {url}" in (tmp_path / "serve.log").read_text()
+
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+        ) as c:
+            while time.monotonic() < deadline:
+                try:
+                    c.get("/healthz")
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            job = c.post(
+                "/v1/stylizations",
+                files={
+                    "content": ("c.png", _png((250, 200, 0))),
+                    "style": ("s.png", _png((0, 0, 99))),
+                },
+                headers={"Prefer": "wait=60"},
+            )
+            assert job.status_code == 200 and job.json()["status"] == "succeeded", job.text
+            assert c.get(job.json()["result_url"]).headers["content-type"] == "image/png"
+
+        children = _children(proc.pid)
+        assert children, "serve should run a worker subprocess"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+        for child in children:
+            for _ in range(100):
+                if not _alive(child):
+                    break
+                time.sleep(0.1)
+            assert not _alive(child), f"worker {child} outlived serve"
+        assert "stopped" in (tmp_path / "serve.log").read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for child in _children(proc.pid):
+            os.kill(child, signal.SIGKILL)
