@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=5, gt=0)
     webhook_backoff_s: float = Field(default=2.0, ge=0)
     webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_allow_private: bool = False  # loopback/private targets (SSRF guard, literal hosts)
 
     result_cache_max_age_s: int = 86400
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

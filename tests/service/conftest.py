@@ -1,6 +1,7 @@
 """Fixtures for the service tests: a migrated embedded stack in a temporary folder, API keys,
 image factories, and a snapshot of storage + database to prove rejected requests wrote nothing."""
 
+import base64
 import contextlib
 import io
 import os
@@ -159,6 +160,7 @@ PG_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("ATELIER_TEST_REDIS", "redis://127.0.0.1:6379/11")
 
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"test-secret-for-webhooks-32bytes").decode()
 E2E_ENV = {
     "ATELIER_ENCODER": "random",
     "ATELIER_OPTIMISATION_STEPS": "4",
@@ -169,6 +171,9 @@ E2E_ENV = {
     "ATELIER_REAPER_INTERVAL_S": "0.5",
     "ATELIER_CANCEL_CHECK_INTERVAL_S": "0.1",
     "ATELIER_MAX_UPLOAD_BYTES": str(1024 * 1024),
+    "ATELIER_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    "ATELIER_WEBHOOK_BACKOFF_S": "0.3",
+    "ATELIER_WEBHOOK_ALLOW_PRIVATE": "true",  # the test receiver listens on loopback
 }
 
 
@@ -399,3 +404,8 @@ def e2e_env() -> dict[str, str]:
 @pytest.fixture
 def free_port_fixture() -> Callable[[], int]:
     return free_port
+
+
+@pytest.fixture
+def webhook_secret() -> bytes:
+    return base64.b64decode(WEBHOOK_SECRET.removeprefix("whsec_"))

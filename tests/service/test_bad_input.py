@@ -235,6 +235,15 @@ BAD_REQUESTS = [
         422,
         "invalid_parameter",
     ),
+    (
+        "webhook to a loopback address",
+        {
+            "files": {"content": ("c.png", PNG), "style": ("s.png", PNG)},
+            "data": {"webhook_url": "http://127.0.0.1:9/hook"},
+        },
+        422,
+        "webhook_url_not_allowed",
+    ),
 ]
 
 

@@ -1,7 +1,12 @@
 """End-to-end: real HTTP to a uvicorn process, a real `celery worker` process, a real database
 and broker, on the embedded stack and on Redis + PostgreSQL."""
 
+import base64
+import hashlib
+import hmac
 import io
+import json
+import time
 
 import pytest
 from PIL import Image
@@ -89,3 +94,59 @@ def httpx_get(url: str) -> str:
     import httpx
 
     return httpx.get(url, timeout=10).text
+
+
+class _Receiver:
+    """A loopback webhook receiver that fails its first delivery (to exercise the retry)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.received: list[tuple[dict[str, str], bytes, float]] = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["content-length"]))
+                receiver.received.append(
+                    ({k.lower(): v for k, v in self.headers.items()}, body, time.monotonic())
+                )
+                self.send_response(500 if len(receiver.received) == 1 else 204)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_webhook_is_signed_and_retried(running_stack, webhook_secret) -> None:
+    receiver = _Receiver()
+    try:
+        with running_stack.client() as client:
+            job = client.post(
+                "/v1/stylizations",
+                files={
+                    "content": ("a.png", _photo((32, 32), 5), "image/png"),
+                    "style": ("b.png", _photo((32, 32), 6), "image/png"),
+                },
+                data={"webhook_url": receiver.url},
+            ).json()
+            done = running_stack.wait_job(
+                client, job["id"], lambda j: j["webhook_status"] in ("delivered", "failed")
+            )
+    finally:
+        receiver.server.shutdown()
+    assert done["webhook_status"] == "delivered" and len(receiver.received) == 2
+    (first_headers, first_body, t1), (headers, body, t2) = receiver.received
+    assert t2 - t1 >= 0.25  # back-off between attempts (ATELIER_WEBHOOK_BACKOFF_S=0.3)
+    assert headers["webhook-id"] == first_headers["webhook-id"]  # same message, retried
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    expected = base64.b64encode(hmac.new(webhook_secret, signed, hashlib.sha256).digest()).decode()
+    assert headers["webhook-signature"] == f"v1,{expected}"
+    payload = json.loads(body)
+    assert payload["type"] == "job.succeeded" and payload["data"]["id"] == job["id"]
+    assert abs(int(headers["webhook-timestamp"]) - time.time()) < 120

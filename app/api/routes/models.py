@@ -4,7 +4,6 @@ Uploads are checked without torch (safetensors header + `atelier` metadata); the
 the tensors when it loads the file and fails the job with `model_invalid` if they are wrong.
 """
 
-
 from fastapi import APIRouter, Request, Response
 
 from app import crud

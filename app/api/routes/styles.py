@@ -1,6 +1,5 @@
 """Styles: named style images a key can reuse by `style_id`."""
 
-
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 

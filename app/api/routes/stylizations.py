@@ -1,6 +1,7 @@
 """`POST /v1/stylizations`: validate everything, then store, record and enqueue in that order."""
 
 import asyncio
+import ipaddress
 import re
 import time
 from typing import Annotated, Any
@@ -42,6 +43,22 @@ def _wait_seconds(prefer: str | None) -> float:
 
 def _validation_message(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+
+
+def check_webhook_host(host: str) -> None:
+    """Refuse webhooks to this machine or private networks, a server-side request forgery vector.
+
+    Only literal addresses and `localhost` are checked; names are resolved when delivering.
+    """
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+        private = not address.is_global
+    except ValueError:
+        private = host == "localhost" or host.endswith(".localhost")
+    if private:
+        raise APIError(
+            422, "webhook_url_not_allowed", f"webhook host {host} is private or loopback"
+        )
 
 
 async def wait_for_job(request: Request, job: Job, seconds: float) -> Job:
@@ -95,6 +112,8 @@ async def create_stylization(
         raise APIError(422, "invalid_parameter", _validation_message(exc)) from exc
     if params.max_side is not None and params.max_side > settings.max_side:
         raise APIError(422, "invalid_parameter", f"max_side: at most {settings.max_side}")
+    if params.webhook_url is not None and not settings.webhook_allow_private:
+        check_webhook_host(params.webhook_url.host or "")
     content_part = form.files.get("content")
     if content_part is None:
         raise APIError(422, "missing_field", "the 'content' image file is required")
