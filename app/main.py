@@ -24,6 +24,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Refuse to serve on an unmigrated database; the message names the command to run.
         check_migrated(app.state.engine)
+        if not logging.getLogger().handlers:  # uvicorn configures only its own loggers
+            logging.basicConfig(
+                level=settings.log_level, format="%(levelname)s %(name)s: %(message)s"
+            )
         task = None
         if settings.run_reaper:
             task = asyncio.create_task(
