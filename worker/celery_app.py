@@ -1,9 +1,13 @@
 """The Celery app the worker runs: `celery -A worker.celery_app worker` (or `atelier worker`)."""
 
+import sys
+from typing import Any
+
 from celery import Celery
+from celery.signals import worker_init
 
 from app.config import get_settings
-from app.queue import INFERENCE_QUEUE, STYLIZE_TASK, TRAINING_QUEUE, WEBHOOK_TASK, broker_options
+from app.queue import INFERENCE_QUEUE, STYLIZE_TASK, WEBHOOK_TASK, broker_options
 
 
 def make_celery() -> Celery:
@@ -31,12 +35,22 @@ def make_celery() -> Celery:
         worker_enable_remote_control=not settings.embedded_broker,
         worker_send_task_events=False,
     )
-    celery.conf.task_default_queue = INFERENCE_QUEUE
-    celery.conf.broker_transport_options = {
-        **celery.conf.broker_transport_options,
-    }
-    assert TRAINING_QUEUE  # declared by `atelier worker -Q inference,training`
     return celery
 
 
 celery_app = make_celery()
+
+
+@worker_init.connect
+def _refuse_unmigrated_database(**_: Any) -> None:
+    """Fail at start (naming `atelier db upgrade`), not on the first task, if `celery -A` is
+    used directly instead of `atelier worker`."""
+    from app.db import NotMigratedError
+    from worker.runtime import runtime
+
+    try:
+        runtime()
+    except NotMigratedError as exc:
+        # Celery logs and swallows exceptions from signal handlers; SystemExit gets through.
+        sys.stderr.write(f"error: {exc}\n")
+        raise SystemExit(2) from exc

@@ -142,3 +142,20 @@ def test_reaper_fails_a_job_after_max_attempts(api, runtime):
         )
     job = _job(api, job_id)
     assert job["status"] == "failed" and job["error"]["code"] == "worker_lost"
+
+
+def test_worker_refuses_an_unmigrated_database(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATELIER_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--pool", "solo"],
+        env={**env, "ATELIER_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "run `atelier db upgrade`" in result.stderr
