@@ -112,6 +112,24 @@ def create_stylization(
     return job
 
 
+def create_training(session: Session, *, owner: ApiKey, parameters: dict[str, Any]) -> Job:
+    job = Job(
+        id=new_id(),
+        kind=JobKind.train,
+        status=JobStatus.queued,
+        owner_id=owner.id,
+        parameters=parameters,
+        result_info={},
+        progress=0.0,
+        attempts=0,
+        cancel_requested=False,
+        webhook_attempts=0,
+    )
+    session.add(job)
+    session.commit()
+    return job
+
+
 def get_job(session: Session, *, job_id: str, viewer: ApiKey | None = None) -> Job | None:
     """The job, or None when it does not exist or `viewer` (a non-admin key) does not own it."""
     job = session.get(Job, job_id)
@@ -262,8 +280,8 @@ def reap(
     requeue_after: timedelta,
     max_attempts: int,
     now: datetime | None = None,
-) -> list[str]:
-    """Recover jobs the broker lost; returns ids that must be (re-)sent to the queue.
+) -> list[tuple[str, str]]:
+    """Recover jobs the broker lost; returns (id, kind) of jobs to (re-)send to the queue.
 
     A running job whose heartbeat is older than `heartbeat_timeout` lost its worker: it goes back
     to queued, or fails with `worker_lost` once it used `max_attempts`. A queued job never
@@ -297,12 +315,12 @@ def reap(
         .execution_options(synchronize_session=False)
     )
     session.commit()
-    resend = select(Job.id).where(
+    resend = select(Job.id, Job.kind).where(
         Job.status == JobStatus.queued,
         (Job.dispatched_at.is_(None)) | (Job.dispatched_at < now - requeue_after),
         Job.created_at < now - timedelta(seconds=2),  # leave fresh jobs to the API's own send
     )
-    return list(session.scalars(resend))
+    return [(job_id, kind.value) for job_id, kind in session.execute(resend)]
 
 
 def job_counts(session: Session) -> dict[str, int]:

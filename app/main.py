@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import reaper
-from app.api.routes import health, jobs, models, styles, stylizations
+from app.api.routes import health, jobs, models, styles, stylizations, trainings
 from app.config import Settings, get_settings
 from app.db import check_migrated, make_engine, make_sessionmaker
 from app.errors import install_handlers
@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.queue = make_client(settings)
     app.state.logger = logging.getLogger("atelier.api")
     install_handlers(app)
-    for module in (stylizations, jobs, styles, models, health):
+    for module in (stylizations, jobs, styles, models, trainings, health):
         app.include_router(module.router)
     return app
 

@@ -15,6 +15,7 @@ broker.register()
 
 STYLIZE_TASK = "atelier.stylize"
 WEBHOOK_TASK = "atelier.deliver_webhook"
+TRAIN_TASK = "atelier.train"
 INFERENCE_QUEUE = "inference"
 TRAINING_QUEUE = "training"
 
@@ -51,6 +52,15 @@ def make_client(settings: Settings) -> Celery:
 
 def send_stylize(client: Celery, job_id: str) -> None:
     client.send_task(STYLIZE_TASK, args=[job_id], queue=INFERENCE_QUEUE)
+
+
+def send_train(client: Celery, job_id: str) -> None:
+    client.send_task(TRAIN_TASK, args=[job_id], queue=TRAINING_QUEUE)
+
+
+def send_job(client: Celery, job_id: str, kind: str) -> None:
+    """Send a job's task to the queue for its kind."""
+    (send_train if kind == "train" else send_stylize)(client, job_id)
 
 
 def send_webhook(client: Celery, job_id: str) -> None:

@@ -20,7 +20,9 @@ from app.config import Settings
 log = logging.getLogger("atelier.reaper")
 
 
-def reap_once(factory: sessionmaker[Session], client: Celery, settings: Settings) -> list[str]:
+def reap_once(
+    factory: sessionmaker[Session], client: Celery, settings: Settings
+) -> list[tuple[str, str]]:
     with factory() as session:
         ids = crud.reap(
             session,
@@ -28,8 +30,8 @@ def reap_once(factory: sessionmaker[Session], client: Celery, settings: Settings
             requeue_after=timedelta(seconds=settings.requeue_queued_after_s),
             max_attempts=settings.max_attempts,
         )
-        for job_id in ids:
-            queue.send_stylize(client, job_id)
+        for job_id, kind in ids:
+            queue.send_job(client, job_id, kind)
             crud.mark_dispatched(session, job_id=job_id)
             log.warning("re-sent job %s to the queue", job_id)
     return ids

@@ -22,6 +22,18 @@ class StylizationCreate(BaseModel):
     webhook_url: AnyHttpUrl | None = None
 
 
+class TrainingCreate(BaseModel):
+    """The non-file fields of `POST /v1/trainings` (content and style images come as files)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="model", max_length=200)
+    steps: int = Field(default=1000, ge=1, le=200_000)
+    image_size: int = Field(default=256, ge=32, le=1024)
+    batch_size: int = Field(default=8, ge=1, le=64)
+    activate: bool = False
+
+
 class ErrorInfo(BaseModel):
     code: str
     message: str

@@ -28,14 +28,18 @@ class FilePart:
 @dataclass
 class Form:
     fields: dict[str, str]
-    files: dict[str, FilePart]
+    files: dict[str, FilePart]  # one file per name
+    file_lists: dict[str, list[FilePart]]  # names listed in `multi`, which may repeat
 
 
 class _Collector:
-    def __init__(self, max_file_bytes: int) -> None:
+    def __init__(self, max_file_bytes: int, max_parts: int, multi: frozenset[str]) -> None:
         self.max_file_bytes = max_file_bytes
+        self.max_parts = max_parts
+        self.multi = multi
         self.fields: dict[str, str] = {}
         self.files: dict[str, FilePart] = {}
+        self.file_lists: dict[str, list[FilePart]] = {}
         self.parts = 0
         self._name = ""
         self._headers: dict[bytes, bytes] = {}
@@ -46,8 +50,8 @@ class _Collector:
 
     def on_part_begin(self) -> None:
         self.parts += 1
-        if self.parts > MAX_PARTS:
-            raise APIError(413, "too_many_parts", f"more than {MAX_PARTS} form parts")
+        if self.parts > self.max_parts:
+            raise APIError(413, "too_many_parts", f"more than {self.max_parts} form parts")
         self._headers = {}
         self._file = None
         self._data = bytearray()
@@ -91,6 +95,9 @@ class _Collector:
             self._data.extend(chunk)
 
     def on_part_end(self) -> None:
+        if self._file is not None and self._name in self.multi:
+            self.file_lists.setdefault(self._name, []).append(self._file)
+            return
         if self._name in self.fields or self._name in self.files:
             raise APIError(422, "duplicate_field", f"field '{self._name}' was given twice")
         if self._file is not None:
@@ -99,8 +106,17 @@ class _Collector:
             self.fields[self._name] = self._data.decode("utf-8", "replace")
 
 
-async def read_form(request: Request, *, max_file_bytes: int) -> Form:
-    """Parse a multipart/form-data body, refusing it as soon as it grows past the limits."""
+async def read_form(
+    request: Request,
+    *,
+    max_file_bytes: int,
+    max_parts: int = MAX_PARTS,
+    multi: frozenset[str] = frozenset(),
+) -> Form:
+    """Parse a multipart/form-data body, refusing it as soon as it grows past the limits.
+
+    File fields named in `multi` may repeat (into `file_lists`); any other name may appear once.
+    """
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data":
         raise APIError(
@@ -110,12 +126,12 @@ async def read_form(request: Request, *, max_file_bytes: int) -> Form:
     if not boundary:
         raise APIError(400, "malformed_multipart", "multipart boundary missing")
     # A declared length already over the limit is refused before reading anything.
-    max_body = 2 * max_file_bytes + MAX_PARTS * (MAX_FIELD_BYTES // 8)
+    max_body = (2 if not multi else max_parts) * max_file_bytes + max_parts * (MAX_FIELD_BYTES // 8)
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_body:
         raise APIError(413, "file_too_large", f"request body exceeds {max_body} bytes")
 
-    collector = _Collector(max_file_bytes)
+    collector = _Collector(max_file_bytes, max_parts, multi)
     parser = MultipartParser(
         boundary,
         {
@@ -140,7 +156,7 @@ async def read_form(request: Request, *, max_file_bytes: int) -> Form:
         raise
     except Exception as exc:  # python-multipart's own parse errors
         raise APIError(400, "malformed_multipart", f"invalid multipart body: {exc}") from exc
-    return Form(fields=collector.fields, files=collector.files)
+    return Form(fields=collector.fields, files=collector.files, file_lists=collector.file_lists)
 
 
 def multipart_openapi(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,14 @@ from celery import Celery
 from celery.signals import worker_init
 
 from app.config import get_settings
-from app.queue import INFERENCE_QUEUE, STYLIZE_TASK, WEBHOOK_TASK, broker_options
+from app.queue import (
+    INFERENCE_QUEUE,
+    STYLIZE_TASK,
+    TRAIN_TASK,
+    TRAINING_QUEUE,
+    WEBHOOK_TASK,
+    broker_options,
+)
 
 
 def make_celery() -> Celery:
@@ -27,6 +34,7 @@ def make_celery() -> Celery:
         task_routes={
             STYLIZE_TASK: {"queue": INFERENCE_QUEUE},
             WEBHOOK_TASK: {"queue": INFERENCE_QUEUE},
+            TRAIN_TASK: {"queue": TRAINING_QUEUE},
         },
         task_queues=None,
         task_create_missing_queues=True,

@@ -3,8 +3,11 @@
 import io
 import json
 import logging
+import tempfile
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from celery import Task
@@ -12,8 +15,9 @@ from celery import Task
 from app import crud, queue
 from app.api.presenters import job_public
 from app.images import encode
-from app.queue import STYLIZE_TASK, WEBHOOK_TASK
-from app.tables import FINISHED, JobStatus
+from app.modelfile import read_model_metadata
+from app.queue import STYLIZE_TASK, TRAIN_TASK, WEBHOOK_TASK
+from app.tables import FINISHED, Job, JobStatus
 from worker.celery_app import celery_app
 from worker.runtime import Runtime, runtime
 from worker.webhooks import sign
@@ -88,28 +92,26 @@ def make_progress(rt: Runtime, job_id: str, started: float) -> Any:
     return progress
 
 
-def run_stylize(rt: Runtime, job_id: str) -> JobStatus | None:
-    """Claim, run and record one job; returns the final status, or None when nothing was run."""
-    from PIL import Image
+Progress = Callable[[float], None]
+Work = Callable[[Runtime, Job, Progress], dict[str, Any]]
 
+
+def run_job(rt: Runtime, job_id: str, work: Work) -> JobStatus | None:
+    """Claim a job, run `work` under a heartbeat, and record the outcome.
+
+    `work` returns `finish_job` arguments for success (result image, result info); the
+    outcome is written only while this worker still holds the job. Returns the final status,
+    or None when nothing was run (the job was finished, canceled or taken).
+    """
     from models.modelfile import ModelFileError
 
     with rt.sessions() as session:
         job = crud.claim_job(
             session, job_id=job_id, worker=rt.name, max_attempts=rt.settings.max_attempts
         )
-        if job is None:
-            log.info("job %s is not queued (finished, canceled or taken): skipping", job_id)
-            return None
-        model = (
-            crud.get_model(session, model_id=job.model_id)
-            if job.model_id
-            else crud.get_active_model(session)
-        )
-        params = dict(job.parameters)
-        content_key, style_key = job.content_sha256, job.style_sha256
-        model_id = model.id if model is not None else None
-        model_sha = model.sha256 if model is not None else None
+    if job is None:
+        log.info("job %s is not queued (finished, canceled or taken): skipping", job_id)
+        return None
 
     def finish(status: JobStatus, **kwargs: Any) -> JobStatus:
         with rt.sessions() as session:
@@ -119,28 +121,7 @@ def run_stylize(rt: Runtime, job_id: str) -> JobStatus | None:
     started = time.monotonic()
     with Heartbeat(rt, job_id) as beat:
         try:
-            assert content_key and style_key
-            content = Image.open(io.BytesIO(rt.storage.get(content_key))).convert("RGB")
-            style = Image.open(io.BytesIO(rt.storage.get(style_key))).convert("RGB")
-            try:
-                if model_sha is None:
-                    stylizer = rt.stylizer(None, "optimisation")
-                else:
-                    with rt.storage.local_path(model_sha) as path:
-                        stylizer = rt.stylizer(path, model_sha)
-            except ModelFileError:
-                raise
-            except (KeyError, TypeError, ValueError) as exc:  # metadata the loader did not expect
-                raise ModelFileError(f"model {model_id}: {type(exc).__name__}: {exc}") from exc
-            result = stylizer(
-                content,
-                [style],
-                strength=params.get("strength", 1.0),
-                preserve_color=params.get("preserve_color", False),
-                max_side=params.get("max_side"),
-                progress=make_progress(rt, job_id, started),
-            )
-            data, content_type = encode(result, params.get("output_format", "png"))
+            outcome = work(rt, job, make_progress(rt, job_id, started))
         except JobCanceled:
             return finish(JobStatus.canceled)
         except JobTimedOut:
@@ -162,42 +143,137 @@ def run_stylize(rt: Runtime, job_id: str) -> JobStatus | None:
             )
         if beat.lost:
             return None
-        with rt.sessions() as session:
-            row = crud.store_image(
-                session,
-                storage=rt.storage,
-                data=data,
-                width=result.width,
-                height=result.height,
-                content_type=content_type,
-            )
-            session.commit()
-            crud.finish_job(
-                session,
-                job_id=job_id,
-                worker=rt.name,
-                status=JobStatus.succeeded,
-                result_sha256=row.sha256,
-                result_info={
-                    "method": stylizer.method,
-                    "untrained": bool(stylizer.untrained),
-                    "model_id": model_id,
-                    "seconds": round(time.monotonic() - started, 3),
-                },
-            )
-    return JobStatus.succeeded
+        outcome.setdefault("result_info", {})["seconds"] = round(time.monotonic() - started, 3)
+        return finish(JobStatus.succeeded, **outcome)
+
+
+def load_stylizer(rt: Runtime, job: Job) -> tuple[Any, str | None]:
+    """The job's model (its own, else the active one, else the optimisation method)."""
+    from models.modelfile import ModelFileError
+
+    with rt.sessions() as session:
+        model = (
+            crud.get_model(session, model_id=job.model_id)
+            if job.model_id
+            else crud.get_active_model(session)
+        )
+    if model is None:
+        return rt.stylizer(None, "optimisation"), None
+    try:
+        with rt.storage.local_path(model.sha256) as path:
+            return rt.stylizer(path, model.sha256), model.id
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:  # metadata the loader did not expect
+        raise ModelFileError(f"model {model.id}: {type(exc).__name__}: {exc}") from exc
+
+
+def stylize_work(rt: Runtime, job: Job, progress: Progress) -> dict[str, Any]:
+    from PIL import Image
+
+    params = job.parameters
+    assert job.content_sha256 and job.style_sha256
+    content = Image.open(io.BytesIO(rt.storage.get(job.content_sha256))).convert("RGB")
+    style = Image.open(io.BytesIO(rt.storage.get(job.style_sha256))).convert("RGB")
+    stylizer, model_id = load_stylizer(rt, job)
+    result = stylizer(
+        content,
+        [style],
+        strength=params.get("strength", 1.0),
+        preserve_color=params.get("preserve_color", False),
+        max_side=params.get("max_side"),
+        progress=progress,
+    )
+    data, content_type = encode(result, params.get("output_format", "png"))
+    with rt.sessions() as session:
+        row = crud.store_image(
+            session,
+            storage=rt.storage,
+            data=data,
+            width=result.width,
+            height=result.height,
+            content_type=content_type,
+        )
+        session.commit()
+    return {
+        "result_sha256": row.sha256,
+        "result_info": {
+            "method": stylizer.method,
+            "untrained": bool(stylizer.untrained),
+            "model_id": model_id,
+        },
+    }
+
+
+def train_work(rt: Runtime, job: Job, progress: Progress) -> dict[str, Any]:
+    """Train on the job's images in a scratch folder; register (and maybe activate) the model."""
+    from models.train import TrainConfig, train
+
+    params = job.parameters
+    with tempfile.TemporaryDirectory(prefix="atelier-train-") as tmp:
+        root = Path(tmp)
+        for kind in ("content", "style"):
+            (root / kind).mkdir()
+            for i, key in enumerate(params[kind]):
+                (root / kind / f"{i:04d}.png").write_bytes(rt.storage.get(key))
+        config = TrainConfig(
+            steps=params["steps"],
+            image_size=params["image_size"],
+            batch_size=params["batch_size"],
+            encoder=rt.settings.encoder,
+            device=rt.settings.device,
+            checkpoint_every=params["steps"],
+        )
+        out = root / "model.safetensors"
+        train(
+            config,
+            root / "content",
+            root / "style",
+            out,
+            checkpoint=root / "model.ckpt",
+            progress=lambda p: progress(p.step / p.total),
+        )
+        data = out.read_bytes()
+    info = read_model_metadata(data)
+    key = rt.storage.put(data)
+    with rt.sessions() as session:
+        model = crud.create_model(
+            session, name=params.get("name", "model"), sha256=key, size_bytes=len(data), info=info
+        )
+        if params.get("activate"):
+            crud.activate_model(session, model=model)
+    return {"result_info": {"model_id": model.id, "activated": bool(params.get("activate"))}}
+
+
+def run_stylize(rt: Runtime, job_id: str) -> JobStatus | None:
+    return run_job(rt, job_id, stylize_work)
+
+
+def run_train(rt: Runtime, job_id: str) -> JobStatus | None:
+    return run_job(rt, job_id, train_work)
+
+
+def _after(rt: Runtime, job_id: str, status: JobStatus | None) -> None:
+    if status is None:
+        return
+    with rt.sessions() as session:
+        job = crud.get_job(session, job_id=job_id)
+    if job is not None and job.webhook_url and job.status in FINISHED:
+        queue.send_webhook(celery_app, job_id)
 
 
 @celery_app.task(name=STYLIZE_TASK)
 def stylize(job_id: str) -> None:
     """Run a stylization job; a redelivered message for a job that already ran does nothing."""
     rt = runtime()
-    status = run_stylize(rt, job_id)
-    if status is not None:
-        with rt.sessions() as session:
-            job = crud.get_job(session, job_id=job_id)
-        if job is not None and job.webhook_url and job.status in FINISHED:
-            queue.send_webhook(celery_app, job_id)
+    _after(rt, job_id, run_stylize(rt, job_id))
+
+
+@celery_app.task(name=TRAIN_TASK)
+def train_model(job_id: str) -> None:
+    """Run a training job (training queue); idempotent like `stylize`."""
+    rt = runtime()
+    _after(rt, job_id, run_train(rt, job_id))
 
 
 @celery_app.task(name=WEBHOOK_TASK, bind=True, max_retries=None)

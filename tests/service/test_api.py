@@ -38,6 +38,7 @@ V1_ROUTES = [
     ("GET", "/v1/styles"),
     ("POST", "/v1/styles"),
     ("GET", "/v1/models"),
+    ("POST", "/v1/trainings"),
     ("POST", "/v1/models"),
 ]
 

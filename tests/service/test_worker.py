@@ -117,7 +117,7 @@ def test_reaper_requeues_a_job_whose_worker_stopped_heartbeating(api, runtime):
             max_attempts=3,
             now=crud.utcnow() + timedelta(seconds=61),
         )
-    assert resend == [job_id]
+    assert resend == [(job_id, "stylize")]
     job = _job(api, job_id)
     assert job["status"] == "queued" and job["attempts"] == 1
     # A late write from the dead worker is refused: it no longer holds the job.
@@ -159,3 +159,33 @@ def test_worker_refuses_an_unmigrated_database(tmp_path):
     )
     assert result.returncode == 2
     assert "run `atelier db upgrade`" in result.stderr
+
+
+def test_training_job_registers_a_model_that_then_stylizes(api, runtime):
+    """train -> model file in storage -> registered and active -> a stylization uses the GAN."""
+    from worker.tasks import run_stylize, run_train
+
+    images = [("content", (f"c{i}.png", _png((40 * i, 90, 200)))) for i in range(2)]
+    images += [("style", (f"s{i}.png", _png((200, 30 * i, 10)))) for i in range(2)]
+    fields = {"steps": "2", "image_size": "32", "batch_size": "2", "activate": "true", "name": "t"}
+    user = api.client.post("/v1/trainings", headers=api.headers(), files=images, data=fields)
+    assert user.status_code == 403
+    response = api.client.post(
+        "/v1/trainings", headers=api.headers(api.admin_key), files=images, data=fields
+    )
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    assert response.json()["kind"] == "train"
+
+    assert run_train(runtime, job_id) == JobStatus.succeeded
+    job = api.client.get(f"/v1/jobs/{job_id}", headers=api.headers(api.admin_key)).json()
+    model_id = job["result_info"]["model_id"]
+    models = api.client.get("/v1/models", headers=api.headers()).json()["data"]
+    assert [(m["id"], m["is_active"], m["info"]["format"]) for m in models] == [
+        (model_id, True, "atelier-gan/1")
+    ]
+
+    stylize_id = _submit(api)
+    assert run_stylize(runtime, stylize_id) == JobStatus.succeeded
+    done = _job(api, stylize_id)
+    assert done["result_info"]["method"] == "gan" and done["result_info"]["model_id"] == model_id
