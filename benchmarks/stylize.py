@@ -46,13 +46,25 @@ from models.optimisation import optimise  # noqa: E402
 
 def adain_decoder() -> nn.Sequential:
     """The AdaIN paper's decoder: VGG19 to relu4_1, mirrored, nearest upsampling."""
+
     def conv(c_in: int, c_out: int, relu: bool = True) -> list[nn.Module]:
         return [nn.ReflectionPad2d(1), nn.Conv2d(c_in, c_out, 3)] + ([nn.ReLU()] if relu else [])
 
     up = nn.Upsample(scale_factor=2, mode="nearest")
-    return nn.Sequential(*conv(512, 256), up, *conv(256, 256), *conv(256, 256), *conv(256, 256),
-                         *conv(256, 128), up, *conv(128, 128), *conv(128, 64), up, *conv(64, 64),
-                         *conv(64, 3, relu=False))
+    return nn.Sequential(
+        *conv(512, 256),
+        up,
+        *conv(256, 256),
+        *conv(256, 256),
+        *conv(256, 256),
+        *conv(256, 128),
+        up,
+        *conv(128, 128),
+        *conv(128, 64),
+        up,
+        *conv(64, 64),
+        *conv(64, 3, relu=False),
+    )
 
 
 class AdaINReference(nn.Module):
@@ -68,7 +80,9 @@ class AdaINReference(nn.Module):
         return self.decoder(adain(c, mean, std))
 
 
-def make_case(name: str, size: int, device: torch.device, model: str | None) -> tuple[Callable[[], object], Callable[[], object]]:
+def make_case(
+    name: str, size: int, device: torch.device, model: str | None
+) -> tuple[Callable[[], object], Callable[[], object]]:
     """Returns (setup-free call to time, same call for FLOP counting)."""
     torch.manual_seed(0)
     content = torch.rand(1, 3, size, size, device=device)
@@ -80,6 +94,7 @@ def make_case(name: str, size: int, device: torch.device, model: str | None) -> 
         def run() -> object:
             with torch.inference_mode():
                 return net(content, style_same)
+
         return run, run
     if name.startswith("optimisation"):
         encoder = build_encoder("efficientnet-lite0", device)
@@ -87,28 +102,37 @@ def make_case(name: str, size: int, device: torch.device, model: str | None) -> 
 
         def step() -> object:
             return optimise(encoder, content, [style_small], steps=1)
+
         return step, step
     encoder = build_encoder("efficientnet-lite0", device)
     if model:
         generator, _ = load_model(model, encoder)
     else:
         generator = build_generator(GeneratorConfig(), encoder.taps)
-    stylizer = GANStylizer(generator, encoder, device, bf16=name == "gan bf16",
-                           channels_last=name == "gan channels_last")
+    stylizer = GANStylizer(
+        generator,
+        encoder,
+        device,
+        bf16=name == "gan bf16",
+        channels_last=name == "gan channels_last",
+    )
     style_image = to_image(style.cpu())
     cached = stylizer.style_stats(style_image)
 
     def run() -> object:
         stats = cached if name == "gan cached style" else stylizer.style_stats(style_image)
         return stylizer.stylize_tensor(content, stats)
+
     return run, run
 
 
 def timed(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
     """Median seconds of `repeats` calls after two warm-up calls."""
+
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize()
+
     for _ in range(2):
         fn()
     sync()
@@ -127,15 +151,20 @@ def flops(fn: Callable[[], object]) -> int:
     return counter.get_total_flops()
 
 
-def measure(name: str, size: int, device_name: str, repeats: int, model: str | None) -> dict[str, float]:
+def measure(
+    name: str, size: int, device_name: str, repeats: int, model: str | None
+) -> dict[str, float]:
     device = torch.device(device_name)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     run, count = make_case(name, size, device, model)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     seconds = timed(run, repeats, device)
-    peak = (torch.cuda.max_memory_allocated() if device.type == "cuda"
-            else (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss) * 1024)
+    peak = (
+        torch.cuda.max_memory_allocated()
+        if device.type == "cuda"
+        else (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss) * 1024
+    )
     return {"seconds": seconds, "flops": flops(count), "peak_bytes": peak}
 
 
@@ -153,20 +182,30 @@ def image_io(size: int) -> tuple[float, float]:
         buf = io.BytesIO()
         image.save(buf, "PNG")
         return buf.getvalue()
+
     data = encode()
     enc = timed(encode, 5, torch.device("cpu"))
     dec = timed(lambda: Image.open(io.BytesIO(data)).convert("RGB"), 5, torch.device("cpu"))
     return enc, dec
 
 
-CASES = ["gan fp32", "gan cached style", "gan channels_last", "gan bf16", "adain reference", "optimisation step"]
+CASES = [
+    "gan fp32",
+    "gan cached style",
+    "gan channels_last",
+    "gan bf16",
+    "adain reference",
+    "optimisation step",
+]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="256,512,1024")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--model", default=None, help="model file (default: untrained weights; speed is the same)")
+    parser.add_argument(
+        "--model", default=None, help="model file (default: untrained weights; speed is the same)"
+    )
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--devices", default=None, help="default: cpu, plus cuda when present")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: name|size|device
@@ -177,24 +216,42 @@ def main() -> None:
         print(json.dumps(measure(name, int(size), device, args.repeats, args.model)))
         return
 
-    devices = args.devices.split(",") if args.devices else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = (
+        args.devices.split(",")
+        if args.devices
+        else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    )
     sizes = [int(s) for s in args.sizes.split(",")]
     cases = args.cases.split(",")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
-          f"{torch.backends.cpu.get_cpu_capability()}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
+        f"{torch.backends.cpu.get_cpu_capability()}"
+    )
     for device_name in devices:
         device = torch.device(device_name)
         peak = matmul_gflops(device)
         print(f"\n[{device_name}] 4096x4096 fp32 matmul: {peak:.0f} GFLOP/s (the reachable peak)")
-        print(f"{'case':<20}{'size':>6}{'ms':>10}{'GFLOP':>9}{'GFLOP/s':>9}{'% peak':>8}{'peak MiB':>10}")
+        print(
+            f"{'case':<20}{'size':>6}{'ms':>10}{'GFLOP':>9}{'GFLOP/s':>9}{'% peak':>8}{'peak MiB':>10}"
+        )
         for size in sizes:
             reference_ms = None
             for name in cases:
                 # A fresh process per row: its peak RSS is that row's alone.
                 out = subprocess.run(
-                    [sys.executable, __file__, "--one", f"{name}|{size}|{device_name}",
-                     "--repeats", str(args.repeats)] + (["--model", args.model] if args.model else []),
-                    capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                    [
+                        sys.executable,
+                        __file__,
+                        "--one",
+                        f"{name}|{size}|{device_name}",
+                        "--repeats",
+                        str(args.repeats),
+                    ]
+                    + (["--model", args.model] if args.model else []),
+                    capture_output=True,
+                    text=True,
+                    env={**os.environ, "PYTHONWARNINGS": "ignore"},
+                )
                 if out.returncode != 0:
                     print(f"{name:<20}{size:>6}  failed: {out.stderr.strip().splitlines()[-1]}")
                     continue
@@ -202,19 +259,27 @@ def main() -> None:
                 ms = r["seconds"] * 1000
                 gflop = r["flops"] / 1e9
                 rate = gflop / r["seconds"]
-                print(f"{name:<20}{size:>6}{ms:>10.1f}{gflop:>9.2f}{rate:>9.1f}{100 * rate / peak:>7.0f}%"
-                      f"{r['peak_bytes'] / 2**20:>10.0f}")
+                print(
+                    f"{name:<20}{size:>6}{ms:>10.1f}{gflop:>9.2f}{rate:>9.1f}{100 * rate / peak:>7.0f}%"
+                    f"{r['peak_bytes'] / 2**20:>10.0f}"
+                )
                 if name == "adain reference":
                     reference_ms = ms
                 if name == "gan fp32":
                     gan_ms = ms
             if reference_ms and "gan fp32" in cases:
-                print(f"{'':<20}{size:>6}  gan fp32 is {reference_ms / gan_ms:.1f}x faster than the AdaIN reference")
+                print(
+                    f"{'':<20}{size:>6}  gan fp32 is {reference_ms / gan_ms:.1f}x faster than the AdaIN reference"
+                )
             if "optimisation step" in cases:
-                print(f"{'':<20}{size:>6}  optimisation method at its default 200 steps: ~200 x the step row")
+                print(
+                    f"{'':<20}{size:>6}  optimisation method at its default 200 steps: ~200 x the step row"
+                )
             if device_name == "cpu":
                 enc, dec = image_io(size)
-                print(f"{'png encode/decode':<20}{size:>6}{enc * 1000:>10.1f} / {dec * 1000:.1f} ms")
+                print(
+                    f"{'png encode/decode':<20}{size:>6}{enc * 1000:>10.1f} / {dec * 1000:.1f} ms"
+                )
 
 
 if __name__ == "__main__":

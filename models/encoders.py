@@ -20,6 +20,7 @@ from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -183,7 +184,8 @@ class EfficientNetLite0(Encoder):
         last = max(_LITE0_TAPS[t][0] for t in wanted)
         x = F.relu6(self._bn0(self._conv_stem((image - 0.5) / 0.5)))
         out: dict[str, torch.Tensor] = {}
-        for i, block in enumerate(self._blocks[: last + 1]):
+        blocks: list[MBConvBlock] = list(self._blocks)  # type: ignore[arg-type]
+        for i, block in enumerate(blocks[: last + 1]):
             for t in wanted:
                 b, kind, _ = _LITE0_TAPS[t]
                 if b == i and kind == "exp":
@@ -209,7 +211,7 @@ class EfficientNetLite0(Encoder):
         return self._fc(self.pooled(image))
 
 
-def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
+def _fold(conv: Any, bn: Any) -> None:
     """conv -> bn becomes one conv: w' = w * g / sqrt(v + eps), b' = beta - m * g / sqrt(v + eps)."""
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
     conv.weight.data.mul_(scale.view(-1, 1, 1, 1))
@@ -222,6 +224,7 @@ def fold_batchnorm(model: EfficientNetLite0) -> EfficientNetLite0:
     memory passes at inference (measured in benchmarks/). Call after loading the weights."""
     _fold(model._conv_stem, model._bn0)
     model._bn0 = nn.Identity()  # type: ignore[assignment]
+    block: Any
     for block in model._blocks:
         if block.expand != 1:
             _fold(block._expand_conv, block._bn0)
@@ -284,6 +287,8 @@ class VGG19(Encoder):
         from torchvision.models import vgg19
 
         self.features = vgg19(weights=None).features[:21]
+        self.mean: torch.Tensor
+        self.std: torch.Tensor
         self.register_buffer("mean", torch.tensor(_VGG_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(_VGG_STD).view(1, 3, 1, 1), persistent=False)
 

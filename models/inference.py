@@ -253,7 +253,7 @@ class GANStylizer:
         with self._autocast():
             feats = self.encoder(x, self.taps)
             fused = self.generator.fuse(feats, style, strength, content_stats)
-            out = self.generator.decode(fused, tuple(x.shape[-2:]))
+            out = self.generator.decode(fused, (x.shape[-2], x.shape[-1]))
         return out[..., :h, :w].float().cpu()
 
     def _run_tiled(

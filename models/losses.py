@@ -112,6 +112,6 @@ ADVERSARIAL = {"hinge": (d_hinge, g_hinge), "bce": (d_bce, g_bce), "lsgan": (d_l
 
 def r1_penalty(real_logits: list[torch.Tensor], real_images: torch.Tensor) -> torch.Tensor:
     # E[ ||grad_x D(x)||^2 ] on real images (Mescheder et al. 2018)
-    total = sum(r.sum() for r in real_logits)
+    total = torch.stack([r.sum() for r in real_logits]).sum()
     (grad,) = torch.autograd.grad(total, real_images, create_graph=True)
     return grad.pow(2).reshape(grad.shape[0], -1).sum(1).mean()

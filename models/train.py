@@ -23,6 +23,7 @@ import torch
 from models import losses
 from models.augment import ImagePool, diff_augment
 from models.encoders import DEFAULT_ENCODER, Encoder, build_encoder
+from models.guards import check_losses, check_outputs
 from models.inference import select_device
 from models.modelfile import atomic_write, load_model, save_model
 from models.networks import (
@@ -55,6 +56,10 @@ class TrainConfig:
     augment: str = "color,translation,cutout"
     ema_decay: float = 0.995
     checkpoint_every: int = 250
+    # Guard rails and previews run on a fixed validation batch every `validate_every` steps;
+    # collapse and inversion are judged only after `guard_warmup` steps of a run from scratch.
+    validate_every: int = 250
+    guard_warmup: int = 300
     seed: int = 0
     encoder: str = DEFAULT_ENCODER
     device: str = "auto"
@@ -132,6 +137,12 @@ class Trainer:
         self.d_adv, self.g_adv = losses.ADVERSARIAL[config.adversarial]
         self.content = ImagePool(content_dir, config.image_size)
         self.style = ImagePool(style_dir, config.image_size)
+        # The same validation pairs every time, from their own generator: drawing them does not
+        # change the training run's random stream.
+        val_rng = torch.Generator().manual_seed(config.seed + 1_000_003)
+        n_val = min(4, max(2, len(self.content)))
+        self.val_content = self.content.sample(n_val, val_rng)
+        self.val_style = self.style.sample(1, val_rng).expand(n_val, -1, -1, -1)
         self.step_count = 0
         self.history: list[dict[str, float]] = []
         enc = self.encoder
@@ -204,7 +215,26 @@ class Trainer:
             "identity": loss_id.item(),
         }
         self.history.append(record)
+        check_losses(record, self.step_count)
         return record
+
+    @torch.no_grad()
+    def validate(self) -> torch.Tensor:
+        """Stylize the fixed validation pairs with G_ema; stop on collapse or inversion.
+
+        Returns the preview: (2, N, 3, S, S), photos then results.
+        """
+        c = self.val_content.to(self.device)
+        s = self.val_style.to(self.device)
+        size = (c.shape[-2], c.shape[-1])
+        with self._autocast():
+            c_feats = self.encoder(c, self.fuse_taps)
+            s_stats = StyleStats.of(self.encoder(s[:1], self.fuse_taps))
+            out = self.G_ema(c_feats, s_stats, size).float()
+            raw = self.G(c_feats, s_stats, size).float()
+        if self.base_steps > 0 or self.step_count >= self.config.guard_warmup:
+            check_outputs(c.float(), raw, self.step_count)
+        return torch.stack([c.float().cpu(), out.cpu()])
 
     # -- checkpoints -------------------------------------------------------------------------
 
@@ -279,9 +309,15 @@ def train(
     resume: str | Path | None = None,
     init_model: str | Path | None = None,
     progress: Callable[[TrainProgress], None] | None = None,
+    preview: Callable[[int, torch.Tensor], None] | None = None,
 ) -> Trainer:
     """Train for `config.steps` steps (counting a resumed checkpoint's), checkpointing every
-    `checkpoint_every` steps to `checkpoint`, and write the EMA generator to `out`."""
+    `checkpoint_every` steps to `checkpoint`, and write the EMA generator to `out`.
+
+    Every `validate_every` steps the guard rails run (raising TrainingDiverged) and `preview`
+    receives (step, validation photos and results). `progress` may raise to stop the run; the
+    last checkpoint stays.
+    """
     trainer = Trainer(config, content_dir, style_dir, init_model=init_model)
     if resume is not None:
         trainer.load_checkpoint(resume)
@@ -289,6 +325,10 @@ def train(
     start_step, start = trainer.step_count, time.perf_counter()
     while trainer.step_count < config.steps:
         record = trainer.step()
+        if trainer.step_count % config.validate_every == 0 or trainer.step_count == config.steps:
+            images = trainer.validate()
+            if preview is not None:
+                preview(trainer.step_count, images)
         if trainer.step_count % config.checkpoint_every == 0 or trainer.step_count == config.steps:
             trainer.save_checkpoint(checkpoint)
         if progress is not None:

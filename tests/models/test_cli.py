@@ -27,9 +27,25 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for i in range(2):
         synthetic_image(80, 64, seed=i).save(root / "content" / f"c{i}.png")
         synthetic_image(64, 80, seed=50 + i).save(root / "style" / f"s{i}.jpg")
-    code, out, err = invoke("train", "--content-dir", root / "content", "--style-dir", root / "style",
-                            "--out", root / "m.safetensors", "--steps", "2", "--image-size", "32",
-                            "--batch-size", "2", "--encoder", "random", "--device", "cpu")
+    code, out, err = invoke(
+        "train",
+        "--content-dir",
+        root / "content",
+        "--style-dir",
+        root / "style",
+        "--out",
+        root / "m.safetensors",
+        "--steps",
+        "2",
+        "--image-size",
+        "32",
+        "--batch-size",
+        "2",
+        "--encoder",
+        "random",
+        "--device",
+        "cpu",
+    )
     assert code == 0, err
     assert "UNTRAINED" in err
     assert (root / "m.safetensors").is_file() and (root / "m.safetensors.ckpt").is_file()
@@ -41,9 +57,25 @@ def test_one_step_train_save_load_stylize_smoke(tiny_model: Path, tmp_path: Path
     synthetic_image(70, 45, seed=1).save(photo)
     synthetic_image(40, 40, seed=2).save(style_a)
     synthetic_image(40, 40, seed=3).save(style_b)
-    code, out, err = invoke("stylize", photo, "--style", style_a, "--style", style_b,
-                            "--style-weights", "0.7,0.3", "--model", tiny_model, "-o", tmp_path / "o.png",
-                            "--strength", "0.8", "--preserve-color", "--device", "cpu")
+    code, out, err = invoke(
+        "stylize",
+        photo,
+        "--style",
+        style_a,
+        "--style",
+        style_b,
+        "--style-weights",
+        "0.7,0.3",
+        "--model",
+        tiny_model,
+        "-o",
+        tmp_path / "o.png",
+        "--strength",
+        "0.8",
+        "--preserve-color",
+        "--device",
+        "cpu",
+    )
     assert code == 0, err
     assert "wrote" in out and "(gan)" in out
     with Image.open(tmp_path / "o.png") as result:
@@ -54,8 +86,22 @@ def test_stylize_without_model_uses_the_optimisation_method(tmp_path: Path) -> N
     photo, style = tmp_path / "p.png", tmp_path / "s.png"
     synthetic_image(48, 40, seed=1).save(photo)
     synthetic_image(40, 40, seed=2).save(style)
-    code, out, err = invoke("stylize", photo, "--style", style, "-o", tmp_path / "o.jpg", "--steps", "3",
-                            "--image-size", "32", "--encoder", "random", "--device", "cpu")
+    code, out, err = invoke(
+        "stylize",
+        photo,
+        "--style",
+        style,
+        "-o",
+        tmp_path / "o.jpg",
+        "--steps",
+        "3",
+        "--image-size",
+        "32",
+        "--encoder",
+        "random",
+        "--device",
+        "cpu",
+    )
     assert code == 0, err
     assert "(optimisation)" in out
     with Image.open(tmp_path / "o.jpg") as result:
@@ -68,9 +114,23 @@ def test_evaluate_prints_scores_and_writes_a_sheet(tiny_model: Path, tmp_path: P
     for i in range(2):
         synthetic_image(64, 48, seed=i).save(tmp_path / "c" / f"{i}.png")
         synthetic_image(48, 64, seed=10 + i).save(tmp_path / "s" / f"{i}.png")
-    code, out, err = invoke("evaluate", "--model", tiny_model, "--content-dir", tmp_path / "c",
-                            "--style-dir", tmp_path / "s", "-o", tmp_path / "sheet.png",
-                            "--image-size", "48", "--reference-steps", "2", "--device", "cpu")
+    code, out, err = invoke(
+        "evaluate",
+        "--model",
+        tiny_model,
+        "--content-dir",
+        tmp_path / "c",
+        "--style-dir",
+        tmp_path / "s",
+        "-o",
+        tmp_path / "sheet.png",
+        "--image-size",
+        "48",
+        "--reference-steps",
+        "2",
+        "--device",
+        "cpu",
+    )
     assert code == 0, err
     for name in ("content", "style", "kid", "reference_style"):
         assert f"{name}:" in out.replace(" ", "")
@@ -87,8 +147,12 @@ def _bad_files(tmp_path: Path) -> dict[str, Path]:
     synthetic_image(64, 64, seed=0).save(good)
     truncated = tmp_path / "truncated.png"
     truncated.write_bytes(good.read_bytes()[:200])
-    return {"missing": tmp_path / "nope.jpg", "not an image": text, "empty file": empty,
-            "unreadable": truncated}
+    return {
+        "missing": tmp_path / "nope.jpg",
+        "not an image": text,
+        "empty file": empty,
+        "unreadable": truncated,
+    }
 
 
 @pytest.mark.parametrize("case", ["missing", "not an image", "empty file", "unreadable"])
@@ -96,7 +160,9 @@ def test_bad_content_gives_one_clear_line_and_exit_2(case: str, tmp_path: Path) 
     bad = _bad_files(tmp_path)[case]
     style = tmp_path / "style.png"
     synthetic_image(32, 32, seed=1).save(style)
-    code, out, err = invoke("stylize", bad, "--style", style, "-o", tmp_path / "o.png", "--encoder", "random")
+    code, out, err = invoke(
+        "stylize", bad, "--style", style, "-o", tmp_path / "o.png", "--encoder", "random"
+    )
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")
@@ -113,11 +179,23 @@ def test_model_encoder_mismatch_is_a_clear_error(tiny_model: Path, tmp_path: Pat
     meta["encoder"]["digest"] = "sha256:0000"
     import json
 
-    save_file(load_file(tiny_model), tmp_path / "other.safetensors", metadata={METADATA_KEY: json.dumps(meta)})
+    save_file(
+        load_file(tiny_model),
+        tmp_path / "other.safetensors",
+        metadata={METADATA_KEY: json.dumps(meta)},
+    )
     photo = tmp_path / "p.png"
     synthetic_image(32, 32, seed=1).save(photo)
-    code, _, err = invoke("stylize", photo, "--style", photo, "--model", tmp_path / "other.safetensors",
-                          "-o", tmp_path / "o.png")
+    code, _, err = invoke(
+        "stylize",
+        photo,
+        "--style",
+        photo,
+        "--model",
+        tmp_path / "other.safetensors",
+        "-o",
+        tmp_path / "o.png",
+    )
     assert code == 2 and "trained with encoder random" in err and "Traceback" not in err
 
 
@@ -126,11 +204,22 @@ def test_truncated_model_file_is_a_clear_error(tiny_model: Path, tmp_path: Path)
     cut.write_bytes(tiny_model.read_bytes()[:1000])
     photo = tmp_path / "p.png"
     synthetic_image(32, 32, seed=1).save(photo)
-    code, _, err = invoke("stylize", photo, "--style", photo, "--model", cut, "-o", tmp_path / "o.png")
+    code, _, err = invoke(
+        "stylize", photo, "--style", photo, "--model", cut, "-o", tmp_path / "o.png"
+    )
     assert code == 2 and err.startswith("error: ") and "Traceback" not in err
 
 
 def test_train_with_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
-    code, _, err = invoke("train", "--content-dir", tmp_path / "no", "--style-dir", tmp_path / "no",
-                          "--out", tmp_path / "m.safetensors", "--encoder", "random")
+    code, _, err = invoke(
+        "train",
+        "--content-dir",
+        tmp_path / "no",
+        "--style-dir",
+        tmp_path / "no",
+        "--out",
+        tmp_path / "m.safetensors",
+        "--encoder",
+        "random",
+    )
     assert code == 2 and "no such folder" in err and "Traceback" not in err

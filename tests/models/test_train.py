@@ -85,7 +85,16 @@ def test_overfit_one_pair_style_loss_halves_and_both_players_learn(
 
 def test_model_file_round_trip(image_dirs: tuple[Path, Path], tmp_path: Path) -> None:
     content, style = image_dirs
-    trainer = train(tiny_config(steps=2), content, style, tmp_path / "m.safetensors")
+    previews: list[tuple[int, tuple[int, ...]]] = []
+    trainer = train(
+        tiny_config(steps=2, validate_every=1),
+        content,
+        style,
+        tmp_path / "m.safetensors",
+        preview=lambda step, images: previews.append((step, tuple(images.shape))),
+    )
+    # The fixed validation photos and their results, at every validation step.
+    assert previews == [(1, (2, 3, 3, 32, 32)), (2, (2, 3, 3, 32, 32))]
     meta = read_metadata(tmp_path / "m.safetensors")
     assert meta["format"] == "atelier-gan/1"
     assert meta["encoder"] == {"name": "random", "digest": "random-seed-0", "untrained": True}
