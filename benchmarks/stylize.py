@@ -40,7 +40,7 @@ from models.encoders import VGG19, build_encoder  # noqa: E402
 from models.images import to_image  # noqa: E402
 from models.inference import GANStylizer  # noqa: E402
 from models.modelfile import load_model  # noqa: E402
-from models.networks import GeneratorConfig, StyleStats, adain, build_generator  # noqa: E402
+from models.networks import GeneratorConfig, adain, build_generator  # noqa: E402
 from models.optimisation import optimise  # noqa: E402
 
 
