@@ -88,34 +88,31 @@ def create_stylization(
     idempotency_key: str | None,
     webhook_url: str | None,
 ) -> Job:
-    job = Job(
-        id=new_id(),
+    return _add_job(
+        session,
         kind=JobKind.stylize,
-        status=JobStatus.queued,
-        owner_id=owner.id,
-        idempotency_key=idempotency_key,
+        owner=owner,
         parameters=parameters,
+        idempotency_key=idempotency_key,
         content_sha256=content_sha256,
         style_sha256=style_sha256,
         style_id=style_id,
         model_id=model_id,
         webhook_url=webhook_url,
         webhook_status="pending" if webhook_url else None,
-        result_info={},
-        progress=0.0,
-        attempts=0,
-        cancel_requested=False,
-        webhook_attempts=0,
     )
-    session.add(job)
-    session.commit()
-    return job
 
 
 def create_training(session: Session, *, owner: ApiKey, parameters: dict[str, Any]) -> Job:
+    return _add_job(session, kind=JobKind.train, owner=owner, parameters=parameters)
+
+
+def _add_job(
+    session: Session, *, kind: JobKind, owner: ApiKey, parameters: dict[str, Any], **columns: Any
+) -> Job:
     job = Job(
         id=new_id(),
-        kind=JobKind.train,
+        kind=kind,
         status=JobStatus.queued,
         owner_id=owner.id,
         parameters=parameters,
@@ -124,6 +121,7 @@ def create_training(session: Session, *, owner: ApiKey, parameters: dict[str, An
         attempts=0,
         cancel_requested=False,
         webhook_attempts=0,
+        **columns,
     )
     session.add(job)
     session.commit()
