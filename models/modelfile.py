@@ -74,10 +74,17 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         raise
     except (ValueError, KeyError, TypeError) as err:
         raise ModelFileError(f"{path}: not an Atelier model file ({type(err).__name__})") from err
-    if meta.get("format") != FORMAT:
-        raise ModelFileError(
-            f"{path}: unsupported model format {meta.get('format')!r}, expected {FORMAT}"
-        )
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise ModelFileError(f"{path}: unsupported model format {found!r}, expected {FORMAT}")
+    encoder = meta.get("encoder")
+    if (
+        not isinstance(meta.get("config"), dict)
+        or not isinstance(encoder, dict)
+        or not isinstance(encoder.get("name"), str)
+        or not isinstance(encoder.get("digest"), str)
+    ):
+        raise ModelFileError(f"{path}: model metadata lacks its config or encoder name and digest")
     return meta
 
 
@@ -94,7 +101,10 @@ def load_model(path: str | Path, encoder: Encoder) -> tuple[Generator, dict[str,
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
         raise ModelFileError(f"{path}: corrupt or truncated model file ({err})") from err
-    generator = build_generator(GeneratorConfig.from_dict(meta["config"]), encoder.taps)
+    try:
+        generator = build_generator(GeneratorConfig.from_dict(meta["config"]), encoder.taps)
+    except (TypeError, KeyError, ValueError, AssertionError) as err:
+        raise ModelFileError(f"{path}: invalid architecture config ({err})") from err
     try:
         generator.load_state_dict(tensors, strict=True)
     except RuntimeError as err:

@@ -126,6 +126,26 @@ def test_corrupt_truncated_and_foreign_model_files_are_refused(
     for name in ("truncated", "garbage", "empty", "missing"):
         with pytest.raises(ModelFileError):
             load_model(tmp_path / f"{name}.safetensors", build_random())
+    # Well-formed files whose metadata lacks what loading needs.
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from models.modelfile import METADATA_KEY
+
+    meta = read_metadata(tmp_path / "m.safetensors")
+    for broken in (
+        {**meta, "encoder": {"name": "random"}},
+        {**meta, "config": {"fuse_taps": ["nope"]}},
+        {**meta, "format": "other/9"},
+    ):
+        save_file(
+            load_file(tmp_path / "m.safetensors"),
+            tmp_path / "meta.safetensors",
+            metadata={METADATA_KEY: json.dumps(broken)},
+        )
+        with pytest.raises(ModelFileError):
+            load_model(tmp_path / "meta.safetensors", build_random())
     # Made with encoder "random" seed 0: another encoder's weights must be refused.
     with pytest.raises(ModelFileError, match="trained with encoder random"):
         load_model(tmp_path / "m.safetensors", build_random(seed=1))
