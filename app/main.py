@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import reaper
-from app.api.routes import health, jobs, models, styles, stylizations, trainings
+from app import page, reaper
+from app.api.routes import health, jobs, me, models, styles, stylizations, trainings
 from app.config import Settings, get_settings
 from app.db import check_migrated, make_engine, make_sessionmaker
 from app.errors import install_handlers
@@ -56,8 +56,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.queue = make_client(settings)
     app.state.logger = logging.getLogger("atelier.api")
     install_handlers(app)
-    for module in (stylizations, jobs, styles, models, trainings, health):
+    for module in (stylizations, jobs, styles, models, trainings, me, health):
         app.include_router(module.router)
+    page.install(app)
     return app
 
 

@@ -1,0 +1,64 @@
+"""The web page at `/`: one server-rendered template and a small script, no build step.
+
+The page talks to the same `/v1` API as any client (with the key kept in the browser), so it
+needs no routes of its own beyond serving itself; the upload limits are rendered into it so the
+browser can check a photo before sending it.
+"""
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from app.api.deps import SettingsDep
+from app.images import ALLOWED_FORMATS
+
+APP_DIR = Path(__file__).resolve().parents[1]
+STATIC_DIR = APP_DIR / "static"
+templates = Jinja2Templates(directory=APP_DIR / "templates")
+router = APIRouter(include_in_schema=False)
+
+# Common ad formats: the browser centre-crops and scales the photo to these before upload,
+# because the service keeps the photo's size (it stylizes what it is given).
+SIZE_PRESETS = [
+    ("original", "Original size", None),
+    ("1080x1080", "1080 × 1080 (square post)", (1080, 1080)),
+    ("1200x628", "1200 × 628 (link ad)", (1200, 628)),
+    ("1080x1920", "1080 × 1920 (story)", (1080, 1920)),
+]
+
+
+@lru_cache
+def asset_version() -> str:
+    """A digest of the static files, appended to their URLs so a new release is never stale."""
+    digest = hashlib.sha256()
+    for path in sorted(STATIC_DIR.iterdir()):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request, settings: SettingsDep) -> HTMLResponse:
+    """The designer page (and the admin section for admin keys)."""
+    limits = {
+        "max_upload_bytes": settings.max_upload_bytes,
+        "max_pixels": settings.max_pixels,
+        "max_side": settings.max_side,
+        "formats": sorted(ALLOWED_FORMATS),
+        "content_types": sorted(ALLOWED_FORMATS.values()),
+    }
+    return templates.TemplateResponse(
+        request,
+        "index.html",
+        {"limits": limits, "presets": SIZE_PRESETS, "version": asset_version()},
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Serve the page at `/` and its script and stylesheet under `/static`."""
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -1,0 +1,852 @@
+// Atelier page: plain JavaScript against the /v1 API, no framework and no build step.
+// The API key lives in localStorage; every request sends it as a Bearer token, so images are
+// fetched with it and shown from blob: URLs.
+"use strict";
+
+const LIMITS = JSON.parse(document.getElementById("limits").textContent);
+const KEY_STORE = "atelier.apiKey";
+const POLL_MS = 500;
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  key: null,
+  me: null,
+  photo: null, // {file, img, url}
+  prepared: null, // {blob, name, url}: what was sent (cropped to the size preset)
+  job: null,
+  jobTimer: null,
+  features: { styleSets: false, adminTrainings: false, rollback: false },
+  training: null, // {id, timer, series: Map(name -> [[step, value]])}
+};
+
+// --- API ----------------------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function api(path, { method = "GET", body, raw = false } = {}) {
+  let res;
+  try {
+    res = await fetch(path, { method, body, headers: { Authorization: `Bearer ${state.key}` } });
+  } catch (err) {
+    throw new ApiError(0, "network", "The server could not be reached. Check your connection and try again.");
+  }
+  if (!res.ok) {
+    let code = `http_${res.status}`;
+    let message = res.statusText;
+    try {
+      const body = await res.json();
+      code = body.error.code;
+      message = body.error.message;
+    } catch (_) { /* not our JSON error shape */ }
+    throw new ApiError(res.status, code, message);
+  }
+  if (raw) return res;
+  return res.status === 204 ? null : res.json();
+}
+
+const blobUrls = new Map();
+async function imageUrl(path) {
+  // Authenticated images (results, style thumbnails) become blob: URLs, fetched once each.
+  if (!blobUrls.has(path)) {
+    const res = await api(path, { raw: true });
+    blobUrls.set(path, URL.createObjectURL(await res.blob()));
+  }
+  return blobUrls.get(path);
+}
+
+async function routeExists(path) {
+  // A missing route answers 404 with code not_found; a present one answers 200 (or 405).
+  try {
+    await api(path);
+    return true;
+  } catch (err) {
+    return !(err.status === 404 && err.code === "not_found");
+  }
+}
+
+// --- plain words ----------------------------------------------------------------------------
+
+const mb = (n) => `${(n / 1048576).toFixed(1)} MB`;
+
+function plain(err) {
+  const words = {
+    network: err.message,
+    unauthorized: "This API key was not recognised. Check it and paste it again.",
+    forbidden: "This needs an admin key.",
+    empty_file: "This file is empty.",
+    unsupported_format: "This file is not a PNG, JPEG, WebP or GIF image.",
+    corrupt_image: "This image could not be read: it may be damaged or incomplete.",
+    animated_image: "Animated images are not supported: use a single still picture.",
+    too_many_pixels: `This image has too many pixels (the limit is ${(LIMITS.max_pixels / 1e6).toFixed(1)} megapixels).`,
+    image_too_large: `This image is too big: each side can be at most ${LIMITS.max_side} px.`,
+    file_too_large: `This file is too large: the limit is ${mb(LIMITS.max_upload_bytes)}.`,
+    style_not_found: "This style no longer exists. Pick another one.",
+    style_set_not_found: "This style set no longer exists. Pick another one.",
+    style_required: "Pick a style from the gallery, or upload a painting.",
+    model_not_found: "The chosen model no longer exists.",
+    no_active_model: "No style model is ready on the server yet. Ask an admin to activate one.",
+    model_invalid: "The server's style model could not be loaded. Ask an admin to check it.",
+    job_not_succeeded: "This job has no result yet.",
+  };
+  return words[err.code] || err.message || "Something went wrong.";
+}
+
+// Which field an API error belongs to: the API names the form field in its message.
+function errorField(err) {
+  const named = /'(content|style|image|file|images)'/.exec(err.message || "");
+  if (named) return named[1] === "content" ? "photo" : "style";
+  if (err.code === "unauthorized") return "key";
+  if (["style_not_found", "style_set_not_found", "style_required"].includes(err.code)) return "style";
+  if (err.code === "file_too_large") return "photo";
+  if (err.code === "invalid_parameter") return "settings";
+  return "submit";
+}
+
+function showError(field, message) {
+  const el = $(`${field}-error`);
+  el.textContent = message || "";
+  if (message) el.closest("fieldset, form, section")?.scrollIntoView({ block: "nearest" });
+}
+
+function clearErrors(...fields) {
+  for (const f of fields) showError(f, "");
+}
+
+// --- key ------------------------------------------------------------------------------------
+
+async function useKey(key, { fromStorage = false } = {}) {
+  state.key = key;
+  try {
+    state.me = await api("/v1/me");
+  } catch (err) {
+    state.key = null;
+    state.me = null;
+    showKeyForm();
+    showError("key", err.code === "unauthorized"
+      ? (fromStorage ? "The saved API key no longer works. Paste a current one." : plain(err))
+      : plain(err));
+    return false;
+  }
+  localStorage.setItem(KEY_STORE, key);
+  clearErrors("key");
+  $("key-section").hidden = true;
+  $("designer").hidden = false;
+  $("change-key").hidden = false;
+  $("who").textContent = `Signed in with ${state.me.name}'s ${state.me.is_admin ? "admin " : ""}key`;
+  await detectFeatures();
+  loadGallery();
+  loadRecent();
+  $("admin").hidden = !state.me.is_admin;
+  if (state.me.is_admin) loadAdmin();
+  return true;
+}
+
+function showKeyForm() {
+  $("key-section").hidden = false;
+  $("designer").hidden = true;
+  $("admin").hidden = true;
+  $("change-key").hidden = true;
+  $("who").textContent = "";
+  $("api-key").focus();
+}
+
+async function detectFeatures() {
+  // Issue-4 routes (style sets, admin trainings, rollback) may or may not be deployed yet.
+  state.features.styleSets = await routeExists("/v1/style-sets");
+  if (state.me.is_admin) state.features.adminTrainings = await routeExists("/v1/admin/trainings");
+}
+
+// --- photo ----------------------------------------------------------------------------------
+
+async function checkImageFile(file) {
+  // The same limits the API enforces, checked before anything is uploaded.
+  if (file.size === 0) throw new Error("This file is empty.");
+  if (file.type && !LIMITS.content_types.includes(file.type)) {
+    throw new Error(`This file is not a ${LIMITS.formats.join(", ")} image.`);
+  }
+  if (file.size > LIMITS.max_upload_bytes) {
+    throw new Error(`This file is ${mb(file.size)}; the limit is ${mb(LIMITS.max_upload_bytes)}.`);
+  }
+  const url = URL.createObjectURL(file);
+  const img = new Image();
+  img.src = url;
+  try {
+    await img.decode();
+  } catch (_) {
+    URL.revokeObjectURL(url);
+    throw new Error("This file could not be read as an image: it may be damaged or not a picture.");
+  }
+  const w = img.naturalWidth;
+  const h = img.naturalHeight;
+  if (w * h > LIMITS.max_pixels) {
+    throw new Error(`This image is ${w} × ${h}: more than ${(LIMITS.max_pixels / 1e6).toFixed(1)} megapixels.`);
+  }
+  if (Math.max(w, h) > LIMITS.max_side) {
+    throw new Error(`This image is ${w} × ${h}: a side is longer than ${LIMITS.max_side} px.`);
+  }
+  return { file, img, url };
+}
+
+async function setPhoto(file) {
+  clearErrors("photo", "submit");
+  const preview = $("photo-preview");
+  try {
+    state.photo = await checkImageFile(file);
+  } catch (err) {
+    state.photo = null;
+    preview.hidden = true;
+    $("photo").value = "";
+    showError("photo", err.message);
+    return;
+  }
+  preview.src = state.photo.url;
+  preview.hidden = false;
+  preview.alt = `Preview of ${file.name} (${state.photo.img.naturalWidth} × ${state.photo.img.naturalHeight})`;
+}
+
+async function preparedPhoto() {
+  // Ad formats: centre-crop and scale to the exact size, since the service keeps the photo's size.
+  const option = $("size").selectedOptions[0];
+  const { file, img } = state.photo;
+  if (!option.dataset.width) return { blob: file, name: file.name };
+  const W = Number(option.dataset.width);
+  const H = Number(option.dataset.height);
+  const scale = Math.max(W / img.naturalWidth, H / img.naturalHeight);
+  const sw = W / scale;
+  const sh = H / scale;
+  const canvas = document.createElement("canvas");
+  canvas.width = W;
+  canvas.height = H;
+  canvas.getContext("2d").drawImage(
+    img, (img.naturalWidth - sw) / 2, (img.naturalHeight - sh) / 2, sw, sh, 0, 0, W, H);
+  for (const quality of [0.92, 0.8, 0.65]) {
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", quality));
+    if (blob.size <= LIMITS.max_upload_bytes) return { blob, name: `photo-${W}x${H}.jpg` };
+  }
+  throw new Error(`The photo cropped to ${W} × ${H} is still over ${mb(LIMITS.max_upload_bytes)}.`);
+}
+
+// --- styles ---------------------------------------------------------------------------------
+
+function styleCard(value, name, badge) {
+  const label = document.createElement("label");
+  label.className = "style-card";
+  const input = document.createElement("input");
+  input.type = "radio";
+  input.name = "style";
+  input.value = value;
+  const img = document.createElement("img");
+  img.alt = "";
+  const caption = document.createElement("span");
+  caption.textContent = name;
+  label.append(input, img, caption);
+  if (badge) {
+    const b = document.createElement("span");
+    b.className = "badge";
+    b.textContent = badge;
+    label.append(" ", b);
+  }
+  return { label, img };
+}
+
+async function loadGallery(selectValue) {
+  const gallery = $("style-gallery");
+  const previous = selectValue || document.querySelector("input[name=style]:checked")?.value;
+  gallery.replaceChildren();
+  const cards = [];
+  try {
+    const styles = await api("/v1/styles");
+    for (const style of styles.data) cards.push([styleCard(`style:${style.id}`, style.name), style.image_url]);
+    if (state.features.styleSets) {
+      const sets = await api("/v1/style-sets");
+      for (const set of sets.data) {
+        const thumb = set.thumbnail_url || set.images?.[0]?.thumbnail_url || set.images?.[0]?.image_url;
+        cards.push([styleCard(`set:${set.id}`, set.name, "set"), thumb]);
+      }
+    }
+  } catch (err) {
+    showError("style", plain(err));
+  }
+  for (const [card] of cards) gallery.append(card.label);
+  $("gallery-empty").hidden = cards.length > 0;
+  for (const [card, url] of cards) {
+    if (url) imageUrl(url).then((src) => { card.img.src = src; }).catch(() => {});
+  }
+  const again = previous && gallery.querySelector(`input[value="${CSS.escape(previous)}"]`);
+  if (again) again.checked = true;
+  else if (previous === "upload") $("style-upload-choice").checked = true;
+}
+
+// --- submit and follow a job ----------------------------------------------------------------
+
+async function submit(event) {
+  event.preventDefault();
+  clearErrors("photo", "style", "settings", "submit");
+  if (!state.photo) {
+    showError("photo", "Choose a photo first.");
+    $("photo").focus();
+    return;
+  }
+  const choice = document.querySelector("input[name=style]:checked")?.value;
+  const styleFile = $("style-file").files[0];
+  if (!choice || (choice === "upload" && !styleFile)) {
+    showError("style", choice ? "Choose the painting to use as the style." : "Pick a style from the gallery, or upload a painting.");
+    return;
+  }
+  const button = $("submit");
+  button.disabled = true;
+  try {
+    let prepared;
+    try {
+      prepared = await preparedPhoto();
+    } catch (err) {
+      showError("settings", err.message);
+      return;
+    }
+    const form = new FormData();
+    form.append("content", prepared.blob, prepared.name);
+    if (choice === "upload") {
+      try {
+        await checkImageFile(styleFile);
+      } catch (err) {
+        showError("style", err.message);
+        return;
+      }
+      if ($("save-style").checked) {
+        const body = new FormData();
+        body.append("image", styleFile, styleFile.name);
+        const style = await api("/v1/styles", { method: "POST", body });
+        form.append("style_id", style.id);
+        loadGallery(`style:${style.id}`);
+      } else {
+        form.append("style", styleFile, styleFile.name);
+      }
+    } else if (choice.startsWith("set:")) {
+      form.append("style_set_id", choice.slice(4));
+    } else {
+      form.append("style_id", choice.slice(6));
+    }
+    form.append("strength", $("strength").value);
+    form.append("preserve_color", $("preserve-color").checked ? "true" : "false");
+    form.append("output_format", $("output-format").value);
+    const job = await api("/v1/stylizations", { method: "POST", body: form });
+    if (state.prepared?.url) URL.revokeObjectURL(state.prepared.url);
+    state.prepared = { ...prepared, url: URL.createObjectURL(prepared.blob) };
+    follow(job);
+    loadRecent();
+  } catch (err) {
+    if (err instanceof ApiError) {
+      const field = errorField(err);
+      showError(field === "key" ? "submit" : field, plain(err));
+    } else {
+      showError("submit", err.message);
+    }
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function statusText(job) {
+  switch (job.status) {
+    case "queued": return "Waiting for a free worker…";
+    case "running": {
+      const eta = job.eta_seconds != null ? ` · about ${Math.max(1, Math.round(job.eta_seconds))} s left` : "";
+      return `Working: ${job.percent}%${eta}`;
+    }
+    case "succeeded": return "Done: 100%";
+    case "canceled": return "Canceled";
+    default: return `Failed: ${job.error ? plain(new ApiError(0, job.error.code, job.error.message)) : "unknown error"}`;
+  }
+}
+
+function follow(job) {
+  clearTimeout(state.jobTimer);
+  state.job = job;
+  $("job-section").hidden = false;
+  $("compare").hidden = true;
+  $("compare-slider").hidden = true;
+  $("compare-label").hidden = true;
+  $("download").hidden = true;
+  $("try-another").hidden = true;
+  document.body.classList.add("has-result");
+  render(job);
+  $("job-section").scrollIntoView({ block: "nearest" });
+}
+
+async function render(job) {
+  $("job-progress").value = job.percent;
+  $("job-progress").setAttribute("aria-valuetext", `${job.percent}%`);
+  const status = $("job-status");
+  status.textContent = statusText(job);
+  status.className = `status-${job.status}`;
+  if (job.status === "queued" || job.status === "running") {
+    state.jobTimer = setTimeout(async () => {
+      try {
+        const fresh = await api(`/v1/jobs/${job.id}`);
+        if (state.job?.id === fresh.id) render(fresh);
+      } catch (err) {
+        status.textContent = plain(err);
+        state.jobTimer = setTimeout(() => render(job), POLL_MS * 4);
+      }
+    }, POLL_MS);
+    return;
+  }
+  $("try-another").hidden = false;
+  if (job.status === "succeeded") await showResult(job);
+  loadRecent();
+}
+
+async function showResult(job) {
+  const url = await imageUrl(job.result_url);
+  $("before").src = state.prepared?.url || "";
+  $("after").src = url;
+  $("compare").hidden = !state.prepared;
+  $("compare-slider").hidden = !state.prepared;
+  $("compare-label").hidden = !state.prepared;
+  if (!state.prepared) {
+    // A job from the recent list: no original at hand, show the result alone.
+    $("before").src = url;
+    $("compare").hidden = false;
+  }
+  setCompare(state.prepared ? $("compare-slider").value : 100);
+  const download = $("download");
+  download.href = url;
+  download.download = `atelier-${job.id}.${extension(job)}`;
+  download.hidden = false;
+}
+
+function extension(job) {
+  const fmt = job.parameters?.output_format || "png";
+  return fmt === "jpeg" ? "jpg" : fmt;
+}
+
+function setCompare(value) {
+  // Left of the handle: the photo; right of it: the stylized result.
+  $("after-wrap").style.clipPath = `inset(0 0 0 ${value}%)`;
+  $("compare-slider").setAttribute("aria-valuetext", `${value}% original`);
+}
+
+function tryAnother() {
+  // Keep the photo and settings; go back to the style choice.
+  const first = document.querySelector("input[name=style]:checked") || document.querySelector("input[name=style]");
+  $("style-gallery").scrollIntoView({ block: "center" });
+  first?.focus();
+}
+
+// --- recent jobs ----------------------------------------------------------------------------
+
+async function loadRecent() {
+  const list = $("recent-list");
+  let jobs;
+  try {
+    jobs = (await api("/v1/jobs?kind=stylize&limit=12")).data;
+  } catch (err) {
+    list.replaceChildren(Object.assign(document.createElement("li"), { textContent: plain(err) }));
+    return;
+  }
+  list.replaceChildren();
+  if (!jobs.length) {
+    list.append(Object.assign(document.createElement("li"), { textContent: "No jobs yet." }));
+  }
+  for (const job of jobs) {
+    const li = document.createElement("li");
+    li.dataset.jobId = job.id;
+    const img = document.createElement("img");
+    img.className = "thumb";
+    img.alt = job.status === "succeeded" ? `Result of job ${job.id.slice(0, 8)}` : "";
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    const when = new Date(job.created_at).toLocaleString();
+    const strength = Math.round((job.parameters?.strength ?? 1) * 100);
+    meta.innerHTML = `<span class="status-${job.status}"></span><small></small>`;
+    meta.firstChild.textContent = job.status === "running" ? `running ${job.percent}%` : job.status;
+    meta.lastChild.textContent = `${when} · strength ${strength}% · ${job.parameters?.output_format || "png"}`;
+    li.append(img, meta);
+    if (job.status === "succeeded") {
+      imageUrl(job.result_url).then((src) => { img.src = src; }).catch(() => {});
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = "Download";
+      button.setAttribute("aria-label", `Download the result of job ${job.id.slice(0, 8)}`);
+      button.addEventListener("click", async () => {
+        const a = document.createElement("a");
+        a.href = await imageUrl(job.result_url);
+        a.download = `atelier-${job.id}.${extension(job)}`;
+        document.body.append(a);
+        a.click();
+        a.remove();
+      });
+      li.append(button);
+    }
+    list.append(li);
+  }
+}
+
+// --- admin: style sets ----------------------------------------------------------------------
+
+async function loadAdmin() {
+  $("sets-unavailable").hidden = state.features.styleSets;
+  $("sets-tools").hidden = !state.features.styleSets;
+  $("train-set-row").hidden = !state.features.adminTrainings;
+  $("train-base-row").hidden = !state.features.adminTrainings;
+  $("train-style-row").hidden = state.features.adminTrainings;
+  $("train-content-row").hidden = state.features.adminTrainings;
+  if (state.features.styleSets) loadSets();
+  loadModels();
+}
+
+function dataCheckText(report) {
+  if (!report) return "";
+  if (typeof report === "string") return report;
+  const problems = report.problems || report.issues || report.warnings || [];
+  if (Array.isArray(problems) && problems.length) {
+    return problems.map((p) => (typeof p === "string" ? p : p.message || p.code)).join("; ");
+  }
+  return report.ok === false ? "Problems found" : "Data check passed";
+}
+
+async function loadSets() {
+  const list = $("set-list");
+  const select = $("train-set");
+  let sets;
+  try {
+    sets = (await api("/v1/style-sets")).data;
+  } catch (err) {
+    showError("set", plain(err));
+    return;
+  }
+  list.replaceChildren();
+  select.replaceChildren();
+  for (const set of sets) {
+    select.append(new Option(set.name, set.id));
+    const li = document.createElement("li");
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    const count = set.image_count ?? set.images?.length ?? "?";
+    meta.innerHTML = "<strong></strong><small></small><small class='check'></small>";
+    meta.children[0].textContent = set.name;
+    meta.children[1].textContent = `${count} images`;
+    meta.children[2].textContent = dataCheckText(set.data_check || set.report);
+    const addLabel = document.createElement("label");
+    addLabel.textContent = `Add images to ${set.name}`;
+    const add = document.createElement("input");
+    add.type = "file";
+    add.multiple = true;
+    add.accept = LIMITS.content_types.join(",");
+    addLabel.append(add);
+    add.addEventListener("change", async () => {
+      const body = new FormData();
+      for (const f of add.files) body.append("images", f, f.name);
+      try {
+        await api(`/v1/style-sets/${set.id}/images`, { method: "POST", body });
+        loadSets();
+      } catch (err) {
+        showError("set", plain(err));
+      }
+    });
+    li.append(meta, addLabel);
+    list.append(li);
+  }
+}
+
+async function createSet(event) {
+  event.preventDefault();
+  clearErrors("set");
+  const name = $("set-name").value.trim();
+  const files = $("set-files").files;
+  if (!name) return showError("set", "Give the set a name.");
+  if (!files.length) return showError("set", "Choose the paintings for this set.");
+  const body = new FormData();
+  body.append("name", name);
+  for (const f of files) body.append(f.name.endsWith(".zip") ? "zip" : "images", f, f.name);
+  try {
+    await api("/v1/style-sets", { method: "POST", body });
+    $("set-form").reset();
+    loadSets();
+    loadGallery();
+  } catch (err) {
+    showError("set", plain(err));
+  }
+}
+
+// --- admin: training ------------------------------------------------------------------------
+
+async function startTraining(event) {
+  event.preventDefault();
+  clearErrors("train");
+  const body = new FormData();
+  body.append("name", $("train-name").value || "model");
+  body.append("steps", $("train-steps").value);
+  body.append("image_size", $("train-size").value);
+  body.append("batch_size", $("train-batch").value);
+  let path = "/v1/trainings";
+  if (state.features.adminTrainings) {
+    path = "/v1/admin/trainings";
+    if (!$("train-set").value) return showError("train", "Create a style set first.");
+    body.append("style_set_id", $("train-set").value);
+    if ($("train-base").value) body.append("base_model_id", $("train-base").value);
+  } else {
+    const style = $("train-style").files;
+    const content = $("train-content").files;
+    if (!style.length || !content.length) {
+      return showError("train", "Choose at least one style painting and one content photo.");
+    }
+    for (const f of style) body.append("style", f, f.name);
+    for (const f of content) body.append("content", f, f.name);
+  }
+  try {
+    const job = await api(path, { method: "POST", body });
+    followTraining(job);
+  } catch (err) {
+    showError("train", plain(err));
+  }
+}
+
+function followTraining(job) {
+  if (state.training) clearTimeout(state.training.timer);
+  state.training = { id: job.id, timer: null, series: new Map(), previews: new Set() };
+  $("training").hidden = false;
+  $("train-previews").replaceChildren();
+  renderTraining(job);
+}
+
+function trainingInfo(job) {
+  // Training progress details may be reported under `training` or in `result_info`.
+  return job.training || job.progress_info || job.result_info || {};
+}
+
+function recordLosses(job) {
+  const info = trainingInfo(job);
+  const series = state.training.series;
+  const add = (step, losses) => {
+    for (const [name, value] of Object.entries(losses || {})) {
+      if (typeof value !== "number" || !Number.isFinite(value)) continue;
+      if (!series.has(name)) series.set(name, new Map());
+      series.get(name).set(step, value);
+    }
+  };
+  const history = info.history || info.loss_history;
+  if (Array.isArray(history)) {
+    for (const h of history) add(h.step, h.losses || h);
+  } else if (info.losses && info.step != null) {
+    add(info.step, info.losses);
+  }
+}
+
+function drawChart() {
+  const svg = $("loss-chart");
+  const W = 320, H = 120, P = 6;
+  const colours = ["#3948b8", "#c2410c", "#15803d", "#a21caf", "#0e7490"];
+  const lines = [...state.training.series.entries()].filter(([, pts]) => pts.size > 0);
+  const parts = [`<rect x="0" y="0" width="${W}" height="${H}" fill="none"/>`];
+  if (!lines.length) {
+    parts.push(`<text x="${W / 2}" y="${H / 2}" text-anchor="middle" font-size="11" fill="#5b5b66">Loss values appear here as training reports them</text>`);
+  }
+  let maxStep = 1, lo = Infinity, hi = -Infinity;
+  for (const [, pts] of lines) {
+    for (const [step, v] of pts) { maxStep = Math.max(maxStep, step); lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  }
+  if (hi === lo) { hi += 1; lo -= 1; }
+  lines.forEach(([name, pts], i) => {
+    const colour = colours[i % colours.length];
+    const coords = [...pts.entries()].sort((a, b) => a[0] - b[0]).map(([s, v]) =>
+      `${(P + (s / maxStep) * (W - 2 * P)).toFixed(1)},${(H - P - ((v - lo) / (hi - lo)) * (H - 2 * P)).toFixed(1)}`);
+    parts.push(`<polyline fill="none" stroke="${colour}" stroke-width="1.5" points="${coords.join(" ")}"><title>${name}</title></polyline>`);
+    parts.push(`<text x="${W - P}" y="${12 + i * 11}" text-anchor="end" font-size="9" fill="${colour}">${name.replace(/[<>&]/g, "")}</text>`);
+  });
+  svg.innerHTML = parts.join("");
+  svg.dataset.points = String(lines.reduce((n, [, pts]) => n + pts.size, 0));
+}
+
+async function showPreviews(job) {
+  const info = trainingInfo(job);
+  const urls = info.preview_urls || (info.preview_url ? [info.preview_url] : []);
+  for (const url of urls) {
+    if (state.training.previews.has(url)) continue;
+    state.training.previews.add(url);
+    const img = document.createElement("img");
+    img.alt = `Preview at step ${info.step ?? "?"}`;
+    $("train-previews").append(img);
+    imageUrl(url).then((src) => { img.src = src; }).catch(() => {});
+  }
+}
+
+function renderTraining(job) {
+  const info = trainingInfo(job);
+  $("train-progress").value = job.percent;
+  $("train-progress").setAttribute("aria-valuetext", `${job.percent}%`);
+  const step = info.step != null && info.total ? ` · step ${info.step} of ${info.total}` : "";
+  const status = $("train-status");
+  status.textContent = `${statusText(job)}${job.status === "running" ? step : ""}`;
+  status.className = `status-${job.status}`;
+  recordLosses(job);
+  drawChart();
+  showPreviews(job);
+  $("train-cancel").hidden = !["queued", "running"].includes(job.status);
+  if (job.status === "queued" || job.status === "running") {
+    state.training.timer = setTimeout(async () => {
+      try {
+        const fresh = await api(`/v1/jobs/${job.id}`);
+        if (state.training?.id === fresh.id) renderTraining(fresh);
+      } catch (err) {
+        status.textContent = plain(err);
+      }
+    }, POLL_MS);
+  } else {
+    loadModels();
+  }
+}
+
+// --- admin: models --------------------------------------------------------------------------
+
+function metricsTable(info) {
+  const metrics = info.metrics || info.evaluation || {};
+  const rows = Object.entries(metrics).filter(([, v]) => typeof v === "number" || typeof v === "boolean");
+  if (!rows.length) return null;
+  const table = document.createElement("table");
+  table.className = "metrics";
+  for (const [name, value] of rows) {
+    const tr = table.insertRow();
+    tr.insertCell().textContent = name.replaceAll("_", " ");
+    tr.insertCell().textContent = typeof value === "number" ? value.toPrecision(4) : String(value);
+  }
+  return table;
+}
+
+async function loadModels() {
+  const list = $("model-list");
+  const base = $("train-base");
+  let models;
+  try {
+    models = (await api("/v1/models")).data;
+  } catch (err) {
+    showError("models", plain(err));
+    return;
+  }
+  list.replaceChildren();
+  base.replaceChildren(new Option("Scratch", ""));
+  if (!models.length) list.append(Object.assign(document.createElement("li"), { textContent: "No models registered yet: stylizations use the optimisation method." }));
+  for (const model of models) {
+    base.append(new Option(model.name, model.id));
+    const li = document.createElement("li");
+    li.dataset.modelId = model.id;
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    meta.innerHTML = "<strong></strong><small></small>";
+    meta.children[0].textContent = `${model.name}${model.is_active ? " (active)" : ""}`;
+    meta.children[1].textContent = `${new Date(model.created_at).toLocaleString()} · ${mb(model.size_bytes)}`;
+    const table = metricsTable(model.info || {});
+    if (table) meta.append(table);
+    const gate = model.gate || model.info?.gate;
+    if (gate) {
+      const g = document.createElement("small");
+      g.textContent = gate.passed ? "Quality gate: passed" : `Quality gate: failed${gate.reason ? ` (${gate.reason})` : ""}`;
+      meta.append(g);
+    }
+    li.append(meta);
+    const sheetUrl = model.contact_sheet_url;
+    if (sheetUrl) {
+      const sheet = document.createElement("img");
+      sheet.className = "sheet";
+      sheet.alt = `Contact sheet of ${model.name}`;
+      imageUrl(sheetUrl).then((src) => { sheet.src = src; }).catch(() => {});
+      li.append(sheet);
+    }
+    if (!model.is_active) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = "Activate";
+      button.setAttribute("aria-label", `Activate ${model.name}`);
+      button.addEventListener("click", () => modelAction(`/v1/models/${model.id}/activate`));
+      li.append(button);
+    }
+    list.append(li);
+  }
+  if (models.some((m) => m.is_active) && state.features.rollback) {
+    const li = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = "Roll back to the previous model";
+    button.addEventListener("click", () => modelAction("/v1/models/rollback"));
+    li.append(button);
+    list.append(li);
+  }
+}
+
+async function modelAction(path) {
+  clearErrors("models");
+  try {
+    await api(path, { method: "POST" });
+  } catch (err) {
+    showError("models", plain(err));
+  }
+  loadModels();
+}
+
+// --- wiring ---------------------------------------------------------------------------------
+
+function wire() {
+  $("key-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const key = $("api-key").value.trim();
+    if (!key) return showError("key", "Paste your API key first.");
+    useKey(key);
+  });
+  $("change-key").addEventListener("click", () => {
+    localStorage.removeItem(KEY_STORE);
+    $("api-key").value = "";
+    showKeyForm();
+  });
+  $("photo").addEventListener("change", () => { if ($("photo").files[0]) setPhoto($("photo").files[0]); });
+  const zone = $("dropzone");
+  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    const file = e.dataTransfer.files[0];
+    if (file) setPhoto(file);
+  });
+  $("style-file").addEventListener("change", () => {
+    $("style-upload-choice").checked = true;
+    clearErrors("style");
+  });
+  $("style-gallery").addEventListener("change", () => clearErrors("style"));
+  $("strength").addEventListener("input", () => {
+    $("strength-value").textContent = `${Math.round($("strength").value * 100)}%`;
+  });
+  $("compare-slider").addEventListener("input", (e) => setCompare(e.target.value));
+  $("stylize-form").addEventListener("submit", submit);
+  $("try-another").addEventListener("click", tryAnother);
+  $("refresh-recent").addEventListener("click", loadRecent);
+  $("set-form").addEventListener("submit", createSet);
+  $("train-form").addEventListener("submit", startTraining);
+  $("refresh-models").addEventListener("click", loadModels);
+  $("train-cancel").addEventListener("click", async () => {
+    if (!state.training) return;
+    try {
+      await api(`/v1/jobs/${state.training.id}/cancel`, { method: "POST" });
+    } catch (err) {
+      showError("train", plain(err));
+    }
+  });
+}
+
+function start() {
+  wire();
+  // `atelier serve` prints a URL carrying the key in the fragment (never sent to the server):
+  // take it, keep it, and remove it from the address bar.
+  const fromUrl = new URLSearchParams(location.hash.slice(1)).get("key");
+  if (fromUrl) history.replaceState(null, "", location.pathname + location.search);
+  const saved = fromUrl || localStorage.getItem(KEY_STORE);
+  if (saved) useKey(saved, { fromStorage: !fromUrl });
+  else showKeyForm();
+}
+
+start();
