@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     max_side: int = Field(default=8192, gt=0)
     default_output_side: int = Field(default=1024, gt=0)
     max_model_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
+    max_archive_bytes: int = Field(default=200 * 1024 * 1024, gt=0)  # a style set's zip
+
+    # Training (style sets, fine-tuning jobs on the training queue).
+    training_crop: int = Field(default=256, gt=0)  # set images smaller than this are reported
+    training_content_dir: Path | None = None  # the worker's photos when a job names no set
+    training_dir: Path | None = None  # default: data_dir / "training" (checkpoints, previews)
 
     # The model the worker runs.
     encoder: str = "efficientnet-lite0"
@@ -66,6 +72,10 @@ class Settings(BaseSettings):
     @property
     def storage_path(self) -> Path:
         return (self.storage_dir or self.data_dir / "storage").resolve()
+
+    @property
+    def training_path(self) -> Path:
+        return (self.training_dir or self.data_dir / "training").resolve()
 
     @property
     def embedded_broker(self) -> bool:

@@ -9,14 +9,28 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.images import CleanImage
 from app.security import hash_key, new_key
 from app.storage import Storage
-from app.tables import FINISHED, ApiKey, Job, JobKind, JobStatus, ModelFile, StoredImage, Style
+from app.tables import (
+    FINISHED,
+    ApiKey,
+    ImageSet,
+    ImageSetMember,
+    Job,
+    JobKind,
+    JobStatus,
+    ModelActivation,
+    ModelFile,
+    StoredImage,
+    Style,
+    StyleSetStats,
+)
 
 
 def new_id() -> str:
@@ -82,11 +96,12 @@ def create_stylization(
     owner: ApiKey,
     parameters: dict[str, Any],
     content_sha256: str,
-    style_sha256: str,
+    style_sha256: str | None,
     style_id: str | None,
     model_id: str | None,
     idempotency_key: str | None,
     webhook_url: str | None,
+    style_set_id: str | None = None,
 ) -> Job:
     return _add_job(
         session,
@@ -97,14 +112,24 @@ def create_stylization(
         content_sha256=content_sha256,
         style_sha256=style_sha256,
         style_id=style_id,
+        style_set_id=style_set_id,
         model_id=model_id,
         webhook_url=webhook_url,
         webhook_status="pending" if webhook_url else None,
     )
 
 
-def create_training(session: Session, *, owner: ApiKey, parameters: dict[str, Any]) -> Job:
-    return _add_job(session, kind=JobKind.train, owner=owner, parameters=parameters)
+def create_training(
+    session: Session, *, owner: ApiKey, parameters: dict[str, Any], style_set_id: str | None
+) -> Job:
+    return _add_job(
+        session,
+        kind=JobKind.train,
+        owner=owner,
+        parameters=parameters,
+        style_set_id=style_set_id,
+        model_id=parameters.get("base_model_id"),
+    )
 
 
 def _add_job(
@@ -117,6 +142,7 @@ def _add_job(
         owner_id=owner.id,
         parameters=parameters,
         result_info={},
+        progress_info={},
         progress=0.0,
         attempts=0,
         cancel_requested=False,
@@ -221,14 +247,24 @@ def claim_job(session: Session, *, job_id: str, worker: str, max_attempts: int) 
     return session.get(Job, job_id, populate_existing=True)
 
 
-def heartbeat(session: Session, *, job_id: str, worker: str, progress: float | None = None) -> bool:
-    """Record liveness (and progress); returns whether a cancel was requested.
+def heartbeat(
+    session: Session,
+    *,
+    job_id: str,
+    worker: str,
+    progress: float | None = None,
+    info: dict[str, Any] | None = None,
+) -> bool:
+    """Record liveness (and progress, and a training job's `progress_info`); returns whether a
+    cancel was requested.
 
     Raises LookupError when this worker no longer owns the job (the reaper gave it away).
     """
     values: dict[str, Any] = {"heartbeat_at": utcnow()}
     if progress is not None:
         values["progress"] = max(0.0, min(1.0, progress))
+    if info is not None:
+        values["progress_info"] = info
     result = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status == JobStatus.running, Job.worker == worker)
@@ -377,9 +413,26 @@ def get_image(session: Session, *, sha256: str) -> StoredImage | None:
 
 
 def create_model(
-    session: Session, *, name: str, sha256: str, size_bytes: int, info: dict[str, Any]
+    session: Session,
+    *,
+    name: str,
+    sha256: str,
+    size_bytes: int,
+    info: dict[str, Any],
+    **registry: Any,
 ) -> ModelFile:
-    row = ModelFile(id=new_id(), name=name, sha256=sha256, size_bytes=size_bytes, info=info)
+    """Register a model file; `registry` holds a trained model's lineage, evaluation and gate."""
+    row = ModelFile(
+        id=new_id(),
+        name=name,
+        sha256=sha256,
+        size_bytes=size_bytes,
+        info=info,
+        lineage=registry.pop("lineage", {}),
+        evaluation=registry.pop("evaluation", {}),
+        gate=registry.pop("gate", {}),
+        **registry,
+    )
     row.is_active = False
     session.add(row)
     session.commit()
@@ -398,10 +451,158 @@ def get_active_model(session: Session) -> ModelFile | None:
     return session.scalar(select(ModelFile).where(ModelFile.is_active))
 
 
-def activate_model(session: Session, *, model: ModelFile) -> ModelFile:
-    """Make `model` the only active one, in one transaction."""
-    session.execute(update(ModelFile).where(ModelFile.id != model.id).values(is_active=False))
-    session.execute(update(ModelFile).where(ModelFile.id == model.id).values(is_active=True))
+def get_model_by_training_job(session: Session, *, job_id: str) -> ModelFile | None:
+    return session.scalar(select(ModelFile).where(ModelFile.training_job_id == job_id))
+
+
+def activate_model(
+    session: Session,
+    *,
+    model: ModelFile | None,
+    actor: ApiKey | None = None,
+    action: str = "activate",
+    forced: bool = False,
+    reason: str | None = None,
+) -> ModelFile | None:
+    """Make `model` the only active one (None: none, the optimisation method), in one
+    transaction, and log it (with the previously active model, which rollback returns to)."""
+    previous = get_active_model(session)
+    target = model.id if model is not None else None
+    others = (
+        update(ModelFile) if target is None else update(ModelFile).where(ModelFile.id != target)
+    )
+    session.execute(others.values(is_active=False))
+    if target is not None:
+        session.execute(update(ModelFile).where(ModelFile.id == target).values(is_active=True))
+    if actor is not None:
+        session.add(
+            ModelActivation(
+                action=action,
+                model_id=target,
+                previous_model_id=previous.id if previous is not None else None,
+                forced=forced,
+                reason=reason,
+                key_id=actor.id,
+            )
+        )
     session.commit()
-    session.refresh(model)
+    if model is not None:
+        session.refresh(model)
     return model
+
+
+def rollback_target(session: Session) -> tuple[bool, str | None]:
+    """(found, model id) that was active before the current one: walks the activation log back
+    from the entry that made the current model (or the optimisation method) active."""
+    current = get_active_model(session)
+    current_id = current.id if current is not None else None
+    entry = session.scalar(
+        select(ModelActivation)
+        .where(
+            ModelActivation.model_id.is_(None)
+            if current_id is None
+            else ModelActivation.model_id == current_id
+        )
+        .where(ModelActivation.action == "activate")
+        .order_by(ModelActivation.id.desc())
+        .limit(1)
+    )
+    if entry is None:
+        return False, None
+    return True, entry.previous_model_id
+
+
+def list_activations(session: Session, *, limit: int = 50) -> list[ModelActivation]:
+    return list(
+        session.scalars(select(ModelActivation).order_by(ModelActivation.id.desc()).limit(limit))
+    )
+
+
+# --- image sets (style sets and content sets) -----------------------------------------------
+
+
+def create_image_set(session: Session, *, kind: str, name: str, owner: ApiKey) -> ImageSet:
+    """Add (not commit) a set; the caller adds its members and commits once."""
+    row = ImageSet(id=new_id(), kind=kind, name=name, owner_id=owner.id, checks=[], digest="")
+    session.add(row)
+    session.flush()
+    return row
+
+
+def add_set_member(
+    session: Session,
+    *,
+    image_set: ImageSet,
+    image_sha256: str,
+    thumb_sha256: str,
+    filename: str,
+    phash: str,
+) -> ImageSetMember:
+    row = ImageSetMember(
+        id=new_id(),
+        set_id=image_set.id,
+        image_sha256=image_sha256,
+        thumb_sha256=thumb_sha256,
+        filename=filename,
+        phash=phash,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def set_members(session: Session, *, set_id: str) -> list[ImageSetMember]:
+    return list(
+        session.scalars(
+            select(ImageSetMember)
+            .where(ImageSetMember.set_id == set_id)
+            .order_by(ImageSetMember.created_at, ImageSetMember.id)
+        )
+    )
+
+
+def get_image_set(session: Session, *, set_id: str, kind: str | None = None) -> ImageSet | None:
+    row = session.get(ImageSet, set_id)
+    return row if row is not None and (kind is None or row.kind == kind) else None
+
+
+def list_image_sets(session: Session, *, kind: str) -> list[ImageSet]:
+    return list(
+        session.scalars(
+            select(ImageSet).where(ImageSet.kind == kind).order_by(ImageSet.created_at.desc())
+        )
+    )
+
+
+def delete_image_set(session: Session, *, image_set: ImageSet) -> None:
+    for table in (ImageSetMember, StyleSetStats):
+        session.execute(delete(table).where(table.set_id == image_set.id))
+    session.delete(image_set)
+    session.commit()
+
+
+def get_set_stats(
+    session: Session, *, set_id: str, model_key: str, set_digest: str
+) -> StyleSetStats | None:
+    return session.scalar(
+        select(StyleSetStats).where(
+            StyleSetStats.set_id == set_id,
+            StyleSetStats.model_key == model_key,
+            StyleSetStats.set_digest == set_digest,
+        )
+    )
+
+
+def save_set_stats(
+    session: Session, *, set_id: str, model_key: str, set_digest: str, stats_sha256: str
+) -> None:
+    """Record computed statistics; a concurrent worker that stored the same ones first wins."""
+    session.add(
+        StyleSetStats(
+            set_id=set_id, model_key=model_key, set_digest=set_digest, stats_sha256=stats_sha256
+        )
+    )
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()

@@ -9,7 +9,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import page, reaper
-from app.api.routes import health, jobs, me, models, styles, stylizations, trainings
+from app.api.routes import (
+    health,
+    image_sets,
+    jobs,
+    me,
+    models,
+    styles,
+    stylizations,
+    trainings,
+)
 from app.config import Settings, get_settings
 from app.db import check_migrated, make_engine, make_sessionmaker
 from app.errors import install_handlers
@@ -58,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     for module in (stylizations, jobs, styles, models, trainings, me, health):
         app.include_router(module.router)
+    app.include_router(image_sets.style_sets)
+    app.include_router(image_sets.content_sets)
     page.install(app)
     return app
 

@@ -14,24 +14,45 @@ class StylizationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     style_id: str | None = None
+    style_set_id: str | None = None
     strength: float = Field(default=1.0, ge=0.0, le=1.0)
     preserve_color: bool = False
     max_side: int | None = Field(default=None, ge=16)
     output_format: Literal["png", "jpeg", "webp"] = "png"
     model_id: str | None = None
     webhook_url: AnyHttpUrl | None = None
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1, description="default: random")
 
 
 class TrainingCreate(BaseModel):
-    """The non-file fields of `POST /v1/trainings` (content and style images come as files)."""
+    """`POST /v1/admin/trainings`: fine-tune `base_model_id` (or train from scratch) on a style set.
+
+    Without `content_set_id` the worker's `ATELIER_TRAINING_CONTENT_DIR` holds the photos.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(default="model", max_length=200)
-    steps: int = Field(default=1000, ge=1, le=200_000)
+    style_set_id: str
+    content_set_id: str | None = None
+    base_model_id: str | None = None
+    steps: int = Field(default=2000, ge=1, le=200_000)
     image_size: int = Field(default=256, ge=32, le=1024)
     batch_size: int = Field(default=8, ge=1, le=64)
-    activate: bool = False
+    lr_g: float = Field(default=2e-4, ge=0, le=1)
+    lr_d: float = Field(default=2e-4, ge=0, le=1)
+    w_adv: float = Field(default=0.5, ge=0)
+    w_content: float = Field(default=1.0, ge=0)
+    w_style: float = Field(default=1.0, ge=0)
+    w_identity: float = Field(default=1.0, ge=0)
+    augment: str = Field(default="color,translation,cutout", pattern=r"^[a-z,]*$")
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    checkpoint_every: int = Field(default=250, ge=1)
+    preview_every: int = Field(default=250, ge=1, description="preview + guard rails every N")
+    eval_images: int = Field(default=2, ge=1, le=16, description="held-out photos to score")
+    gate_content_margin: float = Field(
+        default=0.05, ge=0, le=1, description="content score may be this much worse (fraction)"
+    )
 
 
 class ErrorInfo(BaseModel):
@@ -53,7 +74,12 @@ class JobPublic(BaseModel):
     attempts: int
     parameters: dict[str, Any]
     style_id: str | None
+    style_set_id: str | None
     model_id: str | None
+    progress_info: dict[str, Any] = Field(
+        description="training: step, total, losses, images_per_s, eta_s, checkpoint_step, preview"
+    )
+    preview_url: str | None
     result_url: str | None
     result_info: dict[str, Any]
     error: ErrorInfo | None
@@ -90,6 +116,62 @@ class ModelPublic(BaseModel):
     is_active: bool
     info: dict[str, Any]
     created_at: datetime
+    training_job_id: str | None
+    base_model_id: str | None
+    lineage: dict[str, Any]
+    evaluation: dict[str, Any]
+    gate: dict[str, Any] = Field(description="{} for uploaded files (not gated)")
+    contact_sheet_url: str | None
+
+
+class ModelActivate(BaseModel):
+    """Optional body of `POST /v1/models/{id}/activate`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    force: bool = False
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class ActivationPublic(BaseModel):
+    id: int
+    action: str
+    model_id: str | None
+    previous_model_id: str | None
+    forced: bool
+    reason: str | None
+    created_at: datetime
+
+
+class ActivationsPublic(BaseModel):
+    data: list[ActivationPublic]
+
+
+class ImageSetMemberPublic(BaseModel):
+    id: str
+    filename: str
+    sha256: str
+    width: int
+    height: int
+    phash: str
+    image_url: str
+    thumbnail_url: str
+
+
+class ImageSetPublic(BaseModel):
+    id: str
+    kind: str
+    name: str
+    digest: str
+    image_count: int
+    images: list[ImageSetMemberPublic]
+    checks: list[dict[str, Any]] = Field(description="data-check findings: code, message, images")
+    created_at: datetime
+    updated_at: datetime
+
+
+class ImageSetsPublic(BaseModel):
+    data: list[ImageSetPublic]
 
 
 class ModelsPublic(BaseModel):

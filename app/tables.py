@@ -78,6 +78,7 @@ class ModelFile(Base):
     """A registered GAN model file; at most one is active (the default for new jobs)."""
 
     __tablename__ = "model_files"
+    __table_args__ = (UniqueConstraint("training_job_id", name="uq_model_files_training_job"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -87,6 +88,72 @@ class ModelFile(Base):
         JSON, default=dict
     )  # the file's `atelier` metadata
     is_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Registry (models made by a training job; uploaded files leave these empty).
+    training_job_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    base_model_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    lineage: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    evaluation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    gate: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {} = not gated (uploads)
+    sheet_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class ModelActivation(Base):
+    """The activation log: every activate and rollback, with who, why and what was active."""
+
+    __tablename__ = "model_activations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    action: Mapped[str] = mapped_column(String(16))  # activate | rollback
+    model_id: Mapped[str | None] = mapped_column(String(36), nullable=True)  # None: no GAN model
+    previous_model_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ImageSet(Base):
+    """A named set of images: paintings (`style`) or photos (`content`) for training."""
+
+    __tablename__ = "image_sets"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)  # style | content
+    name: Mapped[str] = mapped_column(String(200))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
+    checks: Mapped[list[Any]] = mapped_column(JSON, default=list)  # data-check findings
+    digest: Mapped[str] = mapped_column(String(64))  # of the member images, in order
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ImageSetMember(Base):
+    __tablename__ = "image_set_members"
+    __table_args__ = (UniqueConstraint("set_id", "image_sha256", name="uq_set_member_image"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    set_id: Mapped[str] = mapped_column(ForeignKey("image_sets.id"), index=True)
+    image_sha256: Mapped[str] = mapped_column(ForeignKey("images.sha256"))
+    thumb_sha256: Mapped[str] = mapped_column(ForeignKey("images.sha256"))
+    filename: Mapped[str] = mapped_column(String(255))
+    phash: Mapped[str] = mapped_column(String(16))  # 64-bit DCT perceptual hash, hex
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StyleSetStats(Base):
+    """A style set's blended encoder statistics for one model, computed by the worker."""
+
+    __tablename__ = "style_set_stats"
+    __table_args__ = (
+        UniqueConstraint("set_id", "model_key", "set_digest", name="uq_style_set_stats"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    set_id: Mapped[str] = mapped_column(ForeignKey("image_sets.id"), index=True)
+    model_key: Mapped[str] = mapped_column(String(64))  # the model file's sha256
+    set_digest: Mapped[str] = mapped_column(String(64))
+    stats_sha256: Mapped[str] = mapped_column(String(64))  # safetensors bytes in storage
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -105,6 +172,7 @@ class Job(Base):
     content_sha256: Mapped[str | None] = mapped_column(ForeignKey("images.sha256"), nullable=True)
     style_sha256: Mapped[str | None] = mapped_column(ForeignKey("images.sha256"), nullable=True)
     style_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    style_set_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     model_id: Mapped[str | None] = mapped_column(ForeignKey("model_files.id"), nullable=True)
     result_sha256: Mapped[str | None] = mapped_column(ForeignKey("images.sha256"), nullable=True)
     result_info: Mapped[dict[str, Any]] = mapped_column(
@@ -112,6 +180,8 @@ class Job(Base):
     )  # method, untrained, ...
 
     progress: Mapped[float] = mapped_column(Float, default=0.0)
+    # Training: step, total, losses, images_per_s, eta_s, checkpoint_step, preview_sha256...
+    progress_info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     worker: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -3,21 +3,18 @@
 import io
 import json
 import logging
-import tempfile
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from celery import Task
 
 from app import crud, queue
 from app.api.presenters import job_public
 from app.images import encode
-from app.modelfile import read_model_metadata
 from app.queue import STYLIZE_TASK, TRAIN_TASK, WEBHOOK_TASK
-from app.tables import FINISHED, Job, JobStatus
+from app.tables import FINISHED, ImageSet, Job, JobStatus, ModelFile
 from worker.celery_app import celery_app
 from worker.runtime import Runtime, runtime
 from worker.webhooks import sign
@@ -35,6 +32,14 @@ class JobTimedOut(Exception):
 
 class JobLost(Exception):
     """The reaper gave this job to another worker: stop without writing anything."""
+
+
+class JobFailed(Exception):
+    """Stop the job as failed with a machine-readable code (bad data, diverged training...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class Heartbeat:
@@ -67,22 +72,32 @@ class Heartbeat:
         self.thread.join(timeout=5)
 
 
-def make_progress(rt: Runtime, job_id: str, started: float) -> Any:
-    """The callback handed to the model: records progress, checks cancel and time limit."""
+class Progress(Protocol):
+    def __call__(
+        self, fraction: float, info: dict[str, Any] | None = None, *, force: bool = False
+    ) -> None: ...
+
+
+def make_progress(rt: Runtime, job_id: str, started: float) -> Progress:
+    """The callback handed to the model: records progress (and a training job's step, losses,
+    preview... as `info`), checks cancel and time limit. Writes are throttled to one per
+    ATELIER_CANCEL_CHECK_INTERVAL_S unless `force`."""
     interval = rt.settings.cancel_check_interval_s
     last = [0.0]
 
-    def progress(fraction: float) -> None:
+    def progress(
+        fraction: float, info: dict[str, Any] | None = None, *, force: bool = False
+    ) -> None:
         now = time.monotonic()
         if now - started > rt.settings.job_time_limit_s:
             raise JobTimedOut
-        if now - last[0] < interval and fraction < 1.0:
+        if now - last[0] < interval and fraction < 1.0 and not force:
             return
         last[0] = now
         with rt.sessions() as session:
             try:
                 cancel = crud.heartbeat(
-                    session, job_id=job_id, worker=rt.name, progress=0.99 * fraction
+                    session, job_id=job_id, worker=rt.name, progress=0.99 * fraction, info=info
                 )
             except LookupError as exc:
                 raise JobLost from exc
@@ -92,7 +107,6 @@ def make_progress(rt: Runtime, job_id: str, started: float) -> Any:
     return progress
 
 
-Progress = Callable[[float], None]
 Work = Callable[[Runtime, Job, Progress], dict[str, Any]]
 
 
@@ -134,6 +148,8 @@ def run_job(rt: Runtime, job_id: str, work: Work) -> JobStatus | None:
             return None
         except ModelFileError as exc:
             return finish(JobStatus.failed, error_code="model_invalid", error_message=str(exc))
+        except JobFailed as exc:
+            return finish(JobStatus.failed, error_code=exc.code, error_message=str(exc))
         except Exception as exc:
             log.exception("job %s failed", job_id)
             return finish(
@@ -147,7 +163,7 @@ def run_job(rt: Runtime, job_id: str, work: Work) -> JobStatus | None:
         return finish(JobStatus.succeeded, **outcome)
 
 
-def load_stylizer(rt: Runtime, job: Job) -> tuple[Any, str | None]:
+def load_stylizer(rt: Runtime, job: Job) -> tuple[Any, ModelFile | None]:
     """The job's model (its own, else the active one, else the optimisation method)."""
     from models.modelfile import ModelFileError
 
@@ -161,24 +177,81 @@ def load_stylizer(rt: Runtime, job: Job) -> tuple[Any, str | None]:
         return rt.stylizer(None, "optimisation"), None
     try:
         with rt.storage.local_path(model.sha256) as path:
-            return rt.stylizer(path, model.sha256), model.id
+            return rt.stylizer(path, model.sha256), model
     except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError) as exc:  # metadata the loader did not expect
         raise ModelFileError(f"model {model.id}: {type(exc).__name__}: {exc}") from exc
 
 
+def job_styles(rt: Runtime, job: Job, stylizer: Any, model: ModelFile | None) -> list[Any]:
+    """The styles to blend: the job's image, or its style set (the GAN uses the set's stored
+    statistics, computed once per model and set content; the optimisation method the images)."""
+    from PIL import Image
+
+    def image(key: str) -> Image.Image:
+        return Image.open(io.BytesIO(rt.storage.get(key))).convert("RGB")
+
+    if job.style_set_id is None:
+        assert job.style_sha256
+        return [image(job.style_sha256)]
+    with rt.sessions() as session:
+        image_set = crud.get_image_set(session, set_id=job.style_set_id, kind="style")
+        if image_set is None:
+            raise JobFailed("style_set_not_found", f"style set {job.style_set_id} was deleted")
+        keys = [m.image_sha256 for m in crud.set_members(session, set_id=image_set.id)]
+    if model is None:
+        return [image(k) for k in keys]
+    return [style_set_stats(rt, stylizer, model.sha256, image_set, keys, image)]
+
+
+def style_set_stats(
+    rt: Runtime,
+    stylizer: Any,
+    model_key: str,
+    image_set: ImageSet,
+    keys: list[str],
+    image: Callable[[str], Any],
+) -> Any:
+    """The set's blended statistics for this model: from storage, or computed and stored."""
+    from safetensors.torch import load, save
+
+    from models.networks import StyleStats
+
+    with rt.sessions() as session:
+        row = crud.get_set_stats(
+            session, set_id=image_set.id, model_key=model_key, set_digest=image_set.digest
+        )
+    if row is not None:
+        return StyleStats.from_tensors(load(rt.storage.get(row.stats_sha256)))
+    stats = StyleStats.blend([stylizer.style_stats(image(k)) for k in keys], [1.0] * len(keys))
+    data = save({k: v.detach().cpu().contiguous() for k, v in stats.to_tensors().items()})
+    stats_key = rt.storage.put(data)
+    with rt.sessions() as session:
+        crud.save_set_stats(
+            session,
+            set_id=image_set.id,
+            model_key=model_key,
+            set_digest=image_set.digest,
+            stats_sha256=stats_key,
+        )
+    return stats
+
+
 def stylize_work(rt: Runtime, job: Job, progress: Progress) -> dict[str, Any]:
+    import torch
     from PIL import Image
 
     params = job.parameters
-    assert job.content_sha256 and job.style_sha256
+    assert job.content_sha256
     content = Image.open(io.BytesIO(rt.storage.get(job.content_sha256))).convert("RGB")
-    style = Image.open(io.BytesIO(rt.storage.get(job.style_sha256))).convert("RGB")
-    stylizer, model_id = load_stylizer(rt, job)
+    stylizer, model = load_stylizer(rt, job)
+    styles = job_styles(rt, job, stylizer, model)
+    seed = int(params.get("seed", 0))
+    torch.manual_seed(seed)  # any random draw in the method repeats with the recorded seed
     result = stylizer(
         content,
-        [style],
+        styles,
         strength=params.get("strength", 1.0),
         preserve_color=params.get("preserve_color", False),
         max_side=params.get("max_side"),
@@ -200,49 +273,13 @@ def stylize_work(rt: Runtime, job: Job, progress: Progress) -> dict[str, Any]:
         "result_info": {
             "method": stylizer.method,
             "untrained": bool(stylizer.untrained),
-            "model_id": model_id,
+            # The model version that made the result; with `seed` it reproduces it.
+            "model_id": model.id if model is not None else None,
+            "model_sha256": model.sha256 if model is not None else None,
+            "model_name": model.name if model is not None else None,
+            "seed": seed,
         },
     }
-
-
-def train_work(rt: Runtime, job: Job, progress: Progress) -> dict[str, Any]:
-    """Train on the job's images in a scratch folder; register (and maybe activate) the model."""
-    from models.train import TrainConfig, train
-
-    params = job.parameters
-    with tempfile.TemporaryDirectory(prefix="atelier-train-") as tmp:
-        root = Path(tmp)
-        for kind in ("content", "style"):
-            (root / kind).mkdir()
-            for i, key in enumerate(params[kind]):
-                (root / kind / f"{i:04d}.png").write_bytes(rt.storage.get(key))
-        config = TrainConfig(
-            steps=params["steps"],
-            image_size=params["image_size"],
-            batch_size=params["batch_size"],
-            encoder=rt.settings.encoder,
-            device=rt.settings.device,
-            checkpoint_every=params["steps"],
-        )
-        out = root / "model.safetensors"
-        train(
-            config,
-            root / "content",
-            root / "style",
-            out,
-            checkpoint=root / "model.ckpt",
-            progress=lambda p: progress(p.step / p.total),
-        )
-        data = out.read_bytes()
-    info = read_model_metadata(data)
-    key = rt.storage.put(data)
-    with rt.sessions() as session:
-        model = crud.create_model(
-            session, name=params.get("name", "model"), sha256=key, size_bytes=len(data), info=info
-        )
-        if params.get("activate"):
-            crud.activate_model(session, model=model)
-    return {"result_info": {"model_id": model.id, "activated": bool(params.get("activate"))}}
 
 
 def run_stylize(rt: Runtime, job_id: str) -> JobStatus | None:
@@ -250,6 +287,8 @@ def run_stylize(rt: Runtime, job_id: str) -> JobStatus | None:
 
 
 def run_train(rt: Runtime, job_id: str) -> JobStatus | None:
+    from worker.training import train_work
+
     return run_job(rt, job_id, train_work)
 
 

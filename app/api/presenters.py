@@ -1,13 +1,35 @@
 """Rows to response bodies (progress percentage and ETA are derived here, not stored)."""
 
 from app.db import utcnow
-from app.schemas import ErrorInfo, JobPublic, ModelPublic, StylePublic
-from app.tables import Job, JobStatus, ModelFile, StoredImage, Style
+from app.schemas import (
+    ActivationPublic,
+    ErrorInfo,
+    ImageSetMemberPublic,
+    ImageSetPublic,
+    JobPublic,
+    ModelPublic,
+    StylePublic,
+)
+from app.tables import (
+    ImageSet,
+    ImageSetMember,
+    Job,
+    JobKind,
+    JobStatus,
+    ModelActivation,
+    ModelFile,
+    StoredImage,
+    Style,
+)
 
 
 def job_public(job: Job) -> JobPublic:
     eta: float | None = None
-    if job.status == JobStatus.running and job.started_at is not None and job.progress > 0:
+    info = job.progress_info or {}
+    if job.status == JobStatus.running and "eta_s" in info:
+        # Training reports its own: elapsed time misleads after a resume from a checkpoint.
+        eta = round(float(info["eta_s"]), 1)
+    elif job.status == JobStatus.running and job.started_at is not None and job.progress > 0:
         elapsed = (utcnow() - job.started_at).total_seconds()
         eta = round(max(0.0, elapsed * (1.0 - job.progress) / job.progress), 1)
     return JobPublic(
@@ -20,7 +42,12 @@ def job_public(job: Job) -> JobPublic:
         attempts=job.attempts,
         parameters=job.parameters,
         style_id=job.style_id,
+        style_set_id=job.style_set_id,
         model_id=job.model_id,
+        progress_info=info,
+        preview_url=f"/v1/admin/trainings/{job.id}/preview"
+        if job.kind == JobKind.train and info.get("preview_sha256")
+        else None,
         result_url=f"/v1/jobs/{job.id}/result" if job.status == JobStatus.succeeded else None,
         result_info=job.result_info or {},
         error=ErrorInfo(code=job.error_code, message=job.error_message or "")
@@ -54,4 +81,51 @@ def model_public(model: ModelFile) -> ModelPublic:
         is_active=model.is_active,
         info=model.info,
         created_at=model.created_at,
+        training_job_id=model.training_job_id,
+        base_model_id=model.base_model_id,
+        lineage=model.lineage or {},
+        evaluation=model.evaluation or {},
+        gate=model.gate or {},
+        contact_sheet_url=f"/v1/models/{model.id}/contact-sheet" if model.sheet_sha256 else None,
+    )
+
+
+def activation_public(row: ModelActivation) -> ActivationPublic:
+    return ActivationPublic(
+        id=row.id,
+        action=row.action,
+        model_id=row.model_id,
+        previous_model_id=row.previous_model_id,
+        forced=row.forced,
+        reason=row.reason,
+        created_at=row.created_at,
+    )
+
+
+def image_set_public(
+    image_set: ImageSet, members: list[ImageSetMember], images: dict[str, StoredImage]
+) -> ImageSetPublic:
+    base = f"/v1/{image_set.kind}-sets/{image_set.id}/images"
+    return ImageSetPublic(
+        id=image_set.id,
+        kind=image_set.kind,
+        name=image_set.name,
+        digest=image_set.digest,
+        image_count=len(members),
+        images=[
+            ImageSetMemberPublic(
+                id=m.id,
+                filename=m.filename,
+                sha256=m.image_sha256,
+                width=images[m.image_sha256].width,
+                height=images[m.image_sha256].height,
+                phash=m.phash,
+                image_url=f"{base}/{m.id}",
+                thumbnail_url=f"{base}/{m.id}/thumbnail",
+            )
+            for m in members
+        ],
+        checks=image_set.checks or [],
+        created_at=image_set.created_at,
+        updated_at=image_set.updated_at,
     )

@@ -38,7 +38,8 @@ V1_ROUTES = [
     ("GET", "/v1/styles"),
     ("POST", "/v1/styles"),
     ("GET", "/v1/models"),
-    ("POST", "/v1/trainings"),
+    ("POST", "/v1/admin/trainings"),
+    ("POST", "/v1/style-sets"),
     ("POST", "/v1/models"),
 ]
 

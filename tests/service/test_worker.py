@@ -161,31 +161,100 @@ def test_worker_refuses_an_unmigrated_database(tmp_path):
     assert "run `atelier db upgrade`" in result.stderr
 
 
-def test_training_job_registers_a_model_that_then_stylizes(api, runtime):
-    """train -> model file in storage -> registered and active -> a stylization uses the GAN."""
+def _image_set(api, kind: str, colors) -> str:
+    import numpy as np
+
+    files = []
+    for i, seed in enumerate(colors):
+        rng = np.random.default_rng(seed)
+        img = Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)).resize((48, 48))
+        out = io.BytesIO()
+        img.save(out, format="PNG")
+        files.append(("images", (f"{kind}{i}.png", out.getvalue(), "image/png")))
+    response = api.client.post(
+        f"/v1/{kind}-sets", headers=api.headers(api.admin_key), files=files, data={"name": kind}
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def test_training_job_registers_a_gated_model_that_then_stylizes_with_the_set(api, runtime):
+    """train -> model version with lineage, evaluation, sheet, gate -> forced activation ->
+    a stylization with the style set uses the GAN and the set's stored statistics."""
     from worker.tasks import run_stylize, run_train
 
-    images = [("content", (f"c{i}.png", _png((40 * i, 90, 200)))) for i in range(2)]
-    images += [("style", (f"s{i}.png", _png((200, 30 * i, 10)))) for i in range(2)]
-    fields = {"steps": "2", "image_size": "32", "batch_size": "2", "activate": "true", "name": "t"}
-    user = api.client.post("/v1/trainings", headers=api.headers(), files=images, data=fields)
+    style_set = _image_set(api, "style", [1, 2, 3])
+    content_set = _image_set(api, "content", [4, 5, 6, 7])
+    body = {
+        "name": "tiny",
+        "style_set_id": style_set,
+        "content_set_id": content_set,
+        "steps": 4,
+        "image_size": 32,
+        "batch_size": 2,
+        "checkpoint_every": 2,
+        "preview_every": 2,
+    }
+    user = api.client.post("/v1/admin/trainings", headers=api.headers(), json=body)
     assert user.status_code == 403
-    response = api.client.post(
-        "/v1/trainings", headers=api.headers(api.admin_key), files=images, data=fields
-    )
+    response = api.client.post("/v1/admin/trainings", headers=api.headers(api.admin_key), json=body)
     assert response.status_code == 202, response.text
     job_id = response.json()["id"]
     assert response.json()["kind"] == "train"
 
     assert run_train(runtime, job_id) == JobStatus.succeeded
     job = api.client.get(f"/v1/jobs/{job_id}", headers=api.headers(api.admin_key)).json()
+    assert job["progress_info"]["step"] == 4 and job["progress_info"]["total"] == 4
+    assert set(job["progress_info"]["losses"]) >= {"d", "g", "content", "style"}
+    preview = api.client.get(job["preview_url"], headers=api.headers(api.admin_key))
+    assert preview.status_code == 200 and preview.headers["content-type"] == "image/png"
     model_id = job["result_info"]["model_id"]
-    models = api.client.get("/v1/models", headers=api.headers()).json()["data"]
-    assert [(m["id"], m["is_active"], m["info"]["format"]) for m in models] == [
-        (model_id, True, "atelier-gan/1")
-    ]
+    model = api.client.get(f"/v1/models/{model_id}", headers=api.headers()).json()
+    assert model["training_job_id"] == job_id and model["is_active"] is False
+    assert model["lineage"]["style_set"]["id"] == style_set
+    assert model["lineage"]["content_set"]["id"] == content_set
+    assert model["lineage"]["parameters"]["steps"] == 4
+    assert model["lineage"]["code_version"]
+    assert model["lineage"]["data_digests"]["style"].startswith("sha256:")
+    assert model["evaluation"]["heldout"]["held_out"] is True  # 2 of the 4 photos
+    assert {"content", "style", "kid"} <= set(model["evaluation"])
+    # Nothing was active and there is no base model: no baseline, so the gate fails.
+    assert model["gate"]["passed"] is False
+    assert model["gate"]["failures"][0]["code"] == "no_baseline"
+    sheet = api.client.get(model["contact_sheet_url"], headers=api.headers())
+    assert sheet.status_code == 200 and sheet.content.startswith(b"\x89PNG")
 
-    stylize_id = _submit(api)
+    admin = api.headers(api.admin_key)
+    refused = api.client.post(f"/v1/models/{model_id}/activate", headers=admin)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "gate_failed"
+    no_reason = api.client.post(
+        f"/v1/models/{model_id}/activate", headers=admin, json={"force": True}
+    )
+    assert no_reason.status_code == 422
+    forced = api.client.post(
+        f"/v1/models/{model_id}/activate",
+        headers=admin,
+        json={"force": True, "reason": "first model, reviewed the sheet"},
+    )
+    assert forced.status_code == 200 and forced.json()["is_active"] is True
+    log = api.client.get("/v1/models/activations", headers=admin).json()["data"]
+    assert log[0]["forced"] is True and log[0]["reason"] == "first model, reviewed the sheet"
+
+    stylize = api.client.post(
+        "/v1/stylizations",
+        headers=api.headers(),
+        files={"content": ("c.png", _png((200, 10, 10)))},
+        data={"style_set_id": style_set, "seed": "7"},
+    )
+    stylize_id = stylize.json()["id"]
     assert run_stylize(runtime, stylize_id) == JobStatus.succeeded
     done = _job(api, stylize_id)
-    assert done["result_info"]["method"] == "gan" and done["result_info"]["model_id"] == model_id
+    assert done["result_info"]["method"] == "gan"
+    assert done["result_info"]["model_id"] == model_id
+    assert done["result_info"]["model_sha256"] == model["sha256"]
+    assert done["result_info"]["seed"] == 7
+    from app.tables import StyleSetStats
+
+    with api.client.app.state.sessionmaker() as session:
+        stats = session.query(StyleSetStats).filter_by(set_id=style_set).all()
+    assert [s.model_key for s in stats] == [model["sha256"]]  # precomputed after training

@@ -1,18 +1,23 @@
-"""Model files: list (any key), upload and activate (admin keys).
+"""Model registry: list and read (any key); upload, activate, roll back (admin keys).
 
 Uploads are checked without torch (safetensors header + `atelier` metadata); the worker checks
 the tensors when it loads the file and fails the job with `model_invalid` if they are wrong.
+Models registered by a training job carry a quality-gate verdict: activating one that failed
+needs `force` and a `reason`, which the activation log keeps.
 """
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Request, Response
 
 from app import crud
 from app.api.deps import AdminKey, CurrentKey, SessionDep, SettingsDep, StorageDep
-from app.api.presenters import model_public
+from app.api.presenters import activation_public, model_public
 from app.errors import APIError
 from app.modelfile import read_model_metadata
-from app.schemas import ModelPublic, ModelsPublic
+from app.schemas import ActivationsPublic, ModelActivate, ModelPublic, ModelsPublic
 from app.storage import sha256_hex
+from app.tables import ModelFile
 from app.uploads import BINARY, multipart_openapi, read_form
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -22,10 +27,53 @@ _FORM_SCHEMA = multipart_openapi(
 )
 
 
+def _model_or_404(session: SessionDep, model_id: str) -> ModelFile:
+    model = crud.get_model(session, model_id=model_id)
+    if model is None:
+        raise APIError(404, "model_not_found", f"no model {model_id}")
+    return model
+
+
 @router.get("", response_model=ModelsPublic)
 def list_models(_key: CurrentKey, session: SessionDep) -> ModelsPublic:
-    """Registered model files; `is_active` marks the default for new jobs."""
+    """Registered model versions, newest first; `is_active` marks the default for new jobs."""
     return ModelsPublic(data=[model_public(m) for m in crud.list_models(session)])
+
+
+@router.get("/activations", response_model=ActivationsPublic)
+def list_activations(_admin: AdminKey, session: SessionDep) -> ActivationsPublic:
+    """The activation log, newest first (admin): who activated or rolled back what, and why."""
+    return ActivationsPublic(data=[activation_public(a) for a in crud.list_activations(session)])
+
+
+@router.post("/rollback", response_model=ModelsPublic)
+def rollback(admin: AdminKey, session: SessionDep) -> ModelsPublic:
+    """Re-activate the model that was active before the current one (admin)."""
+    found, previous_id = crud.rollback_target(session)
+    if not found:
+        raise APIError(409, "nothing_to_roll_back", "no earlier activation to return to")
+    previous = crud.get_model(session, model_id=previous_id) if previous_id else None
+    if previous_id and previous is None:
+        raise APIError(409, "nothing_to_roll_back", f"model {previous_id} no longer exists")
+    crud.activate_model(session, model=previous, actor=admin, action="rollback")
+    return ModelsPublic(data=[model_public(m) for m in crud.list_models(session)])
+
+
+@router.get("/{model_id}", response_model=ModelPublic)
+def get_model(model_id: str, _key: CurrentKey, session: SessionDep) -> ModelPublic:
+    """One model version: lineage, evaluation, gate verdict."""
+    return model_public(_model_or_404(session, model_id))
+
+
+@router.get("/{model_id}/contact-sheet", response_class=Response)
+def contact_sheet(
+    model_id: str, _key: CurrentKey, session: SessionDep, storage: StorageDep
+) -> Response:
+    """The evaluation's contact sheet (PNG: content, style, result per row)."""
+    model = _model_or_404(session, model_id)
+    if not model.sheet_sha256:
+        raise APIError(404, "no_contact_sheet", f"model {model_id} was not evaluated")
+    return Response(storage.get(model.sheet_sha256), media_type="image/png")
 
 
 @router.post("", status_code=201, response_model=ModelPublic, openapi_extra=_FORM_SCHEMA)
@@ -53,9 +101,34 @@ async def upload_model(
 
 
 @router.post("/{model_id}/activate", response_model=ModelPublic)
-def activate_model(model_id: str, _admin: AdminKey, session: SessionDep) -> ModelPublic:
-    """Make this model the default for new stylizations (admin)."""
-    model = crud.get_model(session, model_id=model_id)
-    if model is None:
-        raise APIError(404, "model_not_found", f"no model {model_id}")
-    return model_public(crud.activate_model(session, model=model))
+def activate_model(
+    model_id: str,
+    admin: AdminKey,
+    session: SessionDep,
+    body: Annotated[ModelActivate | None, Body()] = None,
+) -> ModelPublic:
+    """Make this model the default for new stylizations (admin).
+
+    A model that failed its quality gate needs `{"force": true, "reason": "..."}`.
+    """
+    body = body or ModelActivate()
+    model = _model_or_404(session, model_id)
+    gate = model.gate or {}
+    if body.force and not (body.reason or "").strip():
+        raise APIError(422, "reason_required", "forcing an activation needs a reason")
+    if gate and not gate.get("passed") and not body.force:
+        failures = "; ".join(f["message"] for f in gate.get("failures", []))
+        raise APIError(
+            409,
+            "gate_failed",
+            f"model {model_id} failed its quality gate ({failures}); "
+            'activate with {"force": true, "reason": "..."} to override',
+        )
+    crud.activate_model(
+        session,
+        model=model,
+        actor=admin,
+        forced=bool(body.force and gate and not gate.get("passed")),
+        reason=body.reason,
+    )
+    return model_public(model)

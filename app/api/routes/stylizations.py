@@ -3,6 +3,7 @@
 import asyncio
 import ipaddress
 import re
+import secrets
 import time
 from typing import Annotated, Any
 
@@ -118,10 +119,19 @@ async def create_stylization(
     if content_part is None:
         raise APIError(422, "missing_field", "the 'content' image file is required")
     style_part = form.files.get("style")
-    if (style_part is None) == (params.style_id is None):
-        raise APIError(422, "style_required", "give exactly one of a 'style' file or 'style_id'")
+    given = [style_part is not None, params.style_id is not None, params.style_set_id is not None]
+    if sum(given) != 1:
+        raise APIError(
+            422,
+            "style_required",
+            "give exactly one of a 'style' file, 'style_id' or 'style_set_id'",
+        )
 
     style_sha256: str | None = None
+    if params.style_set_id is not None:
+        style_set = crud.get_image_set(session, set_id=params.style_set_id, kind="style")
+        if style_set is None:
+            raise APIError(404, "style_set_not_found", f"no style set {params.style_set_id}")
     if params.style_id is not None:
         style = crud.get_style(session, style_id=params.style_id, viewer=key)
         if style is None:
@@ -142,9 +152,12 @@ async def create_stylization(
     content_row = crud.store_clean_image(session, storage=storage, image=content)
     if style_image is not None:
         style_sha256 = crud.store_clean_image(session, storage=storage, image=style_image).sha256
-    assert style_sha256 is not None
-    parameters = params.model_dump(mode="json", exclude={"style_id", "model_id", "webhook_url"})
+    parameters = params.model_dump(
+        mode="json", exclude={"style_id", "style_set_id", "model_id", "webhook_url"}
+    )
     parameters["max_side"] = params.max_side or settings.default_output_side
+    # Recorded so that a result can be reproduced (with the model version in result_info).
+    parameters["seed"] = params.seed if params.seed is not None else secrets.randbelow(2**31)
     try:
         job = crud.create_stylization(
             session,
@@ -153,6 +166,7 @@ async def create_stylization(
             content_sha256=content_row.sha256,
             style_sha256=style_sha256,
             style_id=params.style_id,
+            style_set_id=params.style_set_id,
             model_id=params.model_id,
             idempotency_key=idempotency_key,
             webhook_url=str(params.webhook_url) if params.webhook_url else None,

@@ -1,74 +1,52 @@
-"""`POST /v1/trainings` (admin): train a GAN model on uploaded images, on the training queue.
+"""`/v1/admin/trainings` (admin): fine-tune a model on a style set, on the training queue only.
 
-The finished job registers the model file (see `GET /v1/models`) and can activate it.
+The job's row shows step, total, losses, images/s, ETA and the latest preview (fixed
+validation photos, then their stylized versions); `POST /v1/jobs/{id}/cancel` stops it at the
+next step and keeps its last checkpoint. The finished job registers a model version with its
+lineage, evaluation, contact sheet and quality-gate verdict (see `/v1/models`).
 """
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import ValidationError
 
 from app import crud, queue
-from app.api.deps import AdminKey, QueueDep, SessionDep, SettingsDep, StorageDep
+from app.api.deps import AdminKey, QueueDep, SessionDep, StorageDep
 from app.api.presenters import job_public
 from app.errors import APIError
-from app.images import validate_image
 from app.schemas import JobPublic, TrainingCreate
-from app.uploads import BINARY, multipart_openapi, read_form
+from app.tables import JobKind
 
-router = APIRouter(prefix="/v1/trainings", tags=["trainings"])
-
-MAX_TRAINING_IMAGES = 60
-_FILES = {"type": "array", "items": BINARY}
-_FORM_SCHEMA = multipart_openapi(
-    ["content", "style"],
-    {"content": _FILES, "style": _FILES, **TrainingCreate.model_json_schema()["properties"]},
-)
+router = APIRouter(prefix="/v1/admin/trainings", tags=["trainings"])
 
 
-@router.post("", status_code=202, response_model=JobPublic, openapi_extra=_FORM_SCHEMA)
+@router.post("", status_code=202, response_model=JobPublic)
 async def create_training(
+    body: TrainingCreate,
     request: Request,
     response: Response,
     key: AdminKey,
     session: SessionDep,
-    storage: StorageDep,
-    settings: SettingsDep,
     client: QueueDep,
 ) -> JobPublic:
-    """Train a model (admin; multipart: repeated `content` and `style` image files)."""
-    form = await read_form(
-        request,
-        max_file_bytes=settings.max_upload_bytes,
-        max_parts=MAX_TRAINING_IMAGES + 8,
-        multi=frozenset({"content", "style"}),
-    )
-    if form.files:
-        raise APIError(422, "unknown_field", f"unexpected file field(s): {sorted(form.files)}")
-    try:
-        params = TrainingCreate.model_validate(form.fields)
-    except ValidationError as exc:
-        raise APIError(422, "invalid_parameter", str(exc.errors()[0]["msg"])) from exc
-    parts = {name: form.file_lists.get(name, []) for name in ("content", "style")}
-    for name, files in parts.items():
-        if not files:
-            raise APIError(422, "missing_field", f"at least one '{name}' image is required")
-    limits = {"max_pixels": settings.max_pixels, "max_side": settings.max_side}
-    clean = {
-        name: [
-            await run_in_threadpool(validate_image, part.data, field=name, **limits)
-            for part in files
-        ]
-        for name, files in parts.items()
-    }
-    keys = {
-        name: [crud.store_clean_image(session, storage=storage, image=img).sha256 for img in imgs]
-        for name, imgs in clean.items()
-    }
-    job = crud.create_training(
-        session,
-        owner=key,
-        parameters={**params.model_dump(), "content": keys["content"], "style": keys["style"]},
-    )
+    """Start a training job (admin): a style set, optionally a content set and a base model."""
+    style_set = crud.get_image_set(session, set_id=body.style_set_id, kind="style")
+    if style_set is None:
+        raise APIError(404, "style_set_not_found", f"no style set {body.style_set_id}")
+    parameters = body.model_dump()
+    parameters["style_set_digest"] = style_set.digest
+    if body.content_set_id is not None:
+        content_set = crud.get_image_set(session, set_id=body.content_set_id, kind="content")
+        if content_set is None:
+            raise APIError(404, "content_set_not_found", f"no content set {body.content_set_id}")
+        parameters["content_set_digest"] = content_set.digest
+    if body.base_model_id is not None:
+        if crud.get_model(session, model_id=body.base_model_id) is None:
+            raise APIError(404, "model_not_found", f"no model {body.base_model_id}")
+    else:
+        # From scratch: the gate compares with whatever is active now, if anything.
+        active = crud.get_active_model(session)
+        parameters["baseline_model_id"] = active.id if active is not None else None
+    job = crud.create_training(session, owner=key, parameters=parameters, style_set_id=style_set.id)
     try:
         await run_in_threadpool(queue.send_train, client, job.id)
         crud.mark_dispatched(session, job_id=job.id)
@@ -76,3 +54,17 @@ async def create_training(
         request.app.state.logger.exception("could not enqueue job %s", job.id)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return job_public(job)
+
+
+@router.get("/{job_id}/preview", response_class=Response)
+def get_preview(
+    job_id: str, _admin: AdminKey, session: SessionDep, storage: StorageDep
+) -> Response:
+    """The latest preview of a training job (PNG: validation photos, then results)."""
+    job = crud.get_job(session, job_id=job_id)
+    if job is None or job.kind != JobKind.train:
+        raise APIError(404, "job_not_found", f"no training job {job_id}")
+    key = (job.progress_info or {}).get("preview_sha256")
+    if not key:
+        raise APIError(409, "no_preview_yet", f"job {job_id} has no preview yet")
+    return Response(storage.get(key), media_type="image/png", headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,327 @@
+"""Style sets (`/v1/style-sets`) and content sets (`/v1/content-sets`): one implementation.
+
+Admins create, extend, shrink and delete sets; any key can read style sets (to stylize with
+`style_set_id`), only admins content sets. Every image passes the upload validation; all images
+of a request are checked before anything is written (a rejected request writes nothing).
+"""
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from PIL import Image
+from sqlalchemy.orm import Session
+
+from app import crud
+from app.api.deps import AdminKey, SessionDep, SettingsDep, StorageDep, admin_key, current_key
+from app.api.presenters import image_set_public
+from app.config import Settings
+from app.db import utcnow
+from app.errors import APIError
+from app.images import CleanImage, validate_image
+from app.imagesets import (
+    MAX_SET_IMAGES,
+    MIN_SET_IMAGES,
+    Member,
+    data_checks,
+    exact_duplicate_finding,
+    perceptual_hash,
+    read_zip,
+    set_digest,
+    thumbnail_png,
+)
+from app.schemas import ImageSetPublic, ImageSetsPublic
+from app.storage import Storage, sha256_hex
+from app.tables import ImageSet, ImageSetMember
+from app.uploads import BINARY, multipart_openapi, read_form
+
+_FORM_SCHEMA = multipart_openapi(
+    ["name"],
+    {
+        "name": {"type": "string", "maxLength": 200},
+        "images": {"type": "array", "items": BINARY},
+        "archive": {**BINARY, "description": "a zip of images, instead of or besides `images`"},
+    },
+)
+_ADD_SCHEMA = multipart_openapi(
+    [], {"images": {"type": "array", "items": BINARY}, "archive": BINARY}
+)
+
+
+@dataclass
+class Prepared:
+    """A validated upload, ready to store."""
+
+    filename: str
+    clean: CleanImage
+    phash: str
+    thumb: tuple[bytes, int, int]
+
+    @property
+    def sha256(self) -> str:
+        return sha256_hex(self.clean.png)
+
+
+def _prepare(filename: str, data: bytes, settings: Settings) -> Prepared:
+    if len(data) > settings.max_upload_bytes:
+        raise APIError(
+            413, "file_too_large", f"{filename} exceeds {settings.max_upload_bytes} bytes"
+        )
+    clean = validate_image(
+        data, field=filename, max_pixels=settings.max_pixels, max_side=settings.max_side
+    )
+    image = Image.open(io.BytesIO(clean.png))
+    return Prepared(filename, clean, perceptual_hash(image), thumbnail_png(image))
+
+
+async def _read_uploads(
+    request: Request, settings: Settings
+) -> tuple[dict[str, str], list[Prepared]]:
+    """Parse and validate every uploaded image (files `images` and/or zip `archive`)."""
+    form = await read_form(
+        request,
+        max_file_bytes=max(settings.max_archive_bytes, settings.max_upload_bytes),
+        max_parts=MAX_SET_IMAGES + 8,
+        multi=frozenset({"images"}),
+    )
+    unknown = set(form.files) - {"archive"}
+    if unknown:
+        raise APIError(422, "unknown_field", f"unexpected file field(s): {sorted(unknown)}")
+    raw = [
+        (p.filename or f"image{i}", bytes(p.data))
+        for i, p in enumerate(form.file_lists.get("images", []))
+    ]
+    if "archive" in form.files:
+        raw += await run_in_threadpool(
+            read_zip, form.files["archive"].data, max_file_bytes=settings.max_upload_bytes
+        )
+    if len(raw) > MAX_SET_IMAGES:
+        raise APIError(413, "too_many_images", f"more than {MAX_SET_IMAGES} images")
+    prepared = [await run_in_threadpool(_prepare, name, data, settings) for name, data in raw]
+    return form.fields, prepared
+
+
+def _dedupe(
+    prepared: list[Prepared], existing: dict[str, str]
+) -> tuple[list[Prepared], list[dict[str, Any]]]:
+    """Drop exact duplicates (same pixels), against the set and within the upload."""
+    seen = dict(existing)  # sha256 -> filename
+    kept, findings = [], []
+    for p in prepared:
+        if p.sha256 in seen:
+            findings.append(exact_duplicate_finding(seen[p.sha256], p.filename))
+            continue
+        seen[p.sha256] = p.filename
+        kept.append(p)
+    return kept, findings
+
+
+def _store(
+    session: Session, storage: Storage, image_set: ImageSet, prepared: list[Prepared]
+) -> None:
+    for p in prepared:
+        crud.store_clean_image(session, storage=storage, image=p.clean)
+        data, width, height = p.thumb
+        thumb = crud.store_image(
+            session,
+            storage=storage,
+            data=data,
+            width=width,
+            height=height,
+            content_type="image/png",
+        )
+        crud.add_set_member(
+            session,
+            image_set=image_set,
+            image_sha256=p.sha256,
+            thumb_sha256=thumb.sha256,
+            filename=p.filename,
+            phash=p.phash,
+        )
+
+
+def _refresh(
+    session: Session,
+    image_set: ImageSet,
+    settings: Settings,
+    upload_findings: list[dict[str, Any]],
+) -> None:
+    """Recompute the set's digest and data checks from its members; commit."""
+    members = crud.set_members(session, set_id=image_set.id)
+    images = {m.image_sha256: crud.get_image(session, sha256=m.image_sha256) for m in members}
+    checks = data_checks(
+        [
+            Member(
+                m.id,
+                m.filename,
+                m.image_sha256,
+                images[m.image_sha256].width,  # type: ignore[union-attr]
+                images[m.image_sha256].height,  # type: ignore[union-attr]
+                m.phash,
+            )
+            for m in members
+        ],
+        crop=settings.training_crop,
+    )
+    image_set.checks = upload_findings + checks
+    image_set.digest = set_digest([m.image_sha256 for m in members])
+    image_set.updated_at = utcnow()
+    session.commit()
+
+
+def _public(session: Session, image_set: ImageSet) -> ImageSetPublic:
+    members = crud.set_members(session, set_id=image_set.id)
+    images = {m.image_sha256: crud.get_image(session, sha256=m.image_sha256) for m in members}
+    return image_set_public(image_set, members, images)  # type: ignore[arg-type]
+
+
+def _too_few(count: int, dropped: int) -> APIError:
+    extra = f" ({dropped} exact duplicate(s) dropped)" if dropped else ""
+    return APIError(
+        422,
+        "too_few_images",
+        f"a set needs at least {MIN_SET_IMAGES} different images, got {count}{extra}",
+    )
+
+
+def make_router(kind: str) -> APIRouter:
+    """The routes of one kind of set; `kind` is `style` or `content`."""
+    router = APIRouter(prefix=f"/v1/{kind}-sets", tags=[f"{kind} sets"])
+    reader = Depends(current_key if kind == "style" else admin_key)
+
+    def _get(session: Session, set_id: str) -> ImageSet:
+        row = crud.get_image_set(session, set_id=set_id, kind=kind)
+        if row is None:
+            raise APIError(404, f"{kind}_set_not_found", f"no {kind} set {set_id}")
+        return row
+
+    def _member(session: Session, set_id: str, member_id: str) -> ImageSetMember:
+        _get(session, set_id)
+        member = session.get(ImageSetMember, member_id)
+        if member is None or member.set_id != set_id:
+            raise APIError(404, "image_not_found", f"no image {member_id} in set {set_id}")
+        return member
+
+    @router.post(
+        "",
+        status_code=201,
+        response_model=ImageSetPublic,
+        openapi_extra=_FORM_SCHEMA,
+        summary=f"Create a {kind} set",
+    )
+    async def create_set(
+        request: Request,
+        response: Response,
+        key: AdminKey,
+        session: SessionDep,
+        storage: StorageDep,
+        settings: SettingsDep,
+    ) -> ImageSetPublic:
+        """Create a set from repeated `images` files and/or a zip `archive` (admin)."""
+        fields, prepared = await _read_uploads(request, settings)
+        name = fields.get("name", "").strip()
+        if not name or len(name) > 200:
+            raise APIError(422, "invalid_parameter", "name: 1 to 200 characters are required")
+        if set(fields) - {"name"}:
+            raise APIError(
+                422, "unknown_field", f"unexpected field(s): {sorted(set(fields) - {'name'})}"
+            )
+        kept, findings = _dedupe(prepared, {})
+        if len(kept) < MIN_SET_IMAGES:
+            raise _too_few(len(kept), len(prepared) - len(kept))
+        image_set = crud.create_image_set(session, kind=kind, name=name, owner=key)
+        _store(session, storage, image_set, kept)
+        _refresh(session, image_set, settings, findings)
+        response.headers["Location"] = f"/v1/{kind}-sets/{image_set.id}"
+        return _public(session, image_set)
+
+    @router.get("", response_model=ImageSetsPublic, dependencies=[reader])
+    def list_sets(session: SessionDep) -> ImageSetsPublic:
+        """All sets of this kind, newest first."""
+        rows = crud.list_image_sets(session, kind=kind)
+        return ImageSetsPublic(data=[_public(session, r) for r in rows])
+
+    @router.get("/{set_id}", response_model=ImageSetPublic, dependencies=[reader])
+    def get_set(set_id: str, session: SessionDep) -> ImageSetPublic:
+        """A set with its images, thumbnails and data-check findings."""
+        return _public(session, _get(session, set_id))
+
+    @router.delete("/{set_id}", status_code=204)
+    def delete_set(set_id: str, _admin: AdminKey, session: SessionDep) -> Response:
+        """Delete a set (admin); models trained on it keep its digest in their lineage."""
+        crud.delete_image_set(session, image_set=_get(session, set_id))
+        return Response(status_code=204)
+
+    @router.post("/{set_id}/images", response_model=ImageSetPublic, openapi_extra=_ADD_SCHEMA)
+    async def add_images(
+        set_id: str,
+        request: Request,
+        _admin: AdminKey,
+        session: SessionDep,
+        storage: StorageDep,
+        settings: SettingsDep,
+    ) -> ImageSetPublic:
+        """Add images to a set (admin; `images` files and/or a zip `archive`)."""
+        image_set = _get(session, set_id)
+        _, prepared = await _read_uploads(request, settings)
+        if not prepared:
+            raise APIError(422, "missing_field", "at least one image is required")
+        existing = {m.image_sha256: m.filename for m in crud.set_members(session, set_id=set_id)}
+        if len(existing) + len(prepared) > MAX_SET_IMAGES:
+            raise APIError(413, "too_many_images", f"a set holds at most {MAX_SET_IMAGES} images")
+        kept, findings = _dedupe(prepared, existing)
+        _store(session, storage, image_set, kept)
+        _refresh(session, image_set, settings, findings)
+        return _public(session, image_set)
+
+    @router.delete("/{set_id}/images/{member_id}", response_model=ImageSetPublic)
+    def remove_image(
+        set_id: str, member_id: str, _admin: AdminKey, session: SessionDep, settings: SettingsDep
+    ) -> ImageSetPublic:
+        """Remove one image from a set (admin); a set keeps at least the minimum."""
+        member = _member(session, set_id, member_id)
+        count = len(crud.set_members(session, set_id=set_id))
+        if count - 1 < MIN_SET_IMAGES:
+            raise APIError(
+                409,
+                "too_few_images",
+                f"a set needs at least {MIN_SET_IMAGES} images; it has {count}",
+            )
+        session.delete(member)
+        session.flush()
+        image_set = _get(session, set_id)
+        _refresh(session, image_set, settings, [])
+        return _public(session, image_set)
+
+    def _image(session: Session, storage: Storage, sha256: str) -> Response:
+        row = crud.get_image(session, sha256=sha256)
+        assert row is not None
+        return Response(
+            storage.get(sha256),
+            media_type=row.content_type,
+            headers={"Cache-Control": "private, max-age=86400, immutable", "ETag": f'"{sha256}"'},
+        )
+
+    @router.get("/{set_id}/images/{member_id}", response_class=Response, dependencies=[reader])
+    def get_image(
+        set_id: str, member_id: str, session: SessionDep, storage: StorageDep
+    ) -> Response:
+        """One image of the set (normalised PNG)."""
+        return _image(session, storage, _member(session, set_id, member_id).image_sha256)
+
+    @router.get(
+        "/{set_id}/images/{member_id}/thumbnail", response_class=Response, dependencies=[reader]
+    )
+    def get_thumbnail(
+        set_id: str, member_id: str, session: SessionDep, storage: StorageDep
+    ) -> Response:
+        """The image's thumbnail (PNG, longer side 256 px)."""
+        return _image(session, storage, _member(session, set_id, member_id).thumb_sha256)
+
+    return router
+
+
+style_sets = make_router("style")
+content_sets = make_router("content")
