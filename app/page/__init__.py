@@ -22,6 +22,7 @@ STATIC_DIR = APP_DIR / "static"
 templates = Jinja2Templates(directory=APP_DIR / "templates")
 router = APIRouter(include_in_schema=False)
 
+FORMAT_NAMES = {"WEBP": "WebP"}
 # Common ad formats: the browser centre-crops and scales the photo to these before upload,
 # because the service keeps the photo's size (it stylizes what it is given).
 SIZE_PRESETS = [
@@ -48,7 +49,7 @@ def index(request: Request, settings: SettingsDep) -> HTMLResponse:
         "max_upload_bytes": settings.max_upload_bytes,
         "max_pixels": settings.max_pixels,
         "max_side": settings.max_side,
-        "formats": sorted(ALLOWED_FORMATS),
+        "formats": [FORMAT_NAMES.get(f, f) for f in ALLOWED_FORMATS],
         "content_types": sorted(ALLOWED_FORMATS.values()),
     }
     return templates.TemplateResponse(

@@ -15,7 +15,7 @@ const state = {
   prepared: null, // {blob, name, url}: what was sent (cropped to the size preset)
   job: null,
   jobTimer: null,
-  features: { styleSets: false, adminTrainings: false, rollback: false },
+  features: { styleSets: false, contentSets: false, adminTrainings: false, legacyTrainings: false },
   training: null, // {id, timer, series: Map(name -> [[step, value]])}
 };
 
@@ -29,10 +29,15 @@ class ApiError extends Error {
   }
 }
 
-async function api(path, { method = "GET", body, raw = false } = {}) {
+async function api(path, { method = "GET", body, json, raw = false } = {}) {
+  const headers = { Authorization: `Bearer ${state.key}` };
+  if (json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(json);
+  }
   let res;
   try {
-    res = await fetch(path, { method, body, headers: { Authorization: `Bearer ${state.key}` } });
+    res = await fetch(path, { method, body, headers });
   } catch (err) {
     throw new ApiError(0, "network", "The server could not be reached. Check your connection and try again.");
   }
@@ -159,7 +164,10 @@ function showKeyForm() {
 async function detectFeatures() {
   // Issue-4 routes (style sets, admin trainings, rollback) may or may not be deployed yet.
   state.features.styleSets = await routeExists("/v1/style-sets");
-  if (state.me.is_admin) state.features.adminTrainings = await routeExists("/v1/admin/trainings");
+  if (!state.me.is_admin) return;
+  state.features.contentSets = await routeExists("/v1/content-sets");
+  state.features.adminTrainings = await routeExists("/v1/admin/trainings");
+  if (!state.features.adminTrainings) state.features.legacyTrainings = await routeExists("/v1/trainings");
 }
 
 // --- photo ----------------------------------------------------------------------------------
@@ -369,6 +377,7 @@ function follow(job) {
   clearTimeout(state.jobTimer);
   state.job = job;
   $("job-section").hidden = false;
+  $("job-section").dataset.jobId = job.id;
   $("compare").hidden = true;
   $("compare-slider").hidden = true;
   $("compare-label").hidden = true;
@@ -488,71 +497,101 @@ async function loadRecent() {
   }
 }
 
-// --- admin: style sets ----------------------------------------------------------------------
+// --- admin: style and content sets ---------------------------------------------------------
 
 async function loadAdmin() {
-  $("sets-unavailable").hidden = state.features.styleSets;
-  $("sets-tools").hidden = !state.features.styleSets;
-  $("train-set-row").hidden = !state.features.adminTrainings;
-  $("train-base-row").hidden = !state.features.adminTrainings;
-  $("train-style-row").hidden = state.features.adminTrainings;
-  $("train-content-row").hidden = state.features.adminTrainings;
-  if (state.features.styleSets) loadSets();
+  const f = state.features;
+  $("sets-unavailable").hidden = f.styleSets;
+  $("sets-tools").hidden = !f.styleSets;
+  $("set-kind-row").hidden = !f.contentSets;
+  for (const id of ["train-set-row", "train-content-set-row", "train-base-row", "train-preview-row"]) {
+    $(id).hidden = !f.adminTrainings;
+  }
+  for (const id of ["train-style-row", "train-content-row"]) $(id).hidden = f.adminTrainings;
+  $("train-unavailable").hidden = f.adminTrainings || f.legacyTrainings;
+  $("train-form").hidden = !(f.adminTrainings || f.legacyTrainings);
+  if (f.styleSets) loadSets();
   loadModels();
+  resumeTraining();
 }
 
-function dataCheckText(report) {
-  if (!report) return "";
-  if (typeof report === "string") return report;
-  const problems = report.problems || report.issues || report.warnings || [];
-  if (Array.isArray(problems) && problems.length) {
-    return problems.map((p) => (typeof p === "string" ? p : p.message || p.code)).join("; ");
-  }
-  return report.ok === false ? "Problems found" : "Data check passed";
+function checksText(checks) {
+  // The API's data-check findings ({code, message, images}); none means the set looks fine.
+  if (!checks || !checks.length) return ["Data check: no problems found."];
+  return checks.map((c) => `${c.message || c.code}`);
 }
 
 async function loadSets() {
   const list = $("set-list");
-  const select = $("train-set");
-  let sets;
+  const kinds = state.features.contentSets ? ["style", "content"] : ["style"];
+  const all = [];
   try {
-    sets = (await api("/v1/style-sets")).data;
+    for (const kind of kinds) {
+      for (const set of (await api(`/v1/${kind}-sets`)).data) all.push({ ...set, kind });
+    }
   } catch (err) {
     showError("set", plain(err));
     return;
   }
   list.replaceChildren();
-  select.replaceChildren();
-  for (const set of sets) {
-    select.append(new Option(set.name, set.id));
+  const styleSelect = $("train-set");
+  const contentSelect = $("train-content-set");
+  const chosen = [styleSelect.value, contentSelect.value];
+  styleSelect.replaceChildren();
+  contentSelect.replaceChildren(new Option("The worker's photo folder", ""));
+  for (const set of all) {
+    (set.kind === "style" ? styleSelect : contentSelect).append(new Option(set.name, set.id));
     const li = document.createElement("li");
+    li.dataset.setId = set.id;
     const meta = document.createElement("div");
     meta.className = "meta";
-    const count = set.image_count ?? set.images?.length ?? "?";
-    meta.innerHTML = "<strong></strong><small></small><small class='check'></small>";
-    meta.children[0].textContent = set.name;
-    meta.children[1].textContent = `${count} images`;
-    meta.children[2].textContent = dataCheckText(set.data_check || set.report);
+    const title = document.createElement("strong");
+    title.textContent = set.name;
+    const count = document.createElement("small");
+    count.textContent = `${set.kind} set · ${set.image_count} images`;
+    const report = document.createElement("ul");
+    report.className = "checks";
+    report.setAttribute("aria-label", `Data check of ${set.name}`);
+    for (const line of checksText(set.checks)) {
+      report.append(Object.assign(document.createElement("li"), { textContent: line }));
+    }
+    meta.append(title, count, report);
+    const thumbs = document.createElement("div");
+    thumbs.className = "previews";
+    for (const image of (set.images || []).slice(0, 6)) {
+      const img = document.createElement("img");
+      img.alt = image.filename;
+      thumbs.append(img);
+      imageUrl(image.thumbnail_url).then((src) => { img.src = src; }).catch(() => {});
+    }
     const addLabel = document.createElement("label");
     addLabel.textContent = `Add images to ${set.name}`;
     const add = document.createElement("input");
     add.type = "file";
     add.multiple = true;
-    add.accept = LIMITS.content_types.join(",");
+    add.accept = `${LIMITS.content_types.join(",")},.zip`;
     addLabel.append(add);
     add.addEventListener("change", async () => {
-      const body = new FormData();
-      for (const f of add.files) body.append("images", f, f.name);
+      clearErrors("set");
       try {
-        await api(`/v1/style-sets/${set.id}/images`, { method: "POST", body });
-        loadSets();
+        await api(`/v1/${set.kind}-sets/${set.id}/images`, { method: "POST", body: filesForm(add.files) });
       } catch (err) {
         showError("set", plain(err));
       }
+      loadSets();
     });
-    li.append(meta, addLabel);
+    li.append(meta, thumbs, addLabel);
     list.append(li);
   }
+  styleSelect.value = chosen[0] || styleSelect.value;
+  contentSelect.value = chosen[1];
+}
+
+function filesForm(files, fields = {}) {
+  const body = new FormData();
+  for (const [k, v] of Object.entries(fields)) body.append(k, v);
+  for (const f of files) body.append(f.name.toLowerCase().endsWith(".zip") ? "archive" : "images", f, f.name);
+  return body;
 }
 
 async function createSet(event) {
@@ -561,15 +600,13 @@ async function createSet(event) {
   const name = $("set-name").value.trim();
   const files = $("set-files").files;
   if (!name) return showError("set", "Give the set a name.");
-  if (!files.length) return showError("set", "Choose the paintings for this set.");
-  const body = new FormData();
-  body.append("name", name);
-  for (const f of files) body.append(f.name.endsWith(".zip") ? "zip" : "images", f, f.name);
+  if (!files.length) return showError("set", "Choose the images for this set (or a zip of them).");
+  const kind = state.features.contentSets ? $("set-kind").value : "style";
   try {
-    await api("/v1/style-sets", { method: "POST", body });
+    await api(`/v1/${kind}-sets`, { method: "POST", body: filesForm(files, { name }) });
     $("set-form").reset();
-    loadSets();
-    loadGallery();
+    await loadSets();
+    if (kind === "style") loadGallery();
   } catch (err) {
     showError("set", plain(err));
   }
@@ -577,117 +614,130 @@ async function createSet(event) {
 
 // --- admin: training ------------------------------------------------------------------------
 
+const TRAIN_JOB_STORE = "atelier.trainingJob";
+
 async function startTraining(event) {
   event.preventDefault();
   clearErrors("train");
-  const body = new FormData();
-  body.append("name", $("train-name").value || "model");
-  body.append("steps", $("train-steps").value);
-  body.append("image_size", $("train-size").value);
-  body.append("batch_size", $("train-batch").value);
-  let path = "/v1/trainings";
-  if (state.features.adminTrainings) {
-    path = "/v1/admin/trainings";
-    if (!$("train-set").value) return showError("train", "Create a style set first.");
-    body.append("style_set_id", $("train-set").value);
-    if ($("train-base").value) body.append("base_model_id", $("train-base").value);
-  } else {
-    const style = $("train-style").files;
-    const content = $("train-content").files;
-    if (!style.length || !content.length) {
-      return showError("train", "Choose at least one style painting and one content photo.");
-    }
-    for (const f of style) body.append("style", f, f.name);
-    for (const f of content) body.append("content", f, f.name);
-  }
+  const numbers = {
+    steps: Number($("train-steps").value),
+    image_size: Number($("train-size").value),
+    batch_size: Number($("train-batch").value),
+  };
+  const name = $("train-name").value.trim() || "model";
+  let job;
   try {
-    const job = await api(path, { method: "POST", body });
-    followTraining(job);
+    if (state.features.adminTrainings) {
+      if (!$("train-set").value) return showError("train", "Create a style set first.");
+      const body = { name, style_set_id: $("train-set").value, ...numbers };
+      if ($("train-content-set").value) body.content_set_id = $("train-content-set").value;
+      if ($("train-base").value) body.base_model_id = $("train-base").value;
+      const every = Number($("train-preview-every").value);
+      if (every > 0) body.preview_every = every;
+      job = await api("/v1/admin/trainings", { method: "POST", json: body });
+    } else {
+      const style = $("train-style").files;
+      const content = $("train-content").files;
+      if (!style.length || !content.length) {
+        return showError("train", "Choose at least one style painting and one content photo.");
+      }
+      const body = new FormData();
+      body.append("name", name);
+      for (const [k, v] of Object.entries(numbers)) body.append(k, String(v));
+      for (const f of style) body.append("style", f, f.name);
+      for (const f of content) body.append("content", f, f.name);
+      job = await api("/v1/trainings", { method: "POST", body });
+    }
   } catch (err) {
-    showError("train", plain(err));
+    return showError("train", plain(err));
+  }
+  localStorage.setItem(TRAIN_JOB_STORE, job.id);
+  followTraining(job);
+}
+
+async function resumeTraining() {
+  // Reopening the page keeps following the last training started from this browser.
+  const id = localStorage.getItem(TRAIN_JOB_STORE);
+  if (!id || state.training) return;
+  try {
+    followTraining(await api(`/v1/jobs/${id}`));
+  } catch (_) {
+    localStorage.removeItem(TRAIN_JOB_STORE);
   }
 }
 
 function followTraining(job) {
   if (state.training) clearTimeout(state.training.timer);
-  state.training = { id: job.id, timer: null, series: new Map(), previews: new Set() };
+  state.training = { id: job.id, timer: null, series: new Map(), preview: null };
   $("training").hidden = false;
-  $("train-previews").replaceChildren();
+  $("train-preview").hidden = true;
   renderTraining(job);
 }
 
-function trainingInfo(job) {
-  // Training progress details may be reported under `training` or in `result_info`.
-  return job.training || job.progress_info || job.result_info || {};
-}
-
-function recordLosses(job) {
-  const info = trainingInfo(job);
+function recordLosses(info) {
+  // The job row carries the latest losses; the chart keeps every sample it has seen.
+  if (!info.losses || info.step == null) return;
   const series = state.training.series;
-  const add = (step, losses) => {
-    for (const [name, value] of Object.entries(losses || {})) {
-      if (typeof value !== "number" || !Number.isFinite(value)) continue;
-      if (!series.has(name)) series.set(name, new Map());
-      series.get(name).set(step, value);
-    }
-  };
-  const history = info.history || info.loss_history;
-  if (Array.isArray(history)) {
-    for (const h of history) add(h.step, h.losses || h);
-  } else if (info.losses && info.step != null) {
-    add(info.step, info.losses);
+  for (const [name, value] of Object.entries(info.losses)) {
+    if (typeof value !== "number" || !Number.isFinite(value)) continue;
+    if (!series.has(name)) series.set(name, new Map());
+    series.get(name).set(info.step, value);
   }
 }
 
-function drawChart() {
+function drawChart(total) {
   const svg = $("loss-chart");
   const W = 320, H = 120, P = 6;
-  const colours = ["#3948b8", "#c2410c", "#15803d", "#a21caf", "#0e7490"];
-  const lines = [...state.training.series.entries()].filter(([, pts]) => pts.size > 0);
-  const parts = [`<rect x="0" y="0" width="${W}" height="${H}" fill="none"/>`];
+  const colours = ["#3948b8", "#c2410c", "#15803d", "#a21caf", "#0e7490", "#854d0e"];
+  const lines = [...state.training.series.entries()];
+  const parts = [];
   if (!lines.length) {
-    parts.push(`<text x="${W / 2}" y="${H / 2}" text-anchor="middle" font-size="11" fill="#5b5b66">Loss values appear here as training reports them</text>`);
+    parts.push(`<text x="${W / 2}" y="${H / 2}" text-anchor="middle" font-size="11" fill="#5b5b66">Losses appear here as training reports them</text>`);
   }
-  let maxStep = 1, lo = Infinity, hi = -Infinity;
-  for (const [, pts] of lines) {
-    for (const [step, v] of pts) { maxStep = Math.max(maxStep, step); lo = Math.min(lo, v); hi = Math.max(hi, v); }
-  }
-  if (hi === lo) { hi += 1; lo -= 1; }
+  // Each loss on its own scale (they differ by orders of magnitude): the shape is what matters.
+  const maxStep = Math.max(1, total || 0, ...lines.flatMap(([, pts]) => [...pts.keys()]));
   lines.forEach(([name, pts], i) => {
+    const values = [...pts.values()];
+    let lo = Math.min(...values), hi = Math.max(...values);
+    if (hi === lo) { hi += 1; lo -= 1; }
     const colour = colours[i % colours.length];
-    const coords = [...pts.entries()].sort((a, b) => a[0] - b[0]).map(([s, v]) =>
-      `${(P + (s / maxStep) * (W - 2 * P)).toFixed(1)},${(H - P - ((v - lo) / (hi - lo)) * (H - 2 * P)).toFixed(1)}`);
-    parts.push(`<polyline fill="none" stroke="${colour}" stroke-width="1.5" points="${coords.join(" ")}"><title>${name}</title></polyline>`);
-    parts.push(`<text x="${W - P}" y="${12 + i * 11}" text-anchor="end" font-size="9" fill="${colour}">${name.replace(/[<>&]/g, "")}</text>`);
+    const coords = [...pts.entries()].sort((a, b) => a[0] - b[0]).map(([step, v]) =>
+      `${(P + (step / maxStep) * (W - 2 * P)).toFixed(1)},${(H - P - ((v - lo) / (hi - lo)) * (H - 2 * P)).toFixed(1)}`);
+    const label = name.replace(/[^\w .-]/g, "");
+    const last = values[values.length - 1];
+    parts.push(`<polyline fill="none" stroke="${colour}" stroke-width="1.5" points="${coords.join(" ")}"><title>${label}</title></polyline>`);
+    parts.push(`<text x="${W - P}" y="${12 + i * 11}" text-anchor="end" font-size="9" fill="${colour}">${label} ${last.toPrecision(3)}</text>`);
   });
   svg.innerHTML = parts.join("");
   svg.dataset.points = String(lines.reduce((n, [, pts]) => n + pts.size, 0));
 }
 
-async function showPreviews(job) {
-  const info = trainingInfo(job);
-  const urls = info.preview_urls || (info.preview_url ? [info.preview_url] : []);
-  for (const url of urls) {
-    if (state.training.previews.has(url)) continue;
-    state.training.previews.add(url);
-    const img = document.createElement("img");
-    img.alt = `Preview at step ${info.step ?? "?"}`;
-    $("train-previews").append(img);
-    imageUrl(url).then((src) => { img.src = src; }).catch(() => {});
-  }
+function showPreview(job, info) {
+  if (!job.preview_url || info.preview_step == null || state.training.preview === info.preview_step) return;
+  state.training.preview = info.preview_step;
+  const img = $("train-preview");
+  // The preview's URL stays the same while its image changes: the step makes it a new fetch.
+  imageUrl(`${job.preview_url}?step=${info.preview_step}`).then((src) => {
+    img.src = src;
+    img.alt = `Validation photos and their stylized versions at step ${info.preview_step}`;
+    img.hidden = false;
+  }).catch(() => {});
 }
 
 function renderTraining(job) {
-  const info = trainingInfo(job);
+  const info = job.progress_info || {};
   $("train-progress").value = job.percent;
   $("train-progress").setAttribute("aria-valuetext", `${job.percent}%`);
-  const step = info.step != null && info.total ? ` · step ${info.step} of ${info.total}` : "";
+  const extra = [];
+  if (job.status === "running" && info.step != null && info.total) extra.push(`step ${info.step} of ${info.total}`);
+  if (job.status === "running" && info.images_per_s) extra.push(`${info.images_per_s} images/s`);
+  if (job.status === "running" && info.phase && info.phase !== "training") extra.push(info.phase);
   const status = $("train-status");
-  status.textContent = `${statusText(job)}${job.status === "running" ? step : ""}`;
+  status.textContent = [statusText(job), ...extra].join(" · ");
   status.className = `status-${job.status}`;
-  recordLosses(job);
-  drawChart();
-  showPreviews(job);
+  recordLosses(info);
+  drawChart(info.total);
+  showPreview(job, info);
   $("train-cancel").hidden = !["queued", "running"].includes(job.status);
   if (job.status === "queued" || job.status === "running") {
     state.training.timer = setTimeout(async () => {
@@ -705,18 +755,33 @@ function renderTraining(job) {
 
 // --- admin: models --------------------------------------------------------------------------
 
-function metricsTable(info) {
-  const metrics = info.metrics || info.evaluation || {};
-  const rows = Object.entries(metrics).filter(([, v]) => typeof v === "number" || typeof v === "boolean");
+function metricsTable(model) {
+  // Evaluation scores (flattened one level), else whatever numbers the model file carries.
+  const source = Object.keys(model.evaluation || {}).length ? model.evaluation : model.info?.metrics || {};
+  const rows = [];
+  for (const [name, value] of Object.entries(source)) {
+    if (typeof value === "number") rows.push([name, value]);
+    else if (value && typeof value === "object" && !Array.isArray(value)) {
+      for (const [sub, v] of Object.entries(value)) if (typeof v === "number") rows.push([`${name} ${sub}`, v]);
+    }
+  }
   if (!rows.length) return null;
   const table = document.createElement("table");
   table.className = "metrics";
-  for (const [name, value] of rows) {
+  table.createCaption().textContent = "Evaluation";
+  for (const [name, value] of rows.slice(0, 12)) {
     const tr = table.insertRow();
     tr.insertCell().textContent = name.replaceAll("_", " ");
-    tr.insertCell().textContent = typeof value === "number" ? value.toPrecision(4) : String(value);
+    tr.insertCell().textContent = Number.isInteger(value) ? String(value) : value.toPrecision(4);
   }
   return table;
+}
+
+function gateText(gate) {
+  if (!gate || !Object.keys(gate).length) return "Not gated (uploaded file)";
+  if (gate.passed) return "Quality gate: passed";
+  const why = (gate.failures || []).map((f) => f.message || f.code).join("; ");
+  return `Quality gate: failed${why ? ` (${why})` : ""}`;
 }
 
 async function loadModels() {
@@ -729,60 +794,75 @@ async function loadModels() {
     showError("models", plain(err));
     return;
   }
+  const chosenBase = base.value;
   list.replaceChildren();
   base.replaceChildren(new Option("Scratch", ""));
-  if (!models.length) list.append(Object.assign(document.createElement("li"), { textContent: "No models registered yet: stylizations use the optimisation method." }));
+  $("rollback").hidden = !state.features.adminTrainings || !models.some((m) => m.is_active);
+  if (!models.length) {
+    list.append(Object.assign(document.createElement("li"), { textContent: "No models registered yet: stylizations use the optimisation method." }));
+  }
   for (const model of models) {
     base.append(new Option(model.name, model.id));
     const li = document.createElement("li");
     li.dataset.modelId = model.id;
     const meta = document.createElement("div");
     meta.className = "meta";
-    meta.innerHTML = "<strong></strong><small></small>";
-    meta.children[0].textContent = `${model.name}${model.is_active ? " (active)" : ""}`;
-    meta.children[1].textContent = `${new Date(model.created_at).toLocaleString()} · ${mb(model.size_bytes)}`;
-    const table = metricsTable(model.info || {});
+    const title = document.createElement("strong");
+    title.textContent = `${model.name}${model.is_active ? " (active)" : ""}`;
+    const when = document.createElement("small");
+    when.textContent = `${new Date(model.created_at).toLocaleString()} · ${mb(model.size_bytes)}`;
+    const gate = document.createElement("small");
+    gate.textContent = gateText(model.gate);
+    meta.append(title, when, gate);
+    const table = metricsTable(model);
     if (table) meta.append(table);
-    const gate = model.gate || model.info?.gate;
-    if (gate) {
-      const g = document.createElement("small");
-      g.textContent = gate.passed ? "Quality gate: passed" : `Quality gate: failed${gate.reason ? ` (${gate.reason})` : ""}`;
-      meta.append(g);
-    }
     li.append(meta);
-    const sheetUrl = model.contact_sheet_url;
-    if (sheetUrl) {
+    if (model.contact_sheet_url) {
       const sheet = document.createElement("img");
       sheet.className = "sheet";
-      sheet.alt = `Contact sheet of ${model.name}`;
-      imageUrl(sheetUrl).then((src) => { sheet.src = src; }).catch(() => {});
+      sheet.alt = `Contact sheet of ${model.name}: photo, style and result per row`;
+      imageUrl(model.contact_sheet_url).then((src) => { sheet.src = src; }).catch(() => {});
       li.append(sheet);
     }
-    if (!model.is_active) {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.textContent = "Activate";
-      button.setAttribute("aria-label", `Activate ${model.name}`);
-      button.addEventListener("click", () => modelAction(`/v1/models/${model.id}/activate`));
-      li.append(button);
-    }
+    if (!model.is_active) li.append(activateControls(model));
     list.append(li);
   }
-  if (models.some((m) => m.is_active) && state.features.rollback) {
-    const li = document.createElement("li");
-    const button = document.createElement("button");
-    button.type = "button";
-    button.textContent = "Roll back to the previous model";
-    button.addEventListener("click", () => modelAction("/v1/models/rollback"));
-    li.append(button);
-    list.append(li);
-  }
+  base.value = chosenBase;
 }
 
-async function modelAction(path) {
+function activateControls(model) {
+  // Activate; a model that failed its quality gate needs a recorded reason to be forced.
+  const box = document.createElement("div");
+  box.className = "row";
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = "Activate";
+  button.setAttribute("aria-label", `Activate ${model.name}`);
+  const failed = model.gate && Object.keys(model.gate).length && !model.gate.passed;
+  let reason = null;
+  if (failed) {
+    const label = document.createElement("label");
+    label.textContent = "Reason to override the gate";
+    reason = document.createElement("input");
+    reason.type = "text";
+    reason.maxLength = 2000;
+    label.append(reason);
+    box.append(label);
+    button.textContent = "Activate anyway";
+  }
+  button.addEventListener("click", () => {
+    const body = reason ? { force: true, reason: reason.value.trim() } : undefined;
+    if (reason && !body.reason) return showError("models", "Say why you override the quality gate.");
+    modelAction(`/v1/models/${model.id}/activate`, body);
+  });
+  box.append(button);
+  return box;
+}
+
+async function modelAction(path, json) {
   clearErrors("models");
   try {
-    await api(path, { method: "POST" });
+    await api(path, { method: "POST", json });
   } catch (err) {
     showError("models", plain(err));
   }
@@ -828,6 +908,7 @@ function wire() {
   $("set-form").addEventListener("submit", createSet);
   $("train-form").addEventListener("submit", startTraining);
   $("refresh-models").addEventListener("click", loadModels);
+  $("rollback").addEventListener("click", () => modelAction("/v1/models/rollback"));
   $("train-cancel").addEventListener("click", async () => {
     if (!state.training) return;
     try {

@@ -1,0 +1,147 @@
+"""Browser tests: headless Chromium (Debian's `chromium`, driven by Playwright for Python with the
+system browser) against a real uvicorn API and a real Celery worker on the embedded stack.
+
+Screenshots go to `artifacts/screenshots/` and their paths are listed at the end of the run;
+`ATELIER_DOCS_SCREENSHOTS=1` also copies the README's two screenshots into `docs/screenshots/`.
+"""
+
+import importlib.util
+import io
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+CHROMIUM = Path(os.environ.get("ATELIER_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "artifacts" / "screenshots"
+DOCS_SCREENSHOTS = REPO / "docs" / "screenshots"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+_saved: list[Path] = []
+
+
+def _load_service_fixtures() -> Any:
+    # tests/ is not a package: load the service tests' stack helpers by path.
+    path = REPO / "tests" / "service" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("atelier_service_test_helpers", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+service = _load_service_fixtures()
+
+
+def _why_no_browser() -> str | None:
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Playwright for Python is not installed (pip install -e '.[dev]')"
+    return None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    reason = _why_no_browser()
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
+            item.add_marker(pytest.mark.e2e)
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=f"browser tests skipped: {reason}"))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _saved:
+        terminalreporter.write_sep("-", "browser screenshots")
+        for path in _saved:
+            terminalreporter.write_line(str(path))
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The embedded stack with its API and one worker (both queues) running."""
+    with service.make_stack("embedded", tmp_path_factory.mktemp("browser")) as stack:
+        stack.start_api()
+        stack.start_worker()
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Any, stack: Any) -> Iterator[Any]:
+    """A fresh browser profile (empty localStorage) at desktop size; console errors fail the
+    test, since a broken script would otherwise show up only as a missing element."""
+    context = browser.new_context(viewport=DESKTOP, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.base_url = stack.url  # type: ignore[attr-defined]
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}\n{stack.all_logs()}"
+
+
+@pytest.fixture
+def screenshot() -> Any:
+    """`screenshot(page, name, docs=False)`: save a full-page PNG under artifacts/screenshots/."""
+
+    def take(page: Any, name: str, docs: bool = False) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        _saved.append(path)
+        if docs and os.environ.get("ATELIER_DOCS_SCREENSHOTS") == "1":
+            DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, DOCS_SCREENSHOTS / path.name)
+        return path
+
+    return take
+
+
+def gradient_png(size: tuple[int, int], seed: int) -> bytes:
+    """A photo stand-in: a gradient with a seed-dependent tint (not flat, so styling shows)."""
+    width, height = size
+    image = Image.new("RGB", size)
+    image.putdata(
+        [
+            ((x * 255) // width, (y * 255) // height, (seed * 80 + x * y) % 256)
+            for y in range(height)
+            for x in range(width)
+        ]
+    )
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def make_photo() -> Any:
+    return gradient_png
