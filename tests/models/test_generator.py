@@ -26,7 +26,7 @@ def stylizer() -> GANStylizer:
     # image vary with the input, which these behaviour checks need. No training involved.
     with torch.no_grad():
         generator.to_rgb[1].weight.mul_(40)
-    return GANStylizer(generator, encoder, torch.device("cpu"))
+    return GANStylizer(generator, encoder, torch.device("cpu"), bf16=False, channels_last=False)
 
 
 @pytest.mark.parametrize("size", [(1, 1), (17, 5), (33, 200), (301, 97), (64, 64)])
@@ -115,3 +115,14 @@ def test_discriminator_gives_patch_logits_at_three_scales() -> None:
     assert len(logits) == 3
     assert all(lg.shape[0] == 2 and lg.shape[1] == 1 for lg in logits)
     assert logits[0].shape[-1] > logits[1].shape[-1] > logits[2].shape[-1]
+
+
+def test_fast_defaults_match_fp32(stylizer: GANStylizer) -> None:
+    """channels_last and (on CPUs with native bf16) bf16 autocast are the defaults; they must not
+    change the picture beyond bf16 rounding."""
+    fast = GANStylizer(stylizer.generator, stylizer.encoder, torch.device("cpu"))
+    assert fast.channels_last
+    content, style = synthetic_image(120, 88, seed=15), synthetic_image(64, 64, seed=16)
+    exact = to_tensor(stylizer(content, [style]))
+    quick = to_tensor(fast(content, [style]))
+    assert (quick - exact).abs().mean() < 0.02
