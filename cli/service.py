@@ -179,8 +179,11 @@ def serve(host: HostOpt = "127.0.0.1", port: PortOpt = 8000) -> None:
         typer.echo("admin API key (shown only on this first start; keep it):")
         typer.echo(f"  {admin_secret}")
         typer.echo(f"try: curl -H 'Authorization: Bearer {admin_secret}' {url}/v1/jobs")
+        # The fragment never reaches the server or its logs; the page keeps the key and drops it.
+        typer.echo(f"open the page (signed in): {url}/#key={admin_secret}")
     else:
         typer.echo("use the admin key printed on first start, or: atelier keys create --name NAME")
+        typer.echo(f"open the page and paste a key: {url}/")
 
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal: these handlers
     # turn that into an exception so the worker is stopped before this process exits.

@@ -549,12 +549,18 @@ async function loadSets() {
     title.textContent = set.name;
     const count = document.createElement("small");
     count.textContent = `${set.kind} set · ${set.image_count} images`;
-    const report = document.createElement("ul");
+    // The data-check report: folded when long, the count always visible.
+    const report = document.createElement("details");
     report.className = "checks";
-    report.setAttribute("aria-label", `Data check of ${set.name}`);
-    for (const line of checksText(set.checks)) {
-      report.append(Object.assign(document.createElement("li"), { textContent: line }));
+    const findings = set.checks || [];
+    report.open = findings.length <= 2;
+    const summary = document.createElement("summary");
+    summary.textContent = findings.length ? `Data check: ${findings.length} finding${findings.length > 1 ? "s" : ""}` : "Data check";
+    const lines = document.createElement("ul");
+    for (const line of checksText(findings)) {
+      lines.append(Object.assign(document.createElement("li"), { textContent: line }));
     }
+    report.append(summary, lines);
     meta.append(title, count, report);
     const thumbs = document.createElement("div");
     thumbs.className = "previews";
@@ -691,6 +697,7 @@ function drawChart(total) {
   const colours = ["#3948b8", "#c2410c", "#15803d", "#a21caf", "#0e7490", "#854d0e"];
   const lines = [...state.training.series.entries()];
   const parts = [];
+  const legend = [];
   if (!lines.length) {
     parts.push(`<text x="${W / 2}" y="${H / 2}" text-anchor="middle" font-size="11" fill="#5b5b66">Losses appear here as training reports them</text>`);
   }
@@ -704,11 +711,14 @@ function drawChart(total) {
     const coords = [...pts.entries()].sort((a, b) => a[0] - b[0]).map(([step, v]) =>
       `${(P + (step / maxStep) * (W - 2 * P)).toFixed(1)},${(H - P - ((v - lo) / (hi - lo)) * (H - 2 * P)).toFixed(1)}`);
     const label = name.replace(/[^\w .-]/g, "");
-    const last = values[values.length - 1];
     parts.push(`<polyline fill="none" stroke="${colour}" stroke-width="1.5" points="${coords.join(" ")}"><title>${label}</title></polyline>`);
-    parts.push(`<text x="${W - P}" y="${12 + i * 11}" text-anchor="end" font-size="9" fill="${colour}">${label} ${last.toPrecision(3)}</text>`);
+    const item = document.createElement("li");
+    item.style.setProperty("--swatch", colour);
+    item.textContent = `${label} ${values[values.length - 1].toPrecision(3)}`;
+    legend.push(item);
   });
   svg.innerHTML = parts.join("");
+  $("loss-legend").replaceChildren(...legend);
   svg.dataset.points = String(lines.reduce((n, [, pts]) => n + pts.size, 0));
 }
 

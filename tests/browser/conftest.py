@@ -8,7 +8,6 @@ Screenshots go to `artifacts/screenshots/` and their paths are listed at the end
 import importlib.util
 import io
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -119,8 +118,10 @@ def screenshot() -> Any:
         page.screenshot(path=str(path), full_page=True)
         _saved.append(path)
         if docs and os.environ.get("ATELIER_DOCS_SCREENSHOTS") == "1":
+            # The committed copies: 256 colours keep them small in the repository.
             DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, DOCS_SCREENSHOTS / path.name)
+            small = Image.open(path).convert("RGB").quantize(256)
+            small.save(DOCS_SCREENSHOTS / path.name, optimize=True)
         return path
 
     return take

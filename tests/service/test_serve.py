@@ -95,6 +95,8 @@ def test_serve_runs_the_embedded_stack_and_stops_cleanly(tmp_path, e2e_env, free
                 time.sleep(0.1)
             assert not _alive(child), f"worker {child} outlived serve"
         assert "stopped" in (tmp_path / "serve.log").read_text()
+        # The page's URL carries the key in its fragment, so one click signs the admin in.
+        assert f"{url}/#key={key}" in (tmp_path / "serve.log").read_text()
     finally:
         if proc.poll() is None:
             proc.kill()
