@@ -6,7 +6,7 @@ Each command imports its heavy dependencies (torch, the web stack) inside its bo
 
 import typer
 
-from cli import gan, service
+from cli import admin, gan, service
 
 app = typer.Typer(
     name="atelier",
@@ -17,6 +17,7 @@ app = typer.Typer(
 )
 gan.register(app)
 service.register(app)
+admin.register(app)
 
 
 def main() -> None:

@@ -286,7 +286,8 @@ class Stack:
                 time.sleep(0.1)
         raise RuntimeError(f"API did not start:\n{self.logs('api.log')}")
 
-    def start_worker(self, **env: str) -> subprocess.Popen[bytes]:
+    def start_worker(self, *args: str, **env: str) -> subprocess.Popen[bytes]:
+        """A worker process; `args` go to `atelier worker` (e.g. "-Q", "training")."""
         argv = [
             sys.executable,
             "-c",
@@ -294,6 +295,7 @@ class Stack:
             "worker",
             "--loglevel",
             "INFO",
+            *args,
         ]
         proc = self._spawn(argv, f"worker{len(self.workers)}.log", {**self.env, **env})
         self.workers.append(proc)
