@@ -19,7 +19,6 @@ from PIL import Image
 
 from models.encoders import DEFAULT_ENCODER, Encoder, build_encoder
 from models.images import resize_max_side, to_image, to_tensor
-from models.losses import mean_std
 from models.modelfile import load_model
 from models.networks import Generator, StyleStats
 from models.optimisation import optimise
@@ -399,9 +398,3 @@ def load_stylizer(
     return OptimisationStylizer(
         build_encoder(encoder, dev), dev, steps=optimisation_steps, image_size=optimisation_size
     )
-
-
-def content_statistics(
-    features: dict[str, torch.Tensor],
-) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    return {t: mean_std(f) for t, f in features.items()}

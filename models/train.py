@@ -63,7 +63,8 @@ class TrainConfig:
     seed: int = 0
     encoder: str = DEFAULT_ENCODER
     device: str = "auto"
-    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    # None: the encoder's default (see default_generator_config).
+    generator: GeneratorConfig | None = None
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,7 +73,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         d = dict(d)
-        d["generator"] = GeneratorConfig.from_dict(d["generator"])
+        if d.get("generator") is not None:
+            d["generator"] = GeneratorConfig.from_dict(d["generator"])
         d["discriminator"] = DiscriminatorConfig(**d["discriminator"])
         d["betas"] = tuple(d["betas"])
         return cls(**d)
@@ -126,6 +128,7 @@ class Trainer:
             config.generator = self.G.config
             self.base_steps = int(meta.get("steps", 0))
         else:
+            config.generator = config.generator or default_generator_config(self.encoder)
             self.G = build_generator(config.generator, self.encoder.taps)
             self.base_steps = 0
         self.G.to(self.device).train()
@@ -146,7 +149,7 @@ class Trainer:
         self.step_count = 0
         self.history: list[dict[str, float]] = []
         enc = self.encoder
-        self.fuse_taps = tuple(config.generator.fuse_taps)
+        self.fuse_taps = tuple(self.G.config.fuse_taps)
         self.all_taps = tuple(dict.fromkeys(self.fuse_taps + enc.style_taps + enc.content_taps))
         # bf16 autocast on CUDA; fp32 elsewhere (CPU bf16 backward is slower than fp32 here).
         self.amp = self.device.type == "cuda"

@@ -126,3 +126,15 @@ def test_fast_defaults_match_fp32(stylizer: GANStylizer) -> None:
     exact = to_tensor(stylizer(content, [style]))
     quick = to_tensor(fast(content, [style]))
     assert (quick - exact).abs().mean() < 0.02
+
+
+def test_vgg19_encoder_gets_its_own_generator_layout() -> None:
+    from models.encoders import VGG19
+    from models.train import default_generator_config
+
+    encoder = VGG19().freeze()  # random weights: only the layout is under test
+    config = default_generator_config(encoder)
+    assert config.fuse_taps == ("relu4_1", "relu3_1", "relu2_1", "relu1_1")
+    stylizer = GANStylizer(build_generator(config, encoder.taps), encoder, torch.device("cpu"))
+    content = synthetic_image(45, 37, seed=17)
+    assert stylizer(content, [synthetic_image(30, 30, seed=18)]).size == (45, 37)
