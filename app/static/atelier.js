@@ -15,7 +15,7 @@ const state = {
   prepared: null, // {blob, name, url}: what was sent (cropped to the size preset)
   job: null,
   jobTimer: null,
-  features: { styleSets: false, contentSets: false, adminTrainings: false, legacyTrainings: false },
+  features: { styleSets: false, contentSets: false, adminTrainings: false },
   training: null, // {id, timer, series: Map(name -> [[step, value]])}
 };
 
@@ -167,7 +167,6 @@ async function detectFeatures() {
   if (!state.me.is_admin) return;
   state.features.contentSets = await routeExists("/v1/content-sets");
   state.features.adminTrainings = await routeExists("/v1/admin/trainings");
-  if (!state.features.adminTrainings) state.features.legacyTrainings = await routeExists("/v1/trainings");
 }
 
 // --- photo ----------------------------------------------------------------------------------
@@ -504,12 +503,8 @@ async function loadAdmin() {
   $("sets-unavailable").hidden = f.styleSets;
   $("sets-tools").hidden = !f.styleSets;
   $("set-kind-row").hidden = !f.contentSets;
-  for (const id of ["train-set-row", "train-content-set-row", "train-base-row", "train-preview-row"]) {
-    $(id).hidden = !f.adminTrainings;
-  }
-  for (const id of ["train-style-row", "train-content-row"]) $(id).hidden = f.adminTrainings;
-  $("train-unavailable").hidden = f.adminTrainings || f.legacyTrainings;
-  $("train-form").hidden = !(f.adminTrainings || f.legacyTrainings);
+  $("train-unavailable").hidden = f.adminTrainings;
+  $("train-form").hidden = !f.adminTrainings;
   if (f.styleSets) loadSets();
   loadModels();
   resumeTraining();
@@ -630,30 +625,15 @@ async function startTraining(event) {
     image_size: Number($("train-size").value),
     batch_size: Number($("train-batch").value),
   };
-  const name = $("train-name").value.trim() || "model";
+  if (!$("train-set").value) return showError("train", "Create a style set first.");
+  const body = { name: $("train-name").value.trim() || "model", style_set_id: $("train-set").value, ...numbers };
+  if ($("train-content-set").value) body.content_set_id = $("train-content-set").value;
+  if ($("train-base").value) body.base_model_id = $("train-base").value;
+  const every = Number($("train-preview-every").value);
+  if (every > 0) body.preview_every = every;
   let job;
   try {
-    if (state.features.adminTrainings) {
-      if (!$("train-set").value) return showError("train", "Create a style set first.");
-      const body = { name, style_set_id: $("train-set").value, ...numbers };
-      if ($("train-content-set").value) body.content_set_id = $("train-content-set").value;
-      if ($("train-base").value) body.base_model_id = $("train-base").value;
-      const every = Number($("train-preview-every").value);
-      if (every > 0) body.preview_every = every;
-      job = await api("/v1/admin/trainings", { method: "POST", json: body });
-    } else {
-      const style = $("train-style").files;
-      const content = $("train-content").files;
-      if (!style.length || !content.length) {
-        return showError("train", "Choose at least one style painting and one content photo.");
-      }
-      const body = new FormData();
-      body.append("name", name);
-      for (const [k, v] of Object.entries(numbers)) body.append(k, String(v));
-      for (const f of style) body.append("style", f, f.name);
-      for (const f of content) body.append("content", f, f.name);
-      job = await api("/v1/trainings", { method: "POST", body });
-    }
+    job = await api("/v1/admin/trainings", { method: "POST", json: body });
   } catch (err) {
     return showError("train", plain(err));
   }
