@@ -43,8 +43,14 @@ def test_admin_fine_tunes_watches_progress_and_manages_models(page, stack, make_
     assert "copy.png is the same image as painting11.png" in report
     assert "3 images" in page.inner_text("#set-list li:has(strong:text-is('Test paintings'))")
     create_set(page, "content", "Test photos", files(make_photo, [21, 22, 23, 24], "photo"))
-    # The new style set is offered to designers in the gallery too.
-    page.wait_for_selector("#style-gallery .style-card:has-text('Test paintings')")
+    # The new style set is offered to designers in the gallery too, and stylizes a photo.
+    page.set_input_files("#photo", files=files(make_photo, [31], "photo"))
+    page.click("#style-gallery .style-card:has-text('Test paintings')")
+    page.click("#submit")
+    page.wait_for_selector("#download:not([hidden])", timeout=120_000)
+    with stack.client(stack.admin_key) as client:
+        job = client.get("/v1/jobs", params={"kind": "stylize", "limit": 1}).json()["data"][0]
+    assert job["status"] == "succeeded" and job["style_set_id"]
 
     page.select_option("#train-set", label="Test paintings")
     page.select_option("#train-content-set", label="Test photos")
