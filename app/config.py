@@ -41,6 +41,8 @@ class Settings(BaseSettings):
 
     # Reliability: the jobs table, not the broker, is the source of truth.
     job_time_limit_s: float = Field(default=1800.0, gt=0)
+    # Training runs for hours on a CPU: its own limit (default one week).
+    training_time_limit_s: float = Field(default=7 * 24 * 3600.0, gt=0)
     heartbeat_interval_s: float = Field(default=5.0, gt=0)
     heartbeat_timeout_s: float = Field(default=60.0, gt=0)  # running job with older heartbeat: lost
     reaper_interval_s: float = Field(default=10.0, gt=0)

@@ -31,6 +31,7 @@ def make_celery() -> Celery:
         # Hard limit as a last resort for prefork pools; solo GPU workers enforce
         # ATELIER_JOB_TIME_LIMIT_S themselves between steps (signals cannot interrupt CUDA).
         task_time_limit=int(settings.job_time_limit_s + 120),
+        task_annotations={TRAIN_TASK: {"time_limit": int(settings.training_time_limit_s + 120)}},
         task_routes={
             STYLIZE_TASK: {"queue": INFERENCE_QUEUE},
             WEBHOOK_TASK: {"queue": INFERENCE_QUEUE},

@@ -14,7 +14,7 @@ from app import crud, queue
 from app.api.presenters import job_public
 from app.images import encode
 from app.queue import STYLIZE_TASK, TRAIN_TASK, WEBHOOK_TASK
-from app.tables import FINISHED, ImageSet, Job, JobStatus, ModelFile
+from app.tables import FINISHED, ImageSet, Job, JobKind, JobStatus, ModelFile
 from worker.celery_app import celery_app
 from worker.runtime import Runtime, runtime
 from worker.webhooks import sign
@@ -78,7 +78,7 @@ class Progress(Protocol):
     ) -> None: ...
 
 
-def make_progress(rt: Runtime, job_id: str, started: float) -> Progress:
+def make_progress(rt: Runtime, job_id: str, started: float, limit_s: float) -> Progress:
     """The callback handed to the model: records progress (and a training job's step, losses,
     preview... as `info`), checks cancel and time limit. Writes are throttled to one per
     ATELIER_CANCEL_CHECK_INTERVAL_S unless `force`."""
@@ -89,7 +89,7 @@ def make_progress(rt: Runtime, job_id: str, started: float) -> Progress:
         fraction: float, info: dict[str, Any] | None = None, *, force: bool = False
     ) -> None:
         now = time.monotonic()
-        if now - started > rt.settings.job_time_limit_s:
+        if now - started > limit_s:
             raise JobTimedOut
         if now - last[0] < interval and fraction < 1.0 and not force:
             return
@@ -108,6 +108,13 @@ def make_progress(rt: Runtime, job_id: str, started: float) -> Progress:
 
 
 Work = Callable[[Runtime, Job, Progress], dict[str, Any]]
+
+
+def time_limit_s(rt: Runtime, job: Job) -> float:
+    """ATELIER_TRAINING_TIME_LIMIT_S for training jobs, ATELIER_JOB_TIME_LIMIT_S for the rest."""
+    if job.kind == JobKind.train:
+        return rt.settings.training_time_limit_s
+    return rt.settings.job_time_limit_s
 
 
 def run_job(rt: Runtime, job_id: str, work: Work) -> JobStatus | None:
@@ -133,13 +140,13 @@ def run_job(rt: Runtime, job_id: str, work: Work) -> JobStatus | None:
         return status
 
     started = time.monotonic()
+    limit = time_limit_s(rt, job)
     with Heartbeat(rt, job_id) as beat:
         try:
-            outcome = work(rt, job, make_progress(rt, job_id, started))
+            outcome = work(rt, job, make_progress(rt, job_id, started, limit))
         except JobCanceled:
             return finish(JobStatus.canceled)
         except JobTimedOut:
-            limit = rt.settings.job_time_limit_s
             return finish(
                 JobStatus.failed, error_code="timeout", error_message=f"ran past {limit:g} s"
             )

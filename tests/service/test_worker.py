@@ -258,3 +258,21 @@ def test_training_job_registers_a_gated_model_that_then_stylizes_with_the_set(ap
     with api.client.app.state.sessionmaker() as session:
         stats = session.query(StyleSetStats).filter_by(set_id=style_set).all()
     assert [s.model_key for s in stats] == [model["sha256"]]  # precomputed after training
+
+
+def test_a_job_past_its_time_limit_fails_with_timeout_and_training_has_its_own_limit(api, runtime):
+    import dataclasses
+
+    from app.tables import Job, JobKind
+    from worker.tasks import run_stylize, time_limit_s
+
+    hurried = dataclasses.replace(
+        runtime, settings=api.settings.model_copy(update={"job_time_limit_s": 1e-6})
+    )
+    job_id = _submit(api)
+    assert run_stylize(hurried, job_id) == JobStatus.failed
+    failed = _job(api, job_id)
+    assert failed["error"]["code"] == "timeout"
+    # Hours of CPU training must not hit the stylization limit.
+    assert time_limit_s(hurried, Job(kind=JobKind.train)) == api.settings.training_time_limit_s
+    assert api.settings.training_time_limit_s > 24 * 3600
