@@ -561,6 +561,15 @@ def set_members(session: Session, *, set_id: str) -> list[ImageSetMember]:
     )
 
 
+def get_style_set_member(session: Session, *, member_id: str) -> ImageSetMember | None:
+    """One painting of a style set (content-set photos are not styles)."""
+    return session.scalars(
+        select(ImageSetMember)
+        .join(ImageSet, ImageSet.id == ImageSetMember.set_id)
+        .where(ImageSetMember.id == member_id, ImageSet.kind == "style")
+    ).first()
+
+
 def get_image_set(session: Session, *, set_id: str, kind: str | None = None) -> ImageSet | None:
     row = session.get(ImageSet, set_id)
     return row if row is not None and (kind is None or row.kind == kind) else None

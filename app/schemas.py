@@ -15,6 +15,9 @@ class StylizationCreate(BaseModel):
 
     style_id: str | None = None
     style_set_id: str | None = None
+    style_set_image_id: str | None = Field(
+        default=None, description="one painting of a style set (its `images[].id`)"
+    )
     strength: float = Field(default=1.0, ge=0.0, le=1.0)
     preserve_color: bool = False
     max_side: int | None = Field(default=None, ge=16)

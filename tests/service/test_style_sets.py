@@ -202,3 +202,35 @@ def test_every_admin_route_refuses_a_user_key(api):
         response = api.client.request(method, path, headers=api.headers())
         assert response.status_code == 403, (method, path, response.text)
         assert response.json()["error"]["code"] == "forbidden"
+
+
+def test_one_painting_of_a_set_is_a_style(api):
+    created = _create(api, _images(*(encode(painting(30 + i, (80, 60))) for i in range(3)))).json()
+    chosen = created["images"][1]
+    content = ("c.png", encode(painting(99)), "image/png")
+    ok = api.client.post(
+        "/v1/stylizations",
+        headers=api.headers(),
+        files={"content": content},
+        data={"style_set_image_id": chosen["id"]},
+    )
+    assert ok.status_code == 202, ok.text
+    job = ok.json()
+    assert job["style_set_id"] is None
+    # The job's style is that painting: its image is the one the set stored.
+    from app.tables import ImageSetMember, Job
+
+    with api.client.app.state.sessionmaker() as session:
+        row = session.get(Job, job["id"])
+        member = session.get(ImageSetMember, chosen["id"])
+        assert row.style_sha256 == member.image_sha256
+    before = api.state()
+    missing = api.client.post(
+        "/v1/stylizations",
+        headers=api.headers(),
+        files={"content": content},
+        data={"style_set_image_id": "nope"},
+    )
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "style_set_image_not_found"
+    assert api.state() == before

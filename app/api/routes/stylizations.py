@@ -95,7 +95,8 @@ async def create_stylization(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     prefer: Annotated[str | None, Header()] = None,
 ) -> JobPublic:
-    """Submit a stylization job (multipart: `content` file and a `style` file or `style_id`)."""
+    """Submit a stylization job (multipart: `content` file and a `style` file, `style_id`,
+    `style_set_id` or `style_set_image_id`)."""
     if idempotency_key:
         existing = crud.get_job_by_idempotency_key(session, owner=key, key=idempotency_key)
         if existing is not None:
@@ -119,12 +120,18 @@ async def create_stylization(
     if content_part is None:
         raise APIError(422, "missing_field", "the 'content' image file is required")
     style_part = form.files.get("style")
-    given = [style_part is not None, params.style_id is not None, params.style_set_id is not None]
+    given = [
+        style_part is not None,
+        params.style_id is not None,
+        params.style_set_id is not None,
+        params.style_set_image_id is not None,
+    ]
     if sum(given) != 1:
         raise APIError(
             422,
             "style_required",
-            "give exactly one of a 'style' file, 'style_id' or 'style_set_id'",
+            "give exactly one of a 'style' file, 'style_id', 'style_set_id' or "
+            "'style_set_image_id'",
         )
 
     style_sha256: str | None = None
@@ -132,6 +139,13 @@ async def create_stylization(
         style_set = crud.get_image_set(session, set_id=params.style_set_id, kind="style")
         if style_set is None:
             raise APIError(404, "style_set_not_found", f"no style set {params.style_set_id}")
+    if params.style_set_image_id is not None:
+        member = crud.get_style_set_member(session, member_id=params.style_set_image_id)
+        if member is None:
+            raise APIError(
+                404, "style_set_image_not_found", f"no style set image {params.style_set_image_id}"
+            )
+        style_sha256 = member.image_sha256
     if params.style_id is not None:
         style = crud.get_style(session, style_id=params.style_id, viewer=key)
         if style is None:
