@@ -37,7 +37,7 @@ from models.networks import (
 
 @dataclass
 class TrainConfig:
-    """Training hyper-parameters; defaults are the ones the shipped models were trained with."""
+    """Training hyper-parameters; stored in every model file (`train_config`)."""
 
     steps: int = 5000
     image_size: int = 256
@@ -45,8 +45,10 @@ class TrainConfig:
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
-    # Hinge by default: with spectral normalisation it is the most stable of the three here
-    # (SN-GAN, BigGAN); "bce" is the design note's cross-entropy, "lsgan" least squares.
+    # Hinge by default: the standard pairing with spectral normalisation (SN-GAN, BigGAN); its
+    # D loss stops pushing once a sample is past the margin, so a D that wins early on a small
+    # style set does not saturate G's gradient as the design note's cross-entropy ("bce") can.
+    # "lsgan" is least squares.
     adversarial: str = "hinge"
     w_adv: float = 0.5
     w_content: float = 1.0
