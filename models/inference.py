@@ -19,7 +19,7 @@ from PIL import Image
 
 from models.encoders import DEFAULT_ENCODER, Encoder, build_encoder
 from models.images import resize_max_side, to_image, to_tensor
-from models.modelfile import load_model
+from models.modelfile import load_model, read_metadata
 from models.networks import Generator, StyleStats
 from models.optimisation import optimise
 
@@ -48,6 +48,11 @@ def cpu_has_bf16() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _check_strength(strength: float) -> None:
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError("strength must be between 0 and 1")
 
 
 class Stylizer(Protocol):
@@ -155,7 +160,7 @@ class GANStylizer:
 
     @classmethod
     def from_file(cls, path: str | Path, device: str = "auto", **options: Any) -> GANStylizer:
-        meta_encoder = _encoder_name_of(path)
+        meta_encoder = str(read_metadata(path)["encoder"]["name"])
         dev = select_device(device)
         encoder = build_encoder(meta_encoder, dev)
         generator, meta = load_model(path, encoder)
@@ -220,8 +225,7 @@ class GANStylizer:
                 overlapping tiles that share content and style statistics, so seams do not show.
             progress: called with the fraction done; it may raise to abort.
         """
-        if not 0.0 <= strength <= 1.0:
-            raise ValueError("strength must be between 0 and 1")
+        _check_strength(strength)
         style = self._blend_styles(styles, weights)
         x = to_tensor(content)
         out = self.stylize_tensor(x, style, strength=strength, max_side=max_side, progress=progress)
@@ -348,8 +352,7 @@ class OptimisationStylizer:
     ) -> Image.Image:
         """Stylize at `image_size` (longer side; `max_side` lowers it), then upscale to the photo's
         size. `strength` blends the optimised image with the photo."""
-        if not 0.0 <= strength <= 1.0:
-            raise ValueError("strength must be between 0 and 1")
+        _check_strength(strength)
         if any(isinstance(s, StyleStats) for s in styles):
             raise ValueError("the optimisation method needs style images, not saved statistics")
         size = min(self.image_size, max_side or self.image_size)
@@ -371,12 +374,6 @@ class OptimisationStylizer:
         if preserve_color:
             result = preserve_colors(result.cpu(), full)
         return to_image(result)
-
-
-def _encoder_name_of(path: str | Path) -> str:
-    from models.modelfile import read_metadata
-
-    return str(read_metadata(path)["encoder"]["name"])
 
 
 def load_stylizer(
