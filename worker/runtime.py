@@ -14,6 +14,7 @@ from app.config import Settings, get_settings
 from app.db import check_migrated, make_engine, make_sessionmaker
 from app.storage import LocalStorage, Storage
 
+MAX_CACHED_STYLES = 256  # a few KiB each
 MAX_LOADED_MODELS = 2  # the optimisation method plus one GAN fits any card we target
 
 
@@ -24,6 +25,20 @@ class Runtime:
     storage: Storage
     name: str
     _stylizers: "OrderedDict[str, Any]" = field(default_factory=OrderedDict)
+    _style_stats: "OrderedDict[tuple[str, str], Any]" = field(default_factory=OrderedDict)
+
+    def style_stats(self, stylizer: Any, model_key: str, style_key: str, image: Any) -> Any:
+        """A style image's statistics for a model, computed once per process: a saved style
+        reused by many jobs costs one encoder pass, not one per job."""
+        key = (model_key, style_key)
+        if key in self._style_stats:
+            self._style_stats.move_to_end(key)
+            return self._style_stats[key]
+        stats = stylizer.style_stats(image())
+        self._style_stats[key] = stats
+        while len(self._style_stats) > MAX_CACHED_STYLES:
+            self._style_stats.popitem(last=False)
+        return stats
 
     def stylizer(self, model_path: Path | None, cache_key: str) -> Any:
         """Load a model once per process and keep it (loading costs seconds, a job milliseconds)."""

@@ -192,8 +192,9 @@ def load_stylizer(rt: Runtime, job: Job) -> tuple[Any, ModelFile | None]:
 
 
 def job_styles(rt: Runtime, job: Job, stylizer: Any, model: ModelFile | None) -> list[Any]:
-    """The styles to blend: the job's image, or its style set (the GAN uses the set's stored
-    statistics, computed once per model and set content; the optimisation method the images)."""
+    """The styles to blend: the job's image, or its style set. The GAN takes statistics: a set's
+    are stored once per model and set content, a single image's cached per process; the
+    optimisation method takes the images."""
     from PIL import Image
 
     def image(key: str) -> Image.Image:
@@ -201,7 +202,10 @@ def job_styles(rt: Runtime, job: Job, stylizer: Any, model: ModelFile | None) ->
 
     if job.style_set_id is None:
         assert job.style_sha256
-        return [image(job.style_sha256)]
+        style_key = job.style_sha256
+        if model is None:  # the optimisation method needs the pixels
+            return [image(style_key)]
+        return [rt.style_stats(stylizer, model.sha256, style_key, lambda: image(style_key))]
     with rt.sessions() as session:
         image_set = crud.get_image_set(session, set_id=job.style_set_id, kind="style")
         if image_set is None:

@@ -276,3 +276,42 @@ def test_a_job_past_its_time_limit_fails_with_timeout_and_training_has_its_own_l
     # Hours of CPU training must not hit the stylization limit.
     assert time_limit_s(hurried, Job(kind=JobKind.train)) == api.settings.training_time_limit_s
     assert api.settings.training_time_limit_s > 24 * 3600
+
+
+def test_a_reused_style_is_encoded_once_per_worker(api, runtime, tmp_path, monkeypatch):
+    from models.inference import GANStylizer
+    from models.train import TrainConfig, train
+    from worker.tasks import run_stylize
+
+    for folder, color in (("c", (200, 10, 10)), ("s", (0, 0, 250))):
+        (tmp_path / folder).mkdir()
+        for i in range(2):
+            Image.new("RGB", (40, 40), tuple(max(0, v - 60 * i) for v in color)).save(
+                tmp_path / folder / f"{i}.png"
+            )
+    config = TrainConfig(steps=1, image_size=32, batch_size=2, encoder="random", device="cpu")
+    train(config, tmp_path / "c", tmp_path / "s", tmp_path / "m.safetensors")
+    admin = api.headers(api.admin_key)
+    upload = api.client.post(
+        "/v1/models",
+        headers=admin,
+        files={"file": ("m.safetensors", (tmp_path / "m.safetensors").read_bytes())},
+    )
+    assert upload.status_code == 201, upload.text
+    activated = api.client.post(
+        f"/v1/models/{upload.json()['id']}/activate",
+        headers=admin,
+        json={"force": True, "reason": "test model"},
+    )
+    assert activated.status_code == 200, activated.text
+
+    encoded = []
+    original = GANStylizer.style_stats
+    monkeypatch.setattr(
+        GANStylizer, "style_stats", lambda self, image: encoded.append(1) or original(self, image)
+    )
+    first, second = _submit(api), _submit(api)  # the same style image twice
+    assert run_stylize(runtime, first) == JobStatus.succeeded
+    assert run_stylize(runtime, second) == JobStatus.succeeded
+    assert _job(api, second)["result_info"]["method"] == "gan"
+    assert len(encoded) == 1
