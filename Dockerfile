@@ -12,6 +12,7 @@ COPY app ./app
 COPY worker ./worker
 COPY models ./models
 COPY cli ./cli
+COPY contracts ./contracts
 COPY migrations ./migrations
 
 FROM base AS api
