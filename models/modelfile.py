@@ -16,15 +16,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from contracts.modelfile import FORMAT, METADATA_KEY, ModelFileError, read_file_metadata
 from models.encoders import Encoder
 from models.networks import Generator, GeneratorConfig, build_generator
-
-FORMAT = "atelier-gan/1"
-METADATA_KEY = "atelier"
-
-
-class ModelFileError(ValueError):
-    """A model file that is corrupt, truncated, of another format, or made for another encoder."""
 
 
 def atomic_write(path: str | Path, write: Any) -> None:
@@ -59,33 +53,12 @@ def save_model(path: str | Path, generator: Generator, encoder: Encoder, **info:
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
-    """The model's metadata, read from the safetensors header alone (no weights loaded)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such model file")
+    """The model's metadata, read from the safetensors header alone (no weights loaded); the
+    format and its checks are `contracts.modelfile`'s, shared with the API's upload check."""
     try:
-        with open(path, "rb") as f:
-            size = int.from_bytes(f.read(8), "little")
-            if size <= 0 or size > 100_000_000 or size + 8 > path.stat().st_size:
-                raise ModelFileError(f"{path}: not a model file (bad or truncated header)")
-            header = json.loads(f.read(size))
-        meta = json.loads(header["__metadata__"][METADATA_KEY])
-    except ModelFileError:
-        raise
-    except (ValueError, KeyError, TypeError) as err:
-        raise ModelFileError(f"{path}: not an Atelier model file ({type(err).__name__})") from err
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        found = meta.get("format") if isinstance(meta, dict) else None
-        raise ModelFileError(f"{path}: unsupported model format {found!r}, expected {FORMAT}")
-    encoder = meta.get("encoder")
-    if (
-        not isinstance(meta.get("config"), dict)
-        or not isinstance(encoder, dict)
-        or not isinstance(encoder.get("name"), str)
-        or not isinstance(encoder.get("digest"), str)
-    ):
-        raise ModelFileError(f"{path}: model metadata lacks its config or encoder name and digest")
-    return meta
+        return read_file_metadata(path)
+    except ModelFileError as err:
+        raise ModelFileError(f"{path}: {err}") from err.__cause__
 
 
 def load_model(path: str | Path, encoder: Encoder) -> tuple[Generator, dict[str, Any]]:

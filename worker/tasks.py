@@ -15,6 +15,7 @@ from app.api.presenters import job_public
 from app.images import encode
 from app.queue import STYLIZE_TASK, TRAIN_TASK, WEBHOOK_TASK
 from app.tables import FINISHED, ImageSet, Job, JobKind, JobStatus, ModelFile
+from contracts.modelfile import ModelFileError
 from worker.celery_app import celery_app
 from worker.runtime import Runtime, runtime
 from worker.webhooks import sign
@@ -124,8 +125,6 @@ def run_job(rt: Runtime, job_id: str, work: Work) -> JobStatus | None:
     outcome is written only while this worker still holds the job. Returns the final status,
     or None when nothing was run (the job was finished, canceled or taken).
     """
-    from models.modelfile import ModelFileError
-
     with rt.sessions() as session:
         job = crud.claim_job(
             session, job_id=job_id, worker=rt.name, max_attempts=rt.settings.max_attempts
@@ -172,8 +171,6 @@ def run_job(rt: Runtime, job_id: str, work: Work) -> JobStatus | None:
 
 def load_stylizer(rt: Runtime, job: Job) -> tuple[Any, ModelFile | None]:
     """The job's model (its own, else the active one, else the optimisation method)."""
-    from models.modelfile import ModelFileError
-
     with rt.sessions() as session:
         model = (
             crud.get_model(session, model_id=job.model_id)

@@ -21,6 +21,7 @@ from app import crud
 from app.imagesets import IMAGE_SUFFIXES
 from app.registry import quality_gate
 from app.tables import Job, ModelFile
+from contracts.modelfile import read_model_metadata
 from worker.runtime import Runtime
 from worker.tasks import JobCanceled, JobFailed, Progress, style_set_stats
 
@@ -279,8 +280,6 @@ def train_work(rt: Runtime, job: Job, progress: Progress) -> dict[str, Any]:
     report.sheet.save(sheet, format="PNG")
 
     data = out.read_bytes()
-    from app.modelfile import read_model_metadata
-
     model_info = read_model_metadata(data)
     key = rt.storage.put(data)
     sheet_key = rt.storage.put(sheet.getvalue())

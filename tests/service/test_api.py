@@ -189,7 +189,12 @@ def test_style_lifecycle_and_use_by_id(api):
 
 def _model_file(metadata: dict | None = None, tensor_bytes: int = 16, truncate: int = 0) -> bytes:
     """A safetensors file as `atelier train` writes it (one float32 tensor)."""
-    meta = {"format": "atelier-gan/1", "config": {}, "encoder": {"name": "random"}, "steps": 1}
+    meta = {
+        "format": "atelier-gan/1",
+        "config": {},
+        "encoder": {"name": "random", "digest": "0" * 16},
+        "steps": 1,
+    }
     header = {
         "__metadata__": {"atelier": json.dumps(metadata if metadata is not None else meta)},
         "w": {"dtype": "F32", "shape": [tensor_bytes // 4], "data_offsets": [0, tensor_bytes]},
@@ -230,10 +235,18 @@ def test_admin_uploads_lists_and_activates_models(api):
         b"",
         b"not a model at all",
         _model_file(metadata={"format": "something-else/9"}),
+        _model_file(metadata={"format": "atelier-gan/1", "config": {}}),
         _model_file(truncate=8),
         struct.pack("<Q", 10**6) + b"{}",
     ],
-    ids=["empty", "garbage", "wrong format", "truncated tensors", "header past the end"],
+    ids=[
+        "empty",
+        "garbage",
+        "wrong format",
+        "no encoder (the worker could not load it)",
+        "truncated tensors",
+        "header past the end",
+    ],
 )
 def test_invalid_model_files_are_rejected_without_a_trace(api, data):
     before = api.state()

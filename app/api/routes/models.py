@@ -14,11 +14,11 @@ from app import crud
 from app.api.deps import AdminKey, CurrentKey, SessionDep, SettingsDep, StorageDep
 from app.api.presenters import activation_public, model_public
 from app.errors import APIError
-from app.modelfile import read_model_metadata
 from app.schemas import ActivationsPublic, ModelActivate, ModelPublic, ModelsPublic
 from app.storage import sha256_hex
 from app.tables import ModelFile
 from app.uploads import BINARY, multipart_openapi, read_form
+from contracts.modelfile import ModelFileError, read_model_metadata
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -90,7 +90,10 @@ async def upload_model(
     part = form.files.get("file")
     if part is None:
         raise APIError(422, "missing_field", "the model 'file' is required")
-    info = read_model_metadata(part.data)
+    try:
+        info = read_model_metadata(part.data)
+    except ModelFileError as exc:
+        raise APIError(422, "model_invalid", f"not an Atelier model file: {exc}") from exc
     name = form.fields.get("name") or part.filename or "model"
     data = bytes(part.data)
     key = storage.put(data)
