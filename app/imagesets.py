@@ -19,12 +19,12 @@ import numpy as np
 from PIL import Image
 
 from app.errors import APIError
+from contracts.images import has_image_suffix
 
 MIN_SET_IMAGES = 3
 MAX_SET_IMAGES = 200
 NEAR_DUPLICATE_BITS = 6  # of 64: resized/re-encoded copies land within 0-4 here
 THUMBNAIL_SIDE = 256
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 
 
 def _dct_matrix(n: int) -> np.ndarray:
@@ -126,7 +126,7 @@ def read_zip(data: bytes | bytearray, *, max_file_bytes: int) -> list[tuple[str,
         info
         for info in archive.infolist()
         if not info.is_dir()
-        and info.filename.lower().endswith(IMAGE_SUFFIXES)
+        and has_image_suffix(info.filename)
         and not info.filename.split("/")[-1].startswith(".")
         and "__MACOSX" not in info.filename
     ]

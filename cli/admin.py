@@ -15,13 +15,14 @@ from typing import Annotated, Any
 
 import typer
 
+from contracts.images import IMAGE_SUFFIXES, has_image_suffix
+
 style_sets_app = typer.Typer(help="Style sets (admin).", no_args_is_help=True)
 trainings_app = typer.Typer(help="Fine-tuning jobs (admin).", no_args_is_help=True)
 models_app = typer.Typer(help="The model registry.", no_args_is_help=True)
 
 UrlOpt = Annotated[str, typer.Option("--url", envvar="ATELIER_API_URL", help="The API's base URL.")]
 KeyOpt = Annotated[str, typer.Option("--key", envvar="ATELIER_API_KEY", help="An admin API key.")]
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 
 
 def register(app: typer.Typer) -> None:
@@ -70,7 +71,7 @@ def style_sets_create(
     ] = False,
 ) -> None:
     """Upload a folder of paintings as a style set; prints the data checks, then the set id."""
-    paths = sorted(p for p in directory.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    paths = sorted(p for p in directory.iterdir() if has_image_suffix(p.name))
     if not paths:
         typer.echo(f"error: no images ({', '.join(IMAGE_SUFFIXES)}) in {directory}", err=True)
         raise typer.Exit(2)

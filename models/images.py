@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+from contracts.images import IMAGE_SUFFIXES, has_image_suffix
 
 
 class ImageError(ValueError):
@@ -47,9 +47,10 @@ def list_images(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise ImageError(f"{folder}: no such folder")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    # The suffixes a set upload accepts: a set that passed the upload trains on every image.
+    files = sorted(p for p in folder.iterdir() if has_image_suffix(p.name))
     if not files:
-        raise ImageError(f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise ImageError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
     return files
 
 

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from app import crud
-from app.imagesets import IMAGE_SUFFIXES
 from app.registry import quality_gate
 from app.tables import Job, ModelFile
+from contracts.images import has_image_suffix
 from contracts.modelfile import read_model_metadata
 from worker.runtime import Runtime
 from worker.tasks import JobCanceled, JobFailed, Progress, style_set_stats
@@ -98,7 +98,7 @@ def prepare_data(rt: Runtime, job: Job, root: Path) -> dict[str, Any]:
                 "no_content_images",
                 "the job names no content set and ATELIER_TRAINING_CONTENT_DIR is not a folder",
             )
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(p for p in folder.iterdir() if has_image_suffix(p.name))
         photos = [(p.name, p.read_bytes()) for p in files]
         manifest["content_set"] = {"dir": str(folder)}
     if len(photos) < 2:
