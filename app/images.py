@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from app.errors import APIError
+from app.errors import DomainError, InvalidInput, TooLarge, UnsupportedFormat
 
 ALLOWED_FORMATS = {
     "PNG": "image/png",
@@ -55,13 +55,12 @@ class CleanImage:
 def validate_image(
     data: bytes | bytearray, *, field: str, max_pixels: int, max_side: int
 ) -> CleanImage:
-    """Decode an uploaded image fully or raise an APIError with a stable code."""
+    """Decode an uploaded image fully, or raise the domain error that says why (stable code)."""
     if not data:
-        raise APIError(422, "empty_file", f"'{field}' is empty")
+        raise InvalidInput("empty_file", f"'{field}' is empty")
     fmt = sniff(bytes(data[:16]))
     if fmt is None:
-        raise APIError(
-            415,
+        raise UnsupportedFormat(
             "unsupported_format",
             f"'{field}' is not a PNG, JPEG, WebP or GIF image",
         )
@@ -71,29 +70,27 @@ def validate_image(
             image = Image.open(io.BytesIO(data), formats=[fmt])
             width, height = image.size
             if width * height > max_pixels:
-                raise APIError(
-                    413,
+                raise TooLarge(
                     "too_many_pixels",
                     f"'{field}' has {width}x{height} pixels, more than the limit of {max_pixels}",
                 )
             if max(width, height) > max_side:
-                raise APIError(
-                    413,
+                raise TooLarge(
                     "image_too_large",
                     f"'{field}' is {width}x{height}, a side exceeds {max_side}",
                 )
             if getattr(image, "n_frames", 1) > 1:
-                raise APIError(
-                    422, "animated_image", f"'{field}' has several frames; send a single image"
+                raise InvalidInput(
+                    "animated_image", f"'{field}' has several frames; send a single image"
                 )
             image.load()
-        except APIError:
+        except DomainError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise APIError(413, "too_many_pixels", f"'{field}': {exc}") from exc
+            raise TooLarge("too_many_pixels", f"'{field}': {exc}") from exc
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise APIError(
-                422, "corrupt_image", f"'{field}' could not be decoded (truncated or corrupt)"
+            raise InvalidInput(
+                "corrupt_image", f"'{field}' could not be decoded (truncated or corrupt)"
             ) from exc
         upright: Image.Image = ImageOps.exif_transpose(image) or image
         rgb = to_rgb(upright)

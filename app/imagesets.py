@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from app.errors import APIError
+from app.errors import InvalidInput, TooLarge
 from contracts.images import has_image_suffix
 
 MIN_SET_IMAGES = 3
@@ -121,7 +121,7 @@ def read_zip(data: bytes | bytearray, *, max_file_bytes: int) -> list[tuple[str,
     try:
         archive = zipfile.ZipFile(io.BytesIO(bytes(data)))
     except zipfile.BadZipFile as exc:
-        raise APIError(422, "corrupt_archive", "'archive' is not a valid zip file") from exc
+        raise InvalidInput("corrupt_archive", "'archive' is not a valid zip file") from exc
     entries = [
         info
         for info in archive.infolist()
@@ -131,19 +131,19 @@ def read_zip(data: bytes | bytearray, *, max_file_bytes: int) -> list[tuple[str,
         and "__MACOSX" not in info.filename
     ]
     if len(entries) > MAX_SET_IMAGES:
-        raise APIError(413, "too_many_images", f"the archive has more than {MAX_SET_IMAGES} images")
+        raise TooLarge("too_many_images", f"the archive has more than {MAX_SET_IMAGES} images")
     out = []
     for info in entries:
         if info.file_size > max_file_bytes:
-            raise APIError(
-                413, "file_too_large", f"{info.filename} exceeds {max_file_bytes} bytes unpacked"
+            raise TooLarge(
+                "file_too_large", f"{info.filename} exceeds {max_file_bytes} bytes unpacked"
             )
         try:
             with archive.open(info) as f:
                 content = f.read(max_file_bytes + 1)
         except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
-            raise APIError(422, "corrupt_archive", f"{info.filename}: {exc}") from exc
+            raise InvalidInput("corrupt_archive", f"{info.filename}: {exc}") from exc
         if len(content) > max_file_bytes:
-            raise APIError(413, "file_too_large", f"{info.filename} exceeds {max_file_bytes} bytes")
+            raise TooLarge("file_too_large", f"{info.filename} exceeds {max_file_bytes} bytes")
         out.append((info.filename.split("/")[-1][:255], content))
     return out

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import page, reaper
+from app.api.errors import install_handlers
 from app.api.routes import (
     health,
     image_sets,
@@ -21,7 +22,6 @@ from app.api.routes import (
 )
 from app.config import Settings, get_settings
 from app.db import check_migrated, make_engine, make_sessionmaker
-from app.errors import install_handlers
 from app.queue import make_client
 from app.storage import LocalStorage
 

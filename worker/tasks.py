@@ -11,8 +11,8 @@ from typing import Any, Protocol
 from celery import Task
 
 from app import crud, queue
-from app.api.presenters import job_public
 from app.images import encode
+from app.presenters import job_public
 from app.queue import STYLIZE_TASK, TRAIN_TASK, WEBHOOK_TASK
 from app.tables import FINISHED, ImageSet, Job, JobKind, JobStatus, ModelFile
 from contracts.modelfile import ModelFileError

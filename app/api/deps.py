@@ -8,8 +8,8 @@ from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
 
 from app import crud
+from app.api.errors import APIError
 from app.config import Settings
-from app.errors import APIError
 from app.storage import Storage
 from app.tables import ApiKey
 

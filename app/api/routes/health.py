@@ -11,8 +11,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import text
 
 from app import crud, queue
+from app.api.errors import error_body
 from app.db import check_migrated
-from app.errors import error_body
 from app.tables import JobStatus
 
 router = APIRouter(tags=["health"])

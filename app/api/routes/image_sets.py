@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 
 from app import crud
 from app.api.deps import AdminKey, SessionDep, SettingsDep, StorageDep, admin_key, current_key
-from app.api.presenters import image_set_public
+from app.api.errors import APIError
+from app.api.uploads import BINARY, multipart_openapi, read_form
 from app.config import Settings
 from app.db import utcnow
-from app.errors import APIError
 from app.images import CleanImage, validate_image
 from app.imagesets import (
     MAX_SET_IMAGES,
@@ -32,10 +32,10 @@ from app.imagesets import (
     set_digest,
     thumbnail_png,
 )
+from app.presenters import image_set_public
 from app.schemas import ImageSetPublic, ImageSetsPublic
 from app.storage import Storage, sha256_hex
 from app.tables import ImageSet, ImageSetMember
-from app.uploads import BINARY, multipart_openapi, read_form
 
 _FORM_SCHEMA = multipart_openapi(
     ["name"],

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Query, Response
 
 from app import crud
 from app.api.deps import CurrentKey, SessionDep, SettingsDep, StorageDep
-from app.api.presenters import job_public
-from app.errors import APIError
+from app.api.errors import APIError
+from app.presenters import job_public
 from app.schemas import JobPublic, JobsPublic
 from app.tables import FINISHED, Job, JobKind, JobStatus
 

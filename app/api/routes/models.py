@@ -12,12 +12,12 @@ from fastapi import APIRouter, Body, Request, Response
 
 from app import crud
 from app.api.deps import AdminKey, CurrentKey, SessionDep, SettingsDep, StorageDep
-from app.api.presenters import activation_public, model_public
-from app.errors import APIError
+from app.api.errors import APIError
+from app.api.uploads import BINARY, multipart_openapi, read_form
+from app.presenters import activation_public, model_public
 from app.schemas import ActivationsPublic, ModelActivate, ModelPublic, ModelsPublic
 from app.storage import sha256_hex
 from app.tables import ModelFile
-from app.uploads import BINARY, multipart_openapi, read_form
 from contracts.modelfile import ModelFileError, read_model_metadata
 
 router = APIRouter(prefix="/v1/models", tags=["models"])

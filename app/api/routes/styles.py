@@ -5,12 +5,12 @@ from fastapi.concurrency import run_in_threadpool
 
 from app import crud
 from app.api.deps import CurrentKey, SessionDep, SettingsDep, StorageDep
-from app.api.presenters import style_public
-from app.errors import APIError
+from app.api.errors import APIError
+from app.api.uploads import BINARY, multipart_openapi, read_form
 from app.images import validate_image
+from app.presenters import style_public
 from app.schemas import StylePublic, StylesPublic
 from app.tables import Style
-from app.uploads import BINARY, multipart_openapi, read_form
 
 router = APIRouter(prefix="/v1/styles", tags=["styles"])
 

@@ -14,12 +14,12 @@ from sqlalchemy.exc import IntegrityError
 
 from app import crud, queue
 from app.api.deps import CurrentKey, QueueDep, SessionDep, SettingsDep, StorageDep
-from app.api.presenters import job_public
-from app.errors import APIError
+from app.api.errors import APIError
+from app.api.uploads import BINARY, multipart_openapi, read_form
 from app.images import validate_image
+from app.presenters import job_public
 from app.schemas import ErrorPublic, JobPublic, StylizationCreate
 from app.tables import FINISHED, Job
-from app.uploads import BINARY, multipart_openapi, read_form
 
 router = APIRouter(prefix="/v1/stylizations", tags=["stylizations"])
 

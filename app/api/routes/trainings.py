@@ -11,8 +11,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from app import crud, queue
 from app.api.deps import AdminKey, QueueDep, SessionDep, StorageDep
-from app.api.presenters import job_public
-from app.errors import APIError
+from app.api.errors import APIError
+from app.presenters import job_public
 from app.schemas import JobPublic, TrainingCreate
 from app.tables import JobKind
 

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from app.errors import APIError
+from app.api.errors import APIError
 
 MAX_FIELD_BYTES = 64 * 1024
 MAX_PARTS = 32

@@ -1,4 +1,7 @@
-"""Rows to response bodies (progress percentage and ETA are derived here, not stored)."""
+"""Rows to response bodies, for the API and the worker's webhooks alike (no FastAPI here).
+
+Progress percentage and ETA are derived here, not stored.
+"""
 
 from app.db import utcnow
 from app.schemas import (
