@@ -3,9 +3,10 @@
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
 from app.tables import JobKind, JobStatus
+from contracts import training
 
 
 class StylizationCreate(BaseModel):
@@ -27,10 +28,17 @@ class StylizationCreate(BaseModel):
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1, description="default: random")
 
 
+def _setting(api_name: str) -> Any:
+    """A training setting's field: its default, bounds and help from `contracts.training`."""
+    setting = training.BY_API_NAME[api_name]
+    return Field(default=setting.default, ge=setting.ge, le=setting.le, description=setting.help)
+
+
 class TrainingCreate(BaseModel):
     """`POST /v1/admin/trainings`: fine-tune `base_model_id` (or train from scratch) on a style set.
 
-    Without `content_set_id` the worker's `ATELIER_TRAINING_CONTENT_DIR` holds the photos.
+    Without `content_set_id` the worker's `ATELIER_TRAINING_CONTENT_DIR` holds the photos. The
+    settings' defaults and bounds are `contracts.training`'s, shared with `atelier train`.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -39,23 +47,27 @@ class TrainingCreate(BaseModel):
     style_set_id: str
     content_set_id: str | None = None
     base_model_id: str | None = None
-    steps: int = Field(default=2000, ge=1, le=200_000)
-    image_size: int = Field(default=256, ge=32, le=1024)
-    batch_size: int = Field(default=8, ge=1, le=64)
-    lr_g: float = Field(default=2e-4, ge=0, le=1)
-    lr_d: float = Field(default=2e-4, ge=0, le=1)
-    w_adv: float = Field(default=0.5, ge=0)
-    w_content: float = Field(default=1.0, ge=0)
-    w_style: float = Field(default=1.0, ge=0)
-    w_identity: float = Field(default=1.0, ge=0)
-    augment: str = Field(default="color,translation,cutout", pattern=r"^[a-z,]*$")
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
-    checkpoint_every: int = Field(default=250, ge=1)
-    preview_every: int = Field(default=250, ge=1, description="preview + guard rails every N")
-    eval_images: int = Field(default=2, ge=1, le=16, description="held-out photos to score")
-    gate_content_margin: float = Field(
-        default=0.05, ge=0, le=1, description="content score may be this much worse (fraction)"
-    )
+    steps: int = _setting("steps")
+    image_size: int = _setting("image_size")
+    batch_size: int = _setting("batch_size")
+    lr_g: float = _setting("lr_g")
+    lr_d: float = _setting("lr_d")
+    w_adv: float = _setting("w_adv")
+    w_content: float = _setting("w_content")
+    w_style: float = _setting("w_style")
+    w_identity: float = _setting("w_identity")
+    w_color: float = _setting("w_color")
+    augment: str = _setting("augment")
+    seed: int = _setting("seed")
+    checkpoint_every: int = _setting("checkpoint_every")
+    preview_every: int = _setting("preview_every")
+    eval_images: int = _setting("eval_images")
+    gate_content_margin: float = _setting("gate_content_margin")
+
+    @field_validator("augment")
+    @classmethod
+    def _known_augmentations(cls, value: str) -> str:
+        return training.check_augment(value)
 
 
 class ErrorInfo(BaseModel):

@@ -6,10 +6,20 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import typer
 
 DEVICE_HELP = "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps."
+
+
+def setting(name: str) -> Any:
+    """An `atelier train` option with the default, bounds and help of `contracts.training`
+    (the API's training fields take theirs from the same table)."""
+    from contracts.training import BY_NAME
+
+    s = BY_NAME[name]
+    return typer.Option(s.default, min=s.ge, max=s.le, help=s.help)
 
 
 def fail(message: str) -> typer.Exit:
@@ -36,25 +46,26 @@ def train(
     content_dir: Path = typer.Option(..., help="Folder of content photos."),
     style_dir: Path = typer.Option(..., help="Folder of style paintings."),
     out: Path = typer.Option(..., help="Model file to write (.safetensors)."),
-    steps: int = typer.Option(5000, min=1, help="Total training steps."),
-    image_size: int = typer.Option(256, min=32, help="Training crop size in pixels."),
-    batch_size: int = typer.Option(8, min=1),
-    encoder: str = typer.Option("efficientnet-lite0", help="efficientnet-lite0, vgg19 or random."),
+    steps: int = setting("steps"),
+    image_size: int = setting("image_size"),
+    batch_size: int = setting("batch_size"),
+    encoder: str = setting("encoder"),
     resume: Path | None = typer.Option(None, help="Checkpoint to resume from."),
     init: Path | None = typer.Option(None, help="Model file to fine-tune from."),
     checkpoint: Path | None = typer.Option(None, help="Checkpoint path (default: OUT.ckpt)."),
-    checkpoint_every: int = typer.Option(250, min=1),
-    w_style: float | None = typer.Option(None, help="Style loss weight."),
-    w_content: float | None = typer.Option(None, help="Content loss weight."),
-    w_adv: float | None = typer.Option(None, help="Adversarial loss weight."),
-    adversarial: str = typer.Option("hinge", help="hinge, bce or lsgan."),
-    device: str = typer.Option("auto", help=DEVICE_HELP),
-    seed: int = typer.Option(0),
+    checkpoint_every: int = setting("checkpoint_every"),
+    w_style: float = setting("w_style"),
+    w_content: float = setting("w_content"),
+    w_adv: float = setting("w_adv"),
+    adversarial: str = setting("adversarial"),
+    device: str = setting("device"),
+    seed: int = setting("seed"),
 ) -> None:
     """Train the style-transfer GAN on a content folder and a style folder."""
     with clear_errors():
         from tqdm import tqdm
 
+        from contracts.training import BY_NAME
         from models.train import TrainConfig, TrainProgress
         from models.train import train as run_training
 
@@ -65,14 +76,12 @@ def train(
             encoder=encoder,
             device=device,
             seed=seed,
-            adversarial=adversarial,
+            adversarial=BY_NAME["adversarial"].check(adversarial),
             checkpoint_every=checkpoint_every,
+            w_style=w_style,
+            w_content=w_content,
+            w_adv=w_adv,
         )
-        for name, value in (("w_style", w_style), ("w_content", w_content), ("w_adv", w_adv)):
-            if value is not None:
-                setattr(config, name, value)
-        if adversarial not in ("hinge", "bce", "lsgan"):
-            raise ValueError(f"unknown adversarial loss {adversarial!r}: hinge, bce or lsgan")
         for p in (resume, init):
             if p is not None and not p.is_file():
                 raise ValueError(f"{p}: no such file")

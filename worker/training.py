@@ -22,6 +22,7 @@ from app.registry import quality_gate
 from app.tables import Job, ModelFile
 from contracts.images import has_image_suffix
 from contracts.modelfile import read_model_metadata
+from contracts.training import train_config_kwargs, worker_parameter
 from worker.runtime import Runtime
 from worker.tasks import JobCanceled, JobFailed, Progress, style_set_stats
 
@@ -105,7 +106,7 @@ def prepare_data(rt: Runtime, job: Job, root: Path) -> dict[str, Any]:
         raise JobFailed("no_content_images", f"{len(photos)} content image(s); at least 2 needed")
     # A fixed held-out slice (the first by name) scores the model; it is not trained on when
     # there are photos enough to spare.
-    k = int(params.get("eval_images", 2))
+    k = worker_parameter(params, "eval_images")
     held_out = len(photos) >= k + 2
     evaluation, training = (photos[:k], photos[k:]) if held_out else (photos[:k], photos)
     for folder_name, items in (("content", training), ("heldout", evaluation)):
@@ -180,24 +181,12 @@ def train_work(rt: Runtime, job: Job, progress: Progress) -> dict[str, Any]:
         _model_path(rt, baseline, root / "baseline.safetensors") if baseline is not None else None
     )
     encoder = (base.info.get("encoder") or {}).get("name") if base is not None else None
-    steps = int(params["steps"])
     config = TrainConfig(
-        steps=steps,
-        image_size=int(params["image_size"]),
-        batch_size=int(params["batch_size"]),
-        lr_g=float(params["lr_g"]),
-        lr_d=float(params["lr_d"]),
-        w_adv=float(params["w_adv"]),
-        w_content=float(params["w_content"]),
-        w_style=float(params["w_style"]),
-        w_identity=float(params["w_identity"]),
-        augment=str(params["augment"]),
-        seed=int(params["seed"]),
-        checkpoint_every=min(int(params["checkpoint_every"]), steps),
-        validate_every=min(int(params["preview_every"]), steps),
+        **train_config_kwargs(params),
         encoder=encoder or rt.settings.encoder,
         device=rt.settings.device,
     )
+    steps = config.steps
 
     checkpoint = root / "checkpoint.pt"
     resumed_from = 0
@@ -273,7 +262,7 @@ def train_work(rt: Runtime, job: Job, progress: Progress) -> dict[str, Any]:
     gate = quality_gate(
         evaluation,
         evaluation["baseline"],
-        content_margin=float(params["gate_content_margin"]),
+        content_margin=worker_parameter(params, "gate_content_margin"),
         baseline_id=baseline.id if baseline is not None else None,
     )
     sheet = io.BytesIO()

@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 
 from app.api.deps import SettingsDep
 from app.images import ALLOWED_FORMATS
+from contracts.training import BY_API_NAME
 
 APP_DIR = Path(__file__).resolve().parents[1]
 STATIC_DIR = APP_DIR / "static"
@@ -31,6 +32,8 @@ SIZE_PRESETS = [
     ("1200x628", "1200 × 628 (link ad)", (1200, 628)),
     ("1080x1920", "1080 × 1920 (story)", (1080, 1920)),
 ]
+
+TRAINING_FORM = ("steps", "image_size", "batch_size", "preview_every")
 
 
 @lru_cache
@@ -52,10 +55,17 @@ def index(request: Request, settings: SettingsDep) -> HTMLResponse:
         "formats": [FORMAT_NAMES.get(f, f) for f in ALLOWED_FORMATS],
         "content_types": sorted(ALLOWED_FORMATS.values()),
     }
+    # The training form's defaults and bounds: the API's own (contracts.training).
+    training = {name: BY_API_NAME[name] for name in TRAINING_FORM}
     return templates.TemplateResponse(
         request,
         "index.html",
-        {"limits": limits, "presets": SIZE_PRESETS, "version": asset_version()},
+        {
+            "limits": limits,
+            "training": training,
+            "presets": SIZE_PRESETS,
+            "version": asset_version(),
+        },
     )
 
 
