@@ -203,6 +203,19 @@ def list_jobs(
     return rows[:limit], next_cursor
 
 
+def record_webhook_attempt(
+    session: Session, *, job_id: str, attempt: int, delivered: bool, max_attempts: int
+) -> None:
+    """A webhook delivery's outcome: delivered, retrying, or failed after `max_attempts`."""
+    status = "retrying" if attempt < max_attempts else "failed"
+    if delivered:
+        status = "delivered"
+    session.execute(
+        update(Job).where(Job.id == job_id).values(webhook_attempts=attempt, webhook_status=status)
+    )
+    session.commit()
+
+
 def mark_dispatched(session: Session, *, job_id: str) -> None:
     session.execute(update(Job).where(Job.id == job_id).values(dispatched_at=utcnow()))
     session.commit()
@@ -437,6 +450,19 @@ def create_model(
     session.add(row)
     session.commit()
     return row
+
+
+def register_trained_model(
+    session: Session, *, training_job_id: str, name: str, sha256: str, **fields: Any
+) -> ModelFile:
+    """The model a training job registered: the one already there (an earlier attempt that died
+    after registering), else a new one."""
+    existing = get_model_by_training_job(session, job_id=training_job_id)
+    if existing is not None:
+        return existing
+    return create_model(
+        session, name=name, sha256=sha256, training_job_id=training_job_id, **fields
+    )
 
 
 def list_models(session: Session) -> list[ModelFile]:

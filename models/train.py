@@ -89,6 +89,8 @@ class TrainProgress:
     losses: dict[str, float]
     images_per_s: float
     eta_s: float
+    checkpoint_step: int = 0  # the step of the last checkpoint written (or resumed from)
+    resumed_from: int = 0  # the step this run resumed from (0: from the start)
 
 
 def default_generator_config(encoder: Encoder) -> GeneratorConfig:
@@ -328,6 +330,7 @@ def train(
         trainer.load_checkpoint(resume)
     checkpoint = checkpoint or Path(str(out) + ".ckpt")
     start_step, start = trainer.step_count, time.perf_counter()
+    saved = start_step
     while trainer.step_count < config.steps:
         record = trainer.step()
         if trainer.step_count % config.validate_every == 0 or trainer.step_count == config.steps:
@@ -336,6 +339,7 @@ def train(
                 preview(trainer.step_count, images)
         if trainer.step_count % config.checkpoint_every == 0 or trainer.step_count == config.steps:
             trainer.save_checkpoint(checkpoint)
+            saved = trainer.step_count
         if progress is not None:
             done = trainer.step_count - start_step
             elapsed = time.perf_counter() - start
@@ -347,6 +351,8 @@ def train(
                     record,
                     rate * config.batch_size,
                     (config.steps - trainer.step_count) / rate if rate else 0.0,
+                    checkpoint_step=saved,
+                    resumed_from=start_step,
                 )
             )
     trainer.save_model(out)

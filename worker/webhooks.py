@@ -1,11 +1,21 @@
-"""Standard Webhooks signatures: `v1,` + base64(HMAC-SHA256(secret, "{id}.{timestamp}.{body}"))."""
+"""Webhooks: a finished job is POSTed to its `webhook_url`, signed as Standard Webhooks sign:
+`v1,` + base64(HMAC-SHA256(secret, "{id}.{timestamp}.{body}")), retried with back-off."""
 
 import base64
 import hashlib
 import hmac
+import json
+import logging
 import secrets
+import time
 
+from app import crud
 from app.config import Settings
+from app.presenters import job_public
+from app.tables import Job
+from worker.runtime import Runtime
+
+log = logging.getLogger("atelier.worker.webhooks")
 
 SECRET_PREFIX = "whsec_"
 
@@ -28,3 +38,60 @@ def sign(settings: Settings, message_id: str, timestamp: int, body: str) -> str:
     payload = f"{message_id}.{timestamp}.{body}".encode()
     digest = hmac.new(secret_bytes(settings), payload, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode()
+
+
+def message(job: Job) -> tuple[str, str]:
+    """The message's id and its JSON body: the job as `GET /v1/jobs/{id}` shows it."""
+    body = json.dumps(
+        {"type": f"job.{job.status.value}", "data": job_public(job).model_dump(mode="json")},
+        separators=(",", ":"),
+    )
+    return f"{job.id}.{job.status.value}", body
+
+
+def post(settings: Settings, url: str, message_id: str, body: str) -> str | None:
+    """POST the signed message; None when the receiver took it (2xx), else what went wrong."""
+    import httpx
+
+    timestamp = int(time.time())
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(settings, message_id, timestamp, body),
+    }
+    try:
+        response = httpx.post(
+            url, content=body, headers=headers, timeout=settings.webhook_timeout_s
+        )
+    except httpx.HTTPError as exc:
+        return str(exc)
+    return None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+
+
+def deliver(rt: Runtime, job_id: str, attempt: int) -> float | None:
+    """Deliver a finished job's webhook (attempt number `attempt`) and record the outcome.
+
+    Returns the seconds to wait before the next attempt, or None when there is none to make
+    (delivered, given up after ATELIER_WEBHOOK_MAX_ATTEMPTS, or nothing to deliver).
+    """
+    settings = rt.settings
+    with rt.sessions() as session:
+        job = crud.get_job(session, job_id=job_id)
+        if job is None or not job.webhook_url or job.webhook_status == "delivered":
+            return None
+        url = job.webhook_url
+        message_id, body = message(job)
+    error = post(settings, url, message_id, body)
+    with rt.sessions() as session:
+        crud.record_webhook_attempt(
+            session,
+            job_id=job_id,
+            attempt=attempt,
+            delivered=error is None,
+            max_attempts=settings.webhook_max_attempts,
+        )
+    if error is None or attempt >= settings.webhook_max_attempts:
+        return None
+    log.warning("webhook for job %s failed (%s); retry %d", job_id, error, attempt)
+    return settings.webhook_backoff_s * 2 ** (attempt - 1)

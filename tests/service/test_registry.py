@@ -1,6 +1,6 @@
 """The quality gate's arithmetic, and the activation rules on models without a gate."""
 
-from app.registry import quality_gate
+from worker.registry import quality_gate
 
 
 def test_gate_passes_only_with_better_style_and_content_within_the_margin():

@@ -50,7 +50,7 @@ def _job(api, job_id):
 
 
 def test_a_redelivered_task_for_a_finished_job_does_nothing(api, runtime):
-    from worker.tasks import run_stylize
+    from worker.stylization import run_stylize
 
     job_id = _submit(api)
     assert run_stylize(runtime, job_id) == JobStatus.succeeded
@@ -67,7 +67,7 @@ def test_a_redelivered_task_for_a_finished_job_does_nothing(api, runtime):
 
 
 def test_a_job_canceled_while_queued_never_runs(api, runtime):
-    from worker.tasks import run_stylize
+    from worker.stylization import run_stylize
 
     job_id = _submit(api)
     api.client.post(f"/v1/jobs/{job_id}/cancel", headers=api.headers())
@@ -78,7 +78,7 @@ def test_a_job_canceled_while_queued_never_runs(api, runtime):
 
 def test_an_invalid_model_file_fails_the_job_with_model_invalid(api, runtime):
     """The API checks only the header; the worker's full load catches bad tensors."""
-    from worker.tasks import run_stylize
+    from worker.stylization import run_stylize
 
     meta = {
         "format": "atelier-gan/1",
@@ -181,7 +181,8 @@ def _image_set(api, kind: str, colors) -> str:
 def test_training_job_registers_a_gated_model_that_then_stylizes_with_the_set(api, runtime):
     """train -> model version with lineage, evaluation, sheet, gate -> forced activation ->
     a stylization with the style set uses the GAN and the set's stored statistics."""
-    from worker.tasks import run_stylize, run_train
+    from worker.stylization import run_stylize
+    from worker.training import run_train
 
     style_set = _image_set(api, "style", [1, 2, 3])
     content_set = _image_set(api, "content", [4, 5, 6, 7])
@@ -264,7 +265,8 @@ def test_a_job_past_its_time_limit_fails_with_timeout_and_training_has_its_own_l
     import dataclasses
 
     from app.tables import Job, JobKind
-    from worker.tasks import run_stylize, time_limit_s
+    from worker.jobs import time_limit_s
+    from worker.stylization import run_stylize
 
     hurried = dataclasses.replace(
         runtime, settings=api.settings.model_copy(update={"job_time_limit_s": 1e-6})
@@ -281,7 +283,7 @@ def test_a_job_past_its_time_limit_fails_with_timeout_and_training_has_its_own_l
 def test_a_reused_style_is_encoded_once_per_worker(api, runtime, tmp_path, monkeypatch):
     from models.inference import GANStylizer
     from models.train import TrainConfig, train
-    from worker.tasks import run_stylize
+    from worker.stylization import run_stylize
 
     for folder, color in (("c", (200, 10, 10)), ("s", (0, 0, 250))):
         (tmp_path / folder).mkdir()
@@ -315,3 +317,27 @@ def test_a_reused_style_is_encoded_once_per_worker(api, runtime, tmp_path, monke
     assert run_stylize(runtime, second) == JobStatus.succeeded
     assert _job(api, second)["result_info"]["method"] == "gan"
     assert len(encoded) == 1
+
+
+def test_a_training_job_whose_set_changed_since_submission_is_refused(api, runtime):
+    """The job names the data the admin chose (the set's digest at submission): a set changed
+    since is refused with a clear code, not trained on as it is now."""
+    from worker.training import run_train
+
+    style_set = _image_set(api, "style", [1, 2, 3])
+    admin = api.headers(api.admin_key)
+    body = {"style_set_id": style_set, "steps": 2, "image_size": 32, "batch_size": 2}
+    job_id = api.client.post("/v1/admin/trainings", headers=admin, json=body).json()["id"]
+    out = io.BytesIO()
+    Image.new("RGB", (48, 48), (10, 200, 90)).save(out, format="PNG")
+    added = api.client.post(
+        f"/v1/style-sets/{style_set}/images",
+        headers=admin,
+        files=[("images", ("new.png", out.getvalue(), "image/png"))],
+    )
+    assert added.status_code == 200, added.text
+
+    assert run_train(runtime, job_id) == JobStatus.failed
+    job = api.client.get(f"/v1/jobs/{job_id}", headers=admin).json()
+    assert job["status"] == "failed" and job["error"]["code"] == "style_set_changed", job
+    assert api.client.get("/v1/models", headers=admin).json()["data"] == []

@@ -1,0 +1,166 @@
+"""A job's lifecycle in a worker: claim it, run its work under a heartbeat with a progress
+callback that checks cancel and the time limit, and record the outcome.
+
+The jobs table, not the broker, is the truth: a job is claimed by one conditional UPDATE, and an
+outcome is written only while this worker still holds the job (the reaper may have given it to
+another).
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from app import crud
+from app.tables import Job, JobKind, JobStatus
+from contracts.modelfile import ModelFileError
+from worker.runtime import Runtime
+
+log = logging.getLogger("atelier.worker")
+
+
+class JobCanceled(Exception):
+    """Raised from the progress callback when the job's cancel flag is set."""
+
+
+class JobTimedOut(Exception):
+    """Raised from the progress callback past the job's time limit."""
+
+
+class JobLost(Exception):
+    """The reaper gave this job to another worker: stop without writing anything."""
+
+
+class JobFailed(Exception):
+    """Stop the job as failed with a machine-readable code (bad data, diverged training...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Heartbeat:
+    """Marks the job alive every few seconds from a thread, so a long step without progress
+    calls (model loading, one big tile) does not look like a dead worker."""
+
+    def __init__(self, rt: Runtime, job_id: str) -> None:
+        self.rt, self.job_id = rt, job_id
+        self.stop = threading.Event()
+        self.lost = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.rt.settings.heartbeat_interval_s):
+            try:
+                with self.rt.sessions() as session:
+                    crud.heartbeat(session, job_id=self.job_id, worker=self.rt.name)
+            except LookupError:
+                self.lost = True
+                return
+            except Exception:
+                log.exception("heartbeat for job %s failed", self.job_id)
+
+    def __enter__(self) -> "Heartbeat":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+
+class Progress(Protocol):
+    def __call__(
+        self, fraction: float, info: dict[str, Any] | None = None, *, force: bool = False
+    ) -> None: ...
+
+
+def make_progress(rt: Runtime, job_id: str, started: float, limit_s: float) -> Progress:
+    """The callback handed to the model: records progress (and a training job's step, losses,
+    preview... as `info`), checks cancel and time limit. Writes are throttled to one per
+    ATELIER_CANCEL_CHECK_INTERVAL_S unless `force`."""
+    interval = rt.settings.cancel_check_interval_s
+    last = [0.0]
+
+    def progress(
+        fraction: float, info: dict[str, Any] | None = None, *, force: bool = False
+    ) -> None:
+        now = time.monotonic()
+        if now - started > limit_s:
+            raise JobTimedOut
+        if now - last[0] < interval and fraction < 1.0 and not force:
+            return
+        last[0] = now
+        with rt.sessions() as session:
+            try:
+                cancel = crud.heartbeat(
+                    session, job_id=job_id, worker=rt.name, progress=0.99 * fraction, info=info
+                )
+            except LookupError as exc:
+                raise JobLost from exc
+        if cancel:
+            raise JobCanceled
+
+    return progress
+
+
+# A job's work: returns `finish_job` arguments for success (result image, result info).
+Work = Callable[[Runtime, Job, Progress], dict[str, Any]]
+
+
+def time_limit_s(rt: Runtime, job: Job) -> float:
+    """ATELIER_TRAINING_TIME_LIMIT_S for training jobs, ATELIER_JOB_TIME_LIMIT_S for the rest."""
+    if job.kind == JobKind.train:
+        return rt.settings.training_time_limit_s
+    return rt.settings.job_time_limit_s
+
+
+def run_job(rt: Runtime, job_id: str, work: Work) -> JobStatus | None:
+    """Claim a job, run `work` under a heartbeat, and record the outcome.
+
+    Returns the final status, or None when nothing was run (the job was finished, canceled or
+    taken) or this worker lost the job while running it.
+    """
+    with rt.sessions() as session:
+        job = crud.claim_job(
+            session, job_id=job_id, worker=rt.name, max_attempts=rt.settings.max_attempts
+        )
+    if job is None:
+        log.info("job %s is not queued (finished, canceled or taken): skipping", job_id)
+        return None
+
+    def finish(status: JobStatus, **kwargs: Any) -> JobStatus:
+        with rt.sessions() as session:
+            crud.finish_job(session, job_id=job_id, worker=rt.name, status=status, **kwargs)
+        return status
+
+    started = time.monotonic()
+    limit = time_limit_s(rt, job)
+    with Heartbeat(rt, job_id) as beat:
+        try:
+            outcome = work(rt, job, make_progress(rt, job_id, started, limit))
+        except JobCanceled:
+            return finish(JobStatus.canceled)
+        except JobTimedOut:
+            return finish(
+                JobStatus.failed, error_code="timeout", error_message=f"ran past {limit:g} s"
+            )
+        except JobLost:
+            log.warning("job %s was given to another worker; dropping this run", job_id)
+            return None
+        except ModelFileError as exc:
+            return finish(JobStatus.failed, error_code="model_invalid", error_message=str(exc))
+        except JobFailed as exc:
+            return finish(JobStatus.failed, error_code=exc.code, error_message=str(exc))
+        except Exception as exc:
+            log.exception("job %s failed", job_id)
+            return finish(
+                JobStatus.failed,
+                error_code="internal_error",
+                error_message=f"{type(exc).__name__}: {exc}",
+            )
+        if beat.lost:
+            return None
+        outcome.setdefault("result_info", {})["seconds"] = round(time.monotonic() - started, 3)
+        return finish(JobStatus.succeeded, **outcome)

@@ -1,0 +1,140 @@
+"""The stylization job: load the job's model (or the optimisation method) and its styles, run the
+pipeline, store the result with the model version and seed that reproduce it."""
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+from app import crud
+from app.images import encode
+from app.tables import ImageSet, Job, JobStatus, ModelFile
+from contracts.modelfile import ModelFileError
+from worker.jobs import JobFailed, Progress, run_job
+from worker.runtime import Runtime
+
+
+def load_stylizer(rt: Runtime, job: Job) -> tuple[Any, ModelFile | None]:
+    """The job's model (its own, else the active one, else the optimisation method)."""
+    with rt.sessions() as session:
+        model = (
+            crud.get_model(session, model_id=job.model_id)
+            if job.model_id
+            else crud.get_active_model(session)
+        )
+    if model is None:
+        return rt.stylizer(None, "optimisation"), None
+    try:
+        with rt.storage.local_path(model.sha256) as path:
+            return rt.stylizer(path, model.sha256), model
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:  # metadata the loader did not expect
+        raise ModelFileError(f"model {model.id}: {type(exc).__name__}: {exc}") from exc
+
+
+def job_styles(rt: Runtime, job: Job, stylizer: Any, model: ModelFile | None) -> list[Any]:
+    """The styles to blend: the job's image, or its style set. The GAN takes statistics: a set's
+    are stored once per model and set content, a single image's cached per process; the
+    optimisation method takes the images."""
+    from PIL import Image
+
+    def image(key: str) -> Image.Image:
+        return Image.open(io.BytesIO(rt.storage.get(key))).convert("RGB")
+
+    if job.style_set_id is None:
+        style_key = job.style_sha256
+        if style_key is None:
+            raise JobFailed("style_missing", f"job {job.id} names no style image and no set")
+        if model is None:  # the optimisation method needs the pixels
+            return [image(style_key)]
+        return [rt.style_stats(stylizer, model.sha256, style_key, lambda: image(style_key))]
+    with rt.sessions() as session:
+        image_set = crud.get_image_set(session, set_id=job.style_set_id, kind="style")
+        if image_set is None:
+            raise JobFailed("style_set_not_found", f"style set {job.style_set_id} was deleted")
+        keys = [m.image_sha256 for m in crud.set_members(session, set_id=image_set.id)]
+    if model is None:
+        return [image(k) for k in keys]
+    return [style_set_stats(rt, stylizer, model.sha256, image_set, keys, image)]
+
+
+def style_set_stats(
+    rt: Runtime,
+    stylizer: Any,
+    model_key: str,
+    image_set: ImageSet,
+    keys: list[str],
+    image: Callable[[str], Any],
+) -> Any:
+    """The set's blended statistics for this model: from storage, or computed and stored."""
+    from safetensors.torch import load, save
+
+    from models.networks import StyleStats
+
+    with rt.sessions() as session:
+        row = crud.get_set_stats(
+            session, set_id=image_set.id, model_key=model_key, set_digest=image_set.digest
+        )
+    if row is not None:
+        return StyleStats.from_tensors(load(rt.storage.get(row.stats_sha256)))
+    stats = StyleStats.blend([stylizer.style_stats(image(k)) for k in keys], [1.0] * len(keys))
+    data = save({k: v.detach().cpu().contiguous() for k, v in stats.to_tensors().items()})
+    stats_key = rt.storage.put(data)
+    with rt.sessions() as session:
+        crud.save_set_stats(
+            session,
+            set_id=image_set.id,
+            model_key=model_key,
+            set_digest=image_set.digest,
+            stats_sha256=stats_key,
+        )
+    return stats
+
+
+def stylize_work(rt: Runtime, job: Job, progress: Progress) -> dict[str, Any]:
+    import torch
+    from PIL import Image
+
+    params = job.parameters
+    if job.content_sha256 is None:
+        raise JobFailed("content_missing", f"job {job.id} has no content image")
+    content = Image.open(io.BytesIO(rt.storage.get(job.content_sha256))).convert("RGB")
+    stylizer, model = load_stylizer(rt, job)
+    styles = job_styles(rt, job, stylizer, model)
+    seed = int(params.get("seed", 0))
+    torch.manual_seed(seed)  # any random draw in the method repeats with the recorded seed
+    result = stylizer(
+        content,
+        styles,
+        strength=params.get("strength", 1.0),
+        preserve_color=params.get("preserve_color", False),
+        max_side=params.get("max_side"),
+        progress=progress,
+    )
+    data, content_type = encode(result, params.get("output_format", "png"))
+    with rt.sessions() as session:
+        row = crud.store_image(
+            session,
+            storage=rt.storage,
+            data=data,
+            width=result.width,
+            height=result.height,
+            content_type=content_type,
+        )
+        session.commit()
+    return {
+        "result_sha256": row.sha256,
+        "result_info": {
+            "method": stylizer.method,
+            "untrained": bool(stylizer.untrained),
+            # The model version that made the result; with `seed` it reproduces it.
+            "model_id": model.id if model is not None else None,
+            "model_sha256": model.sha256 if model is not None else None,
+            "model_name": model.name if model is not None else None,
+            "seed": seed,
+        },
+    }
+
+
+def run_stylize(rt: Runtime, job_id: str) -> JobStatus | None:
+    return run_job(rt, job_id, stylize_work)
