@@ -1,5 +1,10 @@
 """All reads and writes of the job store, as keyword-only functions taking a session.
 
+One rule for writes: routes and tasks never add, delete or commit themselves; every public
+function here that writes commits its own transaction, and what must land together (a job and
+its images, a set and its members, checks and digest) is one function. Private `_add_*` helpers
+add rows without committing, for those functions.
+
 Status changes that race with other processes (claim, progress, finish, reap) are single
 conditional UPDATEs, so two workers or a worker and the reaper can never both win.
 """
@@ -14,7 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
+from app.errors import NotFound
 from app.images import CleanImage
+from app.imagesets import Member, SetImage, data_checks, set_digest
 from app.security import hash_key, new_key
 from app.storage import Storage
 from app.tables import (
@@ -61,10 +68,10 @@ def has_admin_key(session: Session) -> bool:
 # --- images -----------------------------------------------------------------------------------
 
 
-def store_image(
+def _add_image(
     session: Session, *, storage: Storage, data: bytes, width: int, height: int, content_type: str
 ) -> StoredImage:
-    """Write the bytes to storage and add (not commit) their row; callers commit with the job."""
+    """Write the bytes to storage and add (not commit) their row."""
     key = storage.put(data)
     row = session.get(StoredImage, key)
     if row is None:
@@ -72,12 +79,12 @@ def store_image(
             sha256=key, content_type=content_type, width=width, height=height, size_bytes=len(data)
         )
         session.add(row)
-        session.flush()  # before the job row that references it (no ORM relationship orders them)
+        session.flush()  # before the row that references it (no ORM relationship orders them)
     return row
 
 
-def store_clean_image(session: Session, *, storage: Storage, image: CleanImage) -> StoredImage:
-    return store_image(
+def _add_clean_image(session: Session, *, storage: Storage, image: CleanImage) -> StoredImage:
+    return _add_image(
         session,
         storage=storage,
         data=image.png,
@@ -87,15 +94,40 @@ def store_clean_image(session: Session, *, storage: Storage, image: CleanImage) 
     )
 
 
+def store_image(
+    session: Session, *, storage: Storage, data: bytes, width: int, height: int, content_type: str
+) -> StoredImage:
+    """Store an image (a job's result): the bytes, then their row, committed."""
+    row = _add_image(
+        session, storage=storage, data=data, width=width, height=height, content_type=content_type
+    )
+    session.commit()
+    return row
+
+
+def get_image(session: Session, *, sha256: str) -> StoredImage | None:
+    return session.get(StoredImage, sha256)
+
+
+def require_image(session: Session, *, sha256: str) -> StoredImage:
+    """The row of an image a style, set or job references (NotFound if it went missing)."""
+    row = session.get(StoredImage, sha256)
+    if row is None:
+        raise NotFound("image_not_found", f"stored image {sha256} is missing")
+    return row
+
+
 # --- jobs -------------------------------------------------------------------------------------
 
 
 def create_stylization(
     session: Session,
     *,
+    storage: Storage,
     owner: ApiKey,
     parameters: dict[str, Any],
-    content_sha256: str,
+    content: CleanImage,
+    style_image: CleanImage | None,
     style_sha256: str | None,
     style_id: str | None,
     model_id: str | None,
@@ -103,20 +135,32 @@ def create_stylization(
     webhook_url: str | None,
     style_set_id: str | None = None,
 ) -> Job:
-    return _add_job(
-        session,
-        kind=JobKind.stylize,
-        owner=owner,
-        parameters=parameters,
-        idempotency_key=idempotency_key,
-        content_sha256=content_sha256,
-        style_sha256=style_sha256,
-        style_id=style_id,
-        style_set_id=style_set_id,
-        model_id=model_id,
-        webhook_url=webhook_url,
-        webhook_status="pending" if webhook_url else None,
-    )
+    """Store the job's images and the job in one transaction. A concurrent request with the
+    same Idempotency-Key that won the race gives its job instead."""
+    content_row = _add_clean_image(session, storage=storage, image=content)
+    if style_image is not None:
+        style_sha256 = _add_clean_image(session, storage=storage, image=style_image).sha256
+    try:
+        return _add_job(
+            session,
+            kind=JobKind.stylize,
+            owner=owner,
+            parameters=parameters,
+            idempotency_key=idempotency_key,
+            content_sha256=content_row.sha256,
+            style_sha256=style_sha256,
+            style_id=style_id,
+            style_set_id=style_set_id,
+            model_id=model_id,
+            webhook_url=webhook_url,
+            webhook_status="pending" if webhook_url else None,
+        )
+    except IntegrityError:
+        session.rollback()
+        existing = get_job_by_idempotency_key(session, owner=owner, key=idempotency_key or "")
+        if existing is None:
+            raise
+        return existing
 
 
 def create_training(
@@ -392,8 +436,12 @@ def is_finished(status: JobStatus) -> bool:
 # --- styles -----------------------------------------------------------------------------------
 
 
-def create_style(session: Session, *, owner: ApiKey, name: str, image_sha256: str) -> Style:
-    style = Style(id=new_id(), name=name, image_sha256=image_sha256, owner_id=owner.id)
+def create_style(
+    session: Session, *, storage: Storage, owner: ApiKey, name: str, image: CleanImage
+) -> Style:
+    """Store the style's image and the style in one transaction."""
+    row = _add_clean_image(session, storage=storage, image=image)
+    style = Style(id=new_id(), name=name, image_sha256=row.sha256, owner_id=owner.id)
     session.add(style)
     session.commit()
     return style
@@ -416,10 +464,6 @@ def list_styles(session: Session, *, viewer: ApiKey) -> list[Style]:
 def delete_style(session: Session, *, style: Style) -> None:
     session.delete(style)
     session.commit()
-
-
-def get_image(session: Session, *, sha256: str) -> StoredImage | None:
-    return session.get(StoredImage, sha256)
 
 
 # --- model files ------------------------------------------------------------------------------
@@ -547,34 +591,91 @@ def list_activations(session: Session, *, limit: int = 50) -> list[ModelActivati
 # --- image sets (style sets and content sets) -----------------------------------------------
 
 
-def create_image_set(session: Session, *, kind: str, name: str, owner: ApiKey) -> ImageSet:
-    """Add (not commit) a set; the caller adds its members and commits once."""
+def create_image_set(
+    session: Session,
+    *,
+    storage: Storage,
+    kind: str,
+    name: str,
+    owner: ApiKey,
+    images: list[SetImage],
+    findings: list[dict[str, Any]],
+    crop: int,
+) -> ImageSet:
+    """A new set with its images, data checks and digest, in one transaction."""
     row = ImageSet(id=new_id(), kind=kind, name=name, owner_id=owner.id, checks=[], digest="")
     session.add(row)
     session.flush()
+    _add_set_images(session, storage=storage, image_set=row, images=images)
+    _refresh_set(session, image_set=row, findings=findings, crop=crop)
+    session.commit()
     return row
 
 
-def add_set_member(
+def add_set_images(
     session: Session,
     *,
+    storage: Storage,
     image_set: ImageSet,
-    image_sha256: str,
-    thumb_sha256: str,
-    filename: str,
-    phash: str,
-) -> ImageSetMember:
-    row = ImageSetMember(
-        id=new_id(),
-        set_id=image_set.id,
-        image_sha256=image_sha256,
-        thumb_sha256=thumb_sha256,
-        filename=filename,
-        phash=phash,
-    )
-    session.add(row)
+    images: list[SetImage],
+    findings: list[dict[str, Any]],
+    crop: int,
+) -> None:
+    """Add images to a set and recompute its checks and digest, in one transaction."""
+    _add_set_images(session, storage=storage, image_set=image_set, images=images)
+    _refresh_set(session, image_set=image_set, findings=findings, crop=crop)
+    session.commit()
+
+
+def remove_set_member(
+    session: Session, *, image_set: ImageSet, member: ImageSetMember, crop: int
+) -> None:
+    """Remove one image from a set and recompute its checks and digest, in one transaction."""
+    session.delete(member)
     session.flush()
-    return row
+    _refresh_set(session, image_set=image_set, findings=[], crop=crop)
+    session.commit()
+
+
+def _add_set_images(
+    session: Session, *, storage: Storage, image_set: ImageSet, images: list[SetImage]
+) -> None:
+    for image in images:
+        _add_clean_image(session, storage=storage, image=image.clean)
+        data, width, height = image.thumb
+        thumb = _add_image(
+            session,
+            storage=storage,
+            data=data,
+            width=width,
+            height=height,
+            content_type="image/png",
+        )
+        session.add(
+            ImageSetMember(
+                id=new_id(),
+                set_id=image_set.id,
+                image_sha256=image.sha256,
+                thumb_sha256=thumb.sha256,
+                filename=image.filename,
+                phash=image.phash,
+            )
+        )
+    session.flush()
+
+
+def _refresh_set(
+    session: Session, *, image_set: ImageSet, findings: list[dict[str, Any]], crop: int
+) -> None:
+    """Recompute the set's digest and data checks from its members (`findings`: the upload's)."""
+    members = set_members(session, set_id=image_set.id)
+    checked = []
+    for m in members:
+        image = require_image(session, sha256=m.image_sha256)
+        checked.append(Member(m.id, m.filename, m.image_sha256, image.width, image.height, m.phash))
+    image_set.checks = findings + data_checks(checked, crop=crop)
+    image_set.digest = set_digest([m.image_sha256 for m in members])
+    image_set.updated_at = utcnow()
 
 
 def set_members(session: Session, *, set_id: str) -> list[ImageSetMember]:
@@ -585,6 +686,10 @@ def set_members(session: Session, *, set_id: str) -> list[ImageSetMember]:
             .order_by(ImageSetMember.created_at, ImageSetMember.id)
         )
     )
+
+
+def get_set_member(session: Session, *, member_id: str) -> ImageSetMember | None:
+    return session.get(ImageSetMember, member_id)
 
 
 def get_style_set_member(session: Session, *, member_id: str) -> ImageSetMember | None:

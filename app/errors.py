@@ -21,3 +21,7 @@ class TooLarge(DomainError):
 
 class UnsupportedFormat(DomainError):
     """The input is not in a format the service reads (HTTP 415)."""
+
+
+class NotFound(DomainError):
+    """Something the request names, or a row refers to, does not exist (HTTP 404)."""

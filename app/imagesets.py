@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from app.errors import InvalidInput, TooLarge
+from app.images import CleanImage
 from contracts.images import has_image_suffix
 
 MIN_SET_IMAGES = 3
@@ -62,6 +63,20 @@ def thumbnail_png(image: Image.Image, side: int = THUMBNAIL_SIDE) -> tuple[bytes
 def set_digest(image_keys: list[str]) -> str:
     """Identifies a set's content: the sorted SHA-256 of its images."""
     return hashlib.sha256("\n".join(sorted(image_keys)).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SetImage:
+    """A validated upload for a set, ready to store: the image, its hash and thumbnail."""
+
+    filename: str
+    clean: CleanImage
+    phash: str
+    thumb: tuple[bytes, int, int]  # PNG, width, height
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.clean.png).hexdigest()
 
 
 @dataclass

@@ -4,11 +4,13 @@ The API never imports `worker` (which pulls in torch); both sides share only the
 queue names below, and `worker.celery_app` applies the same broker settings.
 """
 
+import logging
 from typing import Any
 
 from celery import Celery
+from sqlalchemy.orm import Session
 
-from app import broker
+from app import broker, crud
 from app.config import Settings
 
 broker.register()
@@ -61,6 +63,23 @@ def send_train(client: Celery, job_id: str) -> None:
 def send_job(client: Celery, job_id: str, kind: str) -> None:
     """Send a job's task to the queue for its kind."""
     (send_train if kind == "train" else send_stylize)(client, job_id)
+
+
+def dispatch(
+    client: Celery, session: Session, *, job_id: str, kind: str, log: logging.Logger
+) -> bool:
+    """Send a job's task, then mark the job dispatched; returns whether it was sent.
+
+    A broker that does not answer is logged and the job stays queued, never dispatched: the
+    reaper sends it later (and re-sends one whose message was lost after all).
+    """
+    try:
+        send_job(client, job_id, kind)
+        crud.mark_dispatched(session, job_id=job_id)
+    except Exception:
+        log.exception("could not enqueue job %s", job_id)
+        return False
+    return True
 
 
 def send_webhook(client: Celery, job_id: str) -> None:

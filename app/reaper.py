@@ -31,9 +31,8 @@ def reap_once(
             max_attempts=settings.max_attempts,
         )
         for job_id, kind in ids:
-            queue.send_job(client, job_id, kind)
-            crud.mark_dispatched(session, job_id=job_id)
-            log.warning("re-sent job %s to the queue", job_id)
+            if queue.dispatch(client, session, job_id=job_id, kind=kind, log=log):
+                log.warning("re-sent job %s to the queue", job_id)
     return ids
 
 

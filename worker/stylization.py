@@ -121,7 +121,6 @@ def stylize_work(rt: Runtime, job: Job, progress: Progress) -> dict[str, Any]:
             height=result.height,
             content_type=content_type,
         )
-        session.commit()
     return {
         "result_sha256": row.sha256,
         "result_info": {

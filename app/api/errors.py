@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.errors import DomainError, InvalidInput, TooLarge, UnsupportedFormat
+from app.errors import DomainError, InvalidInput, NotFound, TooLarge, UnsupportedFormat
 
 
 class APIError(Exception):
@@ -31,6 +31,7 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
 
 DOMAIN_STATUS: dict[type[DomainError], int] = {
     InvalidInput: 422,
+    NotFound: 404,
     TooLarge: 413,
     UnsupportedFormat: 415,
 }

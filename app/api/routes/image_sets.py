@@ -6,7 +6,6 @@ of a request are checked before anything is written (a rejected request writes n
 """
 
 import io
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -19,22 +18,19 @@ from app.api.deps import AdminKey, SessionDep, SettingsDep, StorageDep, admin_ke
 from app.api.errors import APIError
 from app.api.uploads import BINARY, multipart_openapi, read_form
 from app.config import Settings
-from app.db import utcnow
-from app.images import CleanImage, validate_image
+from app.images import validate_image
 from app.imagesets import (
     MAX_SET_IMAGES,
     MIN_SET_IMAGES,
-    Member,
-    data_checks,
+    SetImage,
     exact_duplicate_finding,
     perceptual_hash,
     read_zip,
-    set_digest,
     thumbnail_png,
 )
 from app.presenters import image_set_public
 from app.schemas import ImageSetPublic, ImageSetsPublic
-from app.storage import Storage, sha256_hex
+from app.storage import Storage
 from app.tables import ImageSet, ImageSetMember
 
 _FORM_SCHEMA = multipart_openapi(
@@ -50,21 +46,7 @@ _ADD_SCHEMA = multipart_openapi(
 )
 
 
-@dataclass
-class Prepared:
-    """A validated upload, ready to store."""
-
-    filename: str
-    clean: CleanImage
-    phash: str
-    thumb: tuple[bytes, int, int]
-
-    @property
-    def sha256(self) -> str:
-        return sha256_hex(self.clean.png)
-
-
-def _prepare(filename: str, data: bytes, settings: Settings) -> Prepared:
+def _prepare(filename: str, data: bytes, settings: Settings) -> SetImage:
     if len(data) > settings.max_upload_bytes:
         raise APIError(
             413, "file_too_large", f"{filename} exceeds {settings.max_upload_bytes} bytes"
@@ -73,12 +55,12 @@ def _prepare(filename: str, data: bytes, settings: Settings) -> Prepared:
         data, field=filename, max_pixels=settings.max_pixels, max_side=settings.max_side
     )
     image = Image.open(io.BytesIO(clean.png))
-    return Prepared(filename, clean, perceptual_hash(image), thumbnail_png(image))
+    return SetImage(filename, clean, perceptual_hash(image), thumbnail_png(image))
 
 
 async def _read_uploads(
     request: Request, settings: Settings
-) -> tuple[dict[str, str], list[Prepared]]:
+) -> tuple[dict[str, str], list[SetImage]]:
     """Parse and validate every uploaded image (files `images` and/or zip `archive`)."""
     form = await read_form(
         request,
@@ -104,8 +86,8 @@ async def _read_uploads(
 
 
 def _dedupe(
-    prepared: list[Prepared], existing: dict[str, str]
-) -> tuple[list[Prepared], list[dict[str, Any]]]:
+    prepared: list[SetImage], existing: dict[str, str]
+) -> tuple[list[SetImage], list[dict[str, Any]]]:
     """Drop exact duplicates (same pixels), against the set and within the upload."""
     seen = dict(existing)  # sha256 -> filename
     kept, findings = [], []
@@ -118,63 +100,10 @@ def _dedupe(
     return kept, findings
 
 
-def _store(
-    session: Session, storage: Storage, image_set: ImageSet, prepared: list[Prepared]
-) -> None:
-    for p in prepared:
-        crud.store_clean_image(session, storage=storage, image=p.clean)
-        data, width, height = p.thumb
-        thumb = crud.store_image(
-            session,
-            storage=storage,
-            data=data,
-            width=width,
-            height=height,
-            content_type="image/png",
-        )
-        crud.add_set_member(
-            session,
-            image_set=image_set,
-            image_sha256=p.sha256,
-            thumb_sha256=thumb.sha256,
-            filename=p.filename,
-            phash=p.phash,
-        )
-
-
-def _refresh(
-    session: Session,
-    image_set: ImageSet,
-    settings: Settings,
-    upload_findings: list[dict[str, Any]],
-) -> None:
-    """Recompute the set's digest and data checks from its members; commit."""
-    members = crud.set_members(session, set_id=image_set.id)
-    images = {m.image_sha256: crud.get_image(session, sha256=m.image_sha256) for m in members}
-    checks = data_checks(
-        [
-            Member(
-                m.id,
-                m.filename,
-                m.image_sha256,
-                images[m.image_sha256].width,  # type: ignore[union-attr]
-                images[m.image_sha256].height,  # type: ignore[union-attr]
-                m.phash,
-            )
-            for m in members
-        ],
-        crop=settings.training_crop,
-    )
-    image_set.checks = upload_findings + checks
-    image_set.digest = set_digest([m.image_sha256 for m in members])
-    image_set.updated_at = utcnow()
-    session.commit()
-
-
 def _public(session: Session, image_set: ImageSet) -> ImageSetPublic:
     members = crud.set_members(session, set_id=image_set.id)
-    images = {m.image_sha256: crud.get_image(session, sha256=m.image_sha256) for m in members}
-    return image_set_public(image_set, members, images)  # type: ignore[arg-type]
+    images = {m.image_sha256: crud.require_image(session, sha256=m.image_sha256) for m in members}
+    return image_set_public(image_set, members, images)
 
 
 def _too_few(count: int, dropped: int) -> APIError:
@@ -199,7 +128,7 @@ def make_router(kind: str) -> APIRouter:
 
     def _member(session: Session, set_id: str, member_id: str) -> ImageSetMember:
         _get(session, set_id)
-        member = session.get(ImageSetMember, member_id)
+        member = crud.get_set_member(session, member_id=member_id)
         if member is None or member.set_id != set_id:
             raise APIError(404, "image_not_found", f"no image {member_id} in set {set_id}")
         return member
@@ -231,9 +160,16 @@ def make_router(kind: str) -> APIRouter:
         kept, findings = _dedupe(prepared, {})
         if len(kept) < MIN_SET_IMAGES:
             raise _too_few(len(kept), len(prepared) - len(kept))
-        image_set = crud.create_image_set(session, kind=kind, name=name, owner=key)
-        _store(session, storage, image_set, kept)
-        _refresh(session, image_set, settings, findings)
+        image_set = crud.create_image_set(
+            session,
+            storage=storage,
+            kind=kind,
+            name=name,
+            owner=key,
+            images=kept,
+            findings=findings,
+            crop=settings.training_crop,
+        )
         response.headers["Location"] = f"/v1/{kind}-sets/{image_set.id}"
         return _public(session, image_set)
 
@@ -272,8 +208,14 @@ def make_router(kind: str) -> APIRouter:
         if len(existing) + len(prepared) > MAX_SET_IMAGES:
             raise APIError(413, "too_many_images", f"a set holds at most {MAX_SET_IMAGES} images")
         kept, findings = _dedupe(prepared, existing)
-        _store(session, storage, image_set, kept)
-        _refresh(session, image_set, settings, findings)
+        crud.add_set_images(
+            session,
+            storage=storage,
+            image_set=image_set,
+            images=kept,
+            findings=findings,
+            crop=settings.training_crop,
+        )
         return _public(session, image_set)
 
     @router.delete("/{set_id}/images/{member_id}", response_model=ImageSetPublic)
@@ -289,15 +231,14 @@ def make_router(kind: str) -> APIRouter:
                 "too_few_images",
                 f"a set needs at least {MIN_SET_IMAGES} images; it has {count}",
             )
-        session.delete(member)
-        session.flush()
         image_set = _get(session, set_id)
-        _refresh(session, image_set, settings, [])
+        crud.remove_set_member(
+            session, image_set=image_set, member=member, crop=settings.training_crop
+        )
         return _public(session, image_set)
 
     def _image(session: Session, storage: Storage, sha256: str) -> Response:
-        row = crud.get_image(session, sha256=sha256)
-        assert row is not None
+        row = crud.require_image(session, sha256=sha256)
         return Response(
             storage.get(sha256),
             media_type=row.content_type,

@@ -55,8 +55,7 @@ def get_result(
     job = _job_or_404(session, key, job_id)
     if job.status != JobStatus.succeeded or job.result_sha256 is None:
         raise APIError(409, "job_not_succeeded", f"job {job_id} is {job.status.value}")
-    image = crud.get_image(session, sha256=job.result_sha256)
-    assert image is not None
+    image = crud.require_image(session, sha256=job.result_sha256)
     return Response(
         storage.get(image.sha256),
         media_type=image.content_type,

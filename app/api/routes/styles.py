@@ -50,31 +50,25 @@ async def create_style(
         max_pixels=settings.max_pixels,
         max_side=settings.max_side,
     )
-    row = crud.store_clean_image(session, storage=storage, image=image)
-    style = crud.create_style(session, owner=key, name=name, image_sha256=row.sha256)
+    style = crud.create_style(session, storage=storage, owner=key, name=name, image=image)
     response.headers["Location"] = f"/v1/styles/{style.id}"
-    return style_public(style, row)
+    return style_public(style, crud.require_image(session, sha256=style.image_sha256))
 
 
 @router.get("", response_model=StylesPublic)
 def list_styles(key: CurrentKey, session: SessionDep) -> StylesPublic:
     """Your styles, newest first."""
     styles = crud.list_styles(session, viewer=key)
-    data = []
-    for style in styles:
-        image = crud.get_image(session, sha256=style.image_sha256)
-        assert image is not None
-        data.append(style_public(style, image))
-    return StylesPublic(data=data)
+    return StylesPublic(
+        data=[style_public(s, crud.require_image(session, sha256=s.image_sha256)) for s in styles]
+    )
 
 
 @router.get("/{style_id}", response_model=StylePublic)
 def get_style(style_id: str, key: CurrentKey, session: SessionDep) -> StylePublic:
     """One style."""
     style = _style_or_404(session, key, style_id)
-    image = crud.get_image(session, sha256=style.image_sha256)
-    assert image is not None
-    return style_public(style, image)
+    return style_public(style, crud.require_image(session, sha256=style.image_sha256))
 
 
 @router.get("/{style_id}/image", response_class=Response)

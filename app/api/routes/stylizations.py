@@ -10,16 +10,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from app import crud, queue
 from app.api.deps import CurrentKey, QueueDep, SessionDep, SettingsDep, StorageDep
 from app.api.errors import APIError
-from app.api.uploads import BINARY, multipart_openapi, read_form
+from app.api.uploads import BINARY, Form, multipart_openapi, read_form
+from app.config import Settings
 from app.images import validate_image
 from app.presenters import job_public
 from app.schemas import ErrorPublic, JobPublic, StylizationCreate
-from app.tables import FINISHED, Job
+from app.tables import FINISHED, ApiKey, Job
 
 router = APIRouter(prefix="/v1/stylizations", tags=["stylizations"])
 
@@ -77,6 +78,73 @@ async def wait_for_job(request: Request, job: Job, seconds: float) -> Job:
     return job
 
 
+def _parameters(form: Form, settings: Settings) -> StylizationCreate:
+    """The form's fields as checked parameters (files: `content` and optionally `style`)."""
+    unknown = set(form.files) - {"content", "style"}
+    if unknown:
+        raise APIError(422, "unknown_field", f"unexpected file field(s): {sorted(unknown)}")
+    try:
+        params = StylizationCreate.model_validate(form.fields)
+    except ValidationError as exc:
+        raise APIError(422, "invalid_parameter", _validation_message(exc)) from exc
+    if params.max_side is not None and params.max_side > settings.max_side:
+        raise APIError(422, "invalid_parameter", f"max_side: at most {settings.max_side}")
+    if params.webhook_url is not None and not settings.webhook_allow_private:
+        check_webhook_host(params.webhook_url.host or "")
+    if "content" not in form.files:
+        raise APIError(422, "missing_field", "the 'content' image file is required")
+    given = [
+        "style" in form.files,
+        params.style_id is not None,
+        params.style_set_id is not None,
+        params.style_set_image_id is not None,
+    ]
+    if sum(given) != 1:
+        raise APIError(
+            422,
+            "style_required",
+            "give exactly one of a 'style' file, 'style_id', 'style_set_id' or "
+            "'style_set_image_id'",
+        )
+    return params
+
+
+def _style_sha256(session: Session, key: ApiKey, params: StylizationCreate) -> str | None:
+    """The stored style image a job names (None for a style set or an uploaded style file);
+    404 for a style, set, set image or model that does not exist (or is not the key's)."""
+    style_sha256: str | None = None
+    if params.style_set_id is not None:
+        style_set = crud.get_image_set(session, set_id=params.style_set_id, kind="style")
+        if style_set is None:
+            raise APIError(404, "style_set_not_found", f"no style set {params.style_set_id}")
+    if params.style_set_image_id is not None:
+        member = crud.get_style_set_member(session, member_id=params.style_set_image_id)
+        if member is None:
+            raise APIError(
+                404, "style_set_image_not_found", f"no style set image {params.style_set_image_id}"
+            )
+        style_sha256 = member.image_sha256
+    if params.style_id is not None:
+        style = crud.get_style(session, style_id=params.style_id, viewer=key)
+        if style is None:
+            raise APIError(404, "style_not_found", f"no style {params.style_id}")
+        style_sha256 = style.image_sha256
+    if params.model_id is not None and crud.get_model(session, model_id=params.model_id) is None:
+        raise APIError(404, "model_not_found", f"no model {params.model_id}")
+    return style_sha256
+
+
+def _recorded(params: StylizationCreate, settings: Settings) -> dict[str, Any]:
+    """The job's parameters as recorded: what the worker needs and what reproduces the result."""
+    parameters = params.model_dump(
+        mode="json", exclude={"style_id", "style_set_id", "model_id", "webhook_url"}
+    )
+    parameters["max_side"] = params.max_side or settings.default_output_side
+    # Recorded so that a result can be reproduced (with the model version in result_info).
+    parameters["seed"] = params.seed if params.seed is not None else secrets.randbelow(2**31)
+    return parameters
+
+
 @router.post(
     "",
     status_code=202,
@@ -105,57 +173,13 @@ async def create_stylization(
             return job_public(existing)
 
     form = await read_form(request, max_file_bytes=settings.max_upload_bytes)
-    unknown = set(form.files) - {"content", "style"}
-    if unknown:
-        raise APIError(422, "unknown_field", f"unexpected file field(s): {sorted(unknown)}")
-    try:
-        params = StylizationCreate.model_validate(form.fields)
-    except ValidationError as exc:
-        raise APIError(422, "invalid_parameter", _validation_message(exc)) from exc
-    if params.max_side is not None and params.max_side > settings.max_side:
-        raise APIError(422, "invalid_parameter", f"max_side: at most {settings.max_side}")
-    if params.webhook_url is not None and not settings.webhook_allow_private:
-        check_webhook_host(params.webhook_url.host or "")
-    content_part = form.files.get("content")
-    if content_part is None:
-        raise APIError(422, "missing_field", "the 'content' image file is required")
-    style_part = form.files.get("style")
-    given = [
-        style_part is not None,
-        params.style_id is not None,
-        params.style_set_id is not None,
-        params.style_set_image_id is not None,
-    ]
-    if sum(given) != 1:
-        raise APIError(
-            422,
-            "style_required",
-            "give exactly one of a 'style' file, 'style_id', 'style_set_id' or "
-            "'style_set_image_id'",
-        )
-
-    style_sha256: str | None = None
-    if params.style_set_id is not None:
-        style_set = crud.get_image_set(session, set_id=params.style_set_id, kind="style")
-        if style_set is None:
-            raise APIError(404, "style_set_not_found", f"no style set {params.style_set_id}")
-    if params.style_set_image_id is not None:
-        member = crud.get_style_set_member(session, member_id=params.style_set_image_id)
-        if member is None:
-            raise APIError(
-                404, "style_set_image_not_found", f"no style set image {params.style_set_image_id}"
-            )
-        style_sha256 = member.image_sha256
-    if params.style_id is not None:
-        style = crud.get_style(session, style_id=params.style_id, viewer=key)
-        if style is None:
-            raise APIError(404, "style_not_found", f"no style {params.style_id}")
-        style_sha256 = style.image_sha256
-    if params.model_id is not None and crud.get_model(session, model_id=params.model_id) is None:
-        raise APIError(404, "model_not_found", f"no model {params.model_id}")
-
+    params = _parameters(form, settings)
+    style_sha256 = _style_sha256(session, key, params)
     limits = {"max_pixels": settings.max_pixels, "max_side": settings.max_side}
-    content = await run_in_threadpool(validate_image, content_part.data, field="content", **limits)
+    content = await run_in_threadpool(
+        validate_image, form.files["content"].data, field="content", **limits
+    )
+    style_part = form.files.get("style")
     style_image = (
         await run_in_threadpool(validate_image, style_part.data, field="style", **limits)
         if style_part is not None
@@ -163,41 +187,22 @@ async def create_stylization(
     )
 
     # Everything is valid: only now touch storage and the database.
-    content_row = crud.store_clean_image(session, storage=storage, image=content)
-    if style_image is not None:
-        style_sha256 = crud.store_clean_image(session, storage=storage, image=style_image).sha256
-    parameters = params.model_dump(
-        mode="json", exclude={"style_id", "style_set_id", "model_id", "webhook_url"}
+    job = crud.create_stylization(
+        session,
+        storage=storage,
+        owner=key,
+        parameters=_recorded(params, settings),
+        content=content,
+        style_image=style_image,
+        style_sha256=style_sha256,
+        style_id=params.style_id,
+        style_set_id=params.style_set_id,
+        model_id=params.model_id,
+        idempotency_key=idempotency_key,
+        webhook_url=str(params.webhook_url) if params.webhook_url else None,
     )
-    parameters["max_side"] = params.max_side or settings.default_output_side
-    # Recorded so that a result can be reproduced (with the model version in result_info).
-    parameters["seed"] = params.seed if params.seed is not None else secrets.randbelow(2**31)
-    try:
-        job = crud.create_stylization(
-            session,
-            owner=key,
-            parameters=parameters,
-            content_sha256=content_row.sha256,
-            style_sha256=style_sha256,
-            style_id=params.style_id,
-            style_set_id=params.style_set_id,
-            model_id=params.model_id,
-            idempotency_key=idempotency_key,
-            webhook_url=str(params.webhook_url) if params.webhook_url else None,
-        )
-    except IntegrityError:
-        # A concurrent request with the same Idempotency-Key won the race: return its job.
-        session.rollback()
-        existing = crud.get_job_by_idempotency_key(session, owner=key, key=idempotency_key or "")
-        if existing is None:
-            raise
-        job = existing
-
-    try:
-        await run_in_threadpool(queue.send_stylize, client, job.id)
-        crud.mark_dispatched(session, job_id=job.id)
-    except Exception:  # broker down: the job stays queued and the reaper sends it later
-        request.app.state.logger.exception("could not enqueue job %s", job.id)
+    log = request.app.state.logger
+    await run_in_threadpool(queue.dispatch, client, session, job_id=job.id, kind=job.kind, log=log)
 
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     wait = _wait_seconds(prefer)

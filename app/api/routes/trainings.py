@@ -47,11 +47,8 @@ async def create_training(
         active = crud.get_active_model(session)
         parameters["baseline_model_id"] = active.id if active is not None else None
     job = crud.create_training(session, owner=key, parameters=parameters, style_set_id=style_set.id)
-    try:
-        await run_in_threadpool(queue.send_train, client, job.id)
-        crud.mark_dispatched(session, job_id=job.id)
-    except Exception:  # broker down: the reaper sends it later
-        request.app.state.logger.exception("could not enqueue job %s", job.id)
+    log = request.app.state.logger
+    await run_in_threadpool(queue.dispatch, client, session, job_id=job.id, kind=job.kind, log=log)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return job_public(job)
 
