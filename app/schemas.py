@@ -1,12 +1,20 @@
 """Request and response bodies, named by direction (`...Create` in, `...Public` out)."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
 from app.tables import JobKind, JobStatus
 from contracts import training
+from contracts.images import NAME_MAX_LENGTH, NAME_MIN_LENGTH, check_name
+
+# The one name rule (styles, sets, models, trainings): 1 to 200 characters, never truncated.
+Name = Annotated[
+    str,
+    AfterValidator(check_name),
+    Field(json_schema_extra={"minLength": NAME_MIN_LENGTH, "maxLength": NAME_MAX_LENGTH}),
+]
 
 
 class StylizationCreate(BaseModel):
@@ -43,7 +51,7 @@ class TrainingCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(default="model", max_length=200)
+    name: Name = "model"
     style_set_id: str
     content_set_id: str | None = None
     base_model_id: str | None = None

@@ -13,6 +13,7 @@ from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from app.api.errors import APIError
+from contracts.images import NAME_MAX_LENGTH, NAME_MIN_LENGTH, check_name
 
 MAX_FIELD_BYTES = 64 * 1024
 MAX_PARTS = 32
@@ -157,6 +158,24 @@ async def read_form(
     except Exception as exc:  # python-multipart's own parse errors
         raise APIError(400, "malformed_multipart", f"invalid multipart body: {exc}") from exc
     return Form(fields=collector.fields, files=collector.files, file_lists=collector.file_lists)
+
+
+def form_name(form: Form, *fallbacks: str | None) -> str:
+    """The form's `name` (else the first fallback given, such as the file's name) by the one
+    name rule: 1 to 200 characters once surrounding spaces are dropped, else 422; never cut."""
+    given = form.fields.get("name") or next((f for f in fallbacks if f), "")
+    try:
+        return check_name(given)
+    except ValueError as exc:
+        raise APIError(422, "invalid_parameter", f"name: {exc}") from exc
+
+
+# The OpenAPI schema of a form's `name` field.
+NAME_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "minLength": NAME_MIN_LENGTH,
+    "maxLength": NAME_MAX_LENGTH,
+}
 
 
 def multipart_openapi(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:

@@ -338,3 +338,49 @@ def test_healthz_and_openapi(api):
     spec = api.client.get("/openapi.json").json()
     body = spec["paths"]["/v1/stylizations"]["post"]["requestBody"]["content"]
     assert "content" in body["multipart/form-data"]["schema"]["properties"]
+
+
+# --- names -----------------------------------------------------------------------------------
+
+
+def test_one_name_rule_everywhere_1_to_200_characters_never_truncated(api):
+    """Styles, style sets, models and trainings: a 201-character name is a 422 that writes
+    nothing, a 200-character one is kept whole."""
+    admin = api.headers(api.admin_key)
+    paintings = []
+    for i in range(3):
+        out = io.BytesIO()
+        Image.new("RGB", (40, 40), (80 * i, 200 - 60 * i, 30)).save(out, format="PNG")
+        paintings.append(("images", (f"p{i}.png", out.getvalue(), "image/png")))
+    creates = {
+        "style": lambda name: api.client.post(
+            "/v1/styles", headers=admin, files={"image": ("s.png", _png())}, data={"name": name}
+        ),
+        "style set": lambda name: api.client.post(
+            "/v1/style-sets", headers=admin, files=paintings, data={"name": name}
+        ),
+        "model": lambda name: api.client.post(
+            "/v1/models",
+            headers=admin,
+            files={"file": ("m.st", _model_file())},
+            data={"name": name},
+        ),
+    }
+    for what, create in creates.items():
+        before = api.state()
+        for bad in ("x" * 201, "   "):
+            refused = create(bad)
+            assert refused.status_code == 422, (what, refused.text)
+            assert refused.json()["error"]["code"] == "invalid_parameter", what
+        assert api.state() == before, what
+        kept = create("n" * 200)
+        assert kept.status_code == 201 and kept.json()["name"] == "n" * 200, (what, kept.text)
+    style_set = creates["style set"]("for training").json()["id"]
+    too_long = api.client.post(
+        "/v1/admin/trainings", headers=admin, json={"style_set_id": style_set, "name": "x" * 201}
+    )
+    assert too_long.status_code == 422
+    whole = api.client.post(
+        "/v1/admin/trainings", headers=admin, json={"style_set_id": style_set, "name": "n" * 200}
+    )
+    assert whole.status_code == 202 and whole.json()["parameters"]["name"] == "n" * 200

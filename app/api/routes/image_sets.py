@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app import crud
 from app.api.deps import AdminKey, SessionDep, SettingsDep, StorageDep, admin_key, current_key
 from app.api.errors import APIError
-from app.api.uploads import BINARY, multipart_openapi, read_form
+from app.api.uploads import BINARY, NAME_SCHEMA, Form, form_name, multipart_openapi, read_form
 from app.config import Settings
 from app.images import validate_image
 from app.imagesets import (
@@ -36,7 +36,7 @@ from app.tables import ImageSet, ImageSetMember
 _FORM_SCHEMA = multipart_openapi(
     ["name"],
     {
-        "name": {"type": "string", "maxLength": 200},
+        "name": NAME_SCHEMA,
         "images": {"type": "array", "items": BINARY},
         "archive": {**BINARY, "description": "a zip of images, instead of or besides `images`"},
     },
@@ -58,9 +58,7 @@ def _prepare(filename: str, data: bytes, settings: Settings) -> SetImage:
     return SetImage(filename, clean, perceptual_hash(image), thumbnail_png(image))
 
 
-async def _read_uploads(
-    request: Request, settings: Settings
-) -> tuple[dict[str, str], list[SetImage]]:
+async def _read_uploads(request: Request, settings: Settings) -> tuple[Form, list[SetImage]]:
     """Parse and validate every uploaded image (files `images` and/or zip `archive`)."""
     form = await read_form(
         request,
@@ -82,7 +80,7 @@ async def _read_uploads(
     if len(raw) > MAX_SET_IMAGES:
         raise APIError(413, "too_many_images", f"more than {MAX_SET_IMAGES} images")
     prepared = [await run_in_threadpool(_prepare, name, data, settings) for name, data in raw]
-    return form.fields, prepared
+    return form, prepared
 
 
 def _dedupe(
@@ -149,14 +147,11 @@ def make_router(kind: str) -> APIRouter:
         settings: SettingsDep,
     ) -> ImageSetPublic:
         """Create a set from repeated `images` files and/or a zip `archive` (admin)."""
-        fields, prepared = await _read_uploads(request, settings)
-        name = fields.get("name", "").strip()
-        if not name or len(name) > 200:
-            raise APIError(422, "invalid_parameter", "name: 1 to 200 characters are required")
-        if set(fields) - {"name"}:
-            raise APIError(
-                422, "unknown_field", f"unexpected field(s): {sorted(set(fields) - {'name'})}"
-            )
+        form, prepared = await _read_uploads(request, settings)
+        name = form_name(form)
+        if set(form.fields) - {"name"}:
+            unknown = sorted(set(form.fields) - {"name"})
+            raise APIError(422, "unknown_field", f"unexpected field(s): {unknown}")
         kept, findings = _dedupe(prepared, {})
         if len(kept) < MIN_SET_IMAGES:
             raise _too_few(len(kept), len(prepared) - len(kept))

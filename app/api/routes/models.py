@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, Request, Response
 from app import crud
 from app.api.deps import AdminKey, CurrentKey, SessionDep, SettingsDep, StorageDep
 from app.api.errors import APIError
-from app.api.uploads import BINARY, multipart_openapi, read_form
+from app.api.uploads import BINARY, NAME_SCHEMA, form_name, multipart_openapi, read_form
 from app.presenters import activation_public, model_public
 from app.schemas import ActivationsPublic, ModelActivate, ModelPublic, ModelsPublic
 from app.tables import ModelFile
@@ -21,9 +21,7 @@ from contracts.modelfile import ModelFileError, read_model_metadata
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
-_FORM_SCHEMA = multipart_openapi(
-    ["file"], {"file": BINARY, "name": {"type": "string", "maxLength": 200}}
-)
+_FORM_SCHEMA = multipart_openapi(["file"], {"file": BINARY, "name": NAME_SCHEMA})
 
 
 def _model_or_404(session: SessionDep, model_id: str) -> ModelFile:
@@ -93,10 +91,10 @@ async def upload_model(
         info = read_model_metadata(part.data)
     except ModelFileError as exc:
         raise APIError(422, "model_invalid", f"not an Atelier model file: {exc}") from exc
-    name = form.fields.get("name") or part.filename or "model"
+    name = form_name(form, part.filename, "model")
     data = bytes(part.data)
     key = storage.put(data)
-    model = crud.create_model(session, name=name[:200], sha256=key, size_bytes=len(data), info=info)
+    model = crud.create_model(session, name=name, sha256=key, size_bytes=len(data), info=info)
     response.headers["Location"] = f"/v1/models/{model.id}"
     return model_public(model)
 

@@ -6,7 +6,7 @@ from fastapi.concurrency import run_in_threadpool
 from app import crud
 from app.api.deps import CurrentKey, SessionDep, SettingsDep, StorageDep
 from app.api.errors import APIError
-from app.api.uploads import BINARY, multipart_openapi, read_form
+from app.api.uploads import BINARY, NAME_SCHEMA, form_name, multipart_openapi, read_form
 from app.images import validate_image
 from app.presenters import style_public
 from app.schemas import StylePublic, StylesPublic
@@ -14,9 +14,7 @@ from app.tables import Style
 
 router = APIRouter(prefix="/v1/styles", tags=["styles"])
 
-_FORM_SCHEMA = multipart_openapi(
-    ["image"], {"image": BINARY, "name": {"type": "string", "maxLength": 200}}
-)
+_FORM_SCHEMA = multipart_openapi(["image"], {"image": BINARY, "name": NAME_SCHEMA})
 
 
 def _style_or_404(session: SessionDep, key: CurrentKey, style_id: str) -> Style:
@@ -40,9 +38,7 @@ async def create_style(
     part = form.files.get("image")
     if part is None:
         raise APIError(422, "missing_field", "the 'image' file is required")
-    name = form.fields.get("name") or part.filename or "style"
-    if len(name) > 200:
-        raise APIError(422, "invalid_parameter", "name: at most 200 characters")
+    name = form_name(form, part.filename, "style")
     image = await run_in_threadpool(
         validate_image,
         part.data,
