@@ -42,7 +42,15 @@ def clear_errors() -> Iterator[None]:
         raise fail("interrupted") from None
 
 
+# Options that a recipe sets itself; giving one with --recipe is an error, not silently ignored.
+RECIPE_OWNS = (
+    "steps", "image_size", "batch_size", "encoder", "init", "checkpoint_every",
+    "w_style", "w_content", "w_adv", "adversarial", "seed", "resume",
+)  # fmt: skip
+
+
 def train(
+    ctx: typer.Context,
     content_dir: Path = typer.Option(..., help="Folder of content photos."),
     style_dir: Path = typer.Option(..., help="Folder of style paintings."),
     out: Path = typer.Option(..., help="Model file to write (.safetensors)."),
@@ -60,10 +68,28 @@ def train(
     adversarial: str = setting("adversarial"),
     device: str = setting("device"),
     seed: int = setting("seed"),
+    recipe: Path | None = typer.Option(
+        None,
+        help="Recipe file (TOML) describing the whole run, stage by stage; resumes from the "
+        "checkpoint when it exists. The recipe sets every training option.",
+    ),
 ) -> None:
     """Train the style-transfer GAN on a content folder and a style folder."""
     with clear_errors():
         from tqdm import tqdm
+
+        if recipe is not None:
+            # Compared by name: typer vendors its own click, whose enum is not click's.
+            given = [
+                n
+                for n in RECIPE_OWNS
+                if getattr(ctx.get_parameter_source(n), "name", "") == "COMMANDLINE"
+            ]
+            if given:
+                opts = ", ".join("--" + n.replace("_", "-") for n in given)
+                raise ValueError(f"{opts}: set by the recipe; edit the recipe file instead")
+            _train_recipe(recipe, content_dir, style_dir, out, checkpoint, device)
+            return
 
         from contracts.training import BY_NAME
         from models.train import TrainConfig, TrainProgress
@@ -113,6 +139,51 @@ def train(
         )
         bar.close()
         typer.echo(f"wrote {out}")
+
+
+def _train_recipe(
+    recipe_path: Path, content_dir: Path, style_dir: Path, out: Path, checkpoint: Path | None,
+    device: str,
+) -> None:  # fmt: skip
+    from tqdm import tqdm
+
+    from models.recipe import checkpoint_step, load_recipe, run_recipe
+    from models.train import TrainProgress
+
+    recipe = load_recipe(recipe_path)
+    for stage in recipe.stages:
+        stage.device = device
+    ckpt = checkpoint or Path(str(out) + ".ckpt")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = checkpoint_step(ckpt)
+    if done:
+        typer.echo(f"resuming {recipe.name} from step {done} ({ckpt})", err=True)
+    bar = tqdm(
+        total=recipe.total_steps, initial=done, unit="step", dynamic_ncols=True, file=sys.stderr
+    )
+
+    def show(p: TrainProgress) -> None:
+        bar.n = p.step
+        bar.set_postfix(
+            style=f"{p.losses['style']:.3f}",
+            content=f"{p.losses['content']:.3f}",
+            color=f"{p.losses['color']:.3f}",
+            d=f"{p.losses['d']:.2f}",
+            img_s=f"{p.images_per_s:.1f}",
+        )
+        bar.refresh()
+
+    def save_preview(step: int, images: object) -> None:
+        # Photos over results, one PNG beside the output, rewritten at every validation.
+        from torchvision.utils import save_image
+
+        save_image(images.flatten(0, 1), Path(str(out) + ".preview.png"), nrow=images.shape[1])  # type: ignore[attr-defined]
+
+    run_recipe(
+        recipe, content_dir, style_dir, out, checkpoint=ckpt, progress=show, preview=save_preview
+    )
+    bar.close()
+    typer.echo(f"wrote {out}")
 
 
 def stylize(

@@ -26,8 +26,12 @@ class GeneratorConfig:
 
     # Encoder taps to fuse, deepest first; the decoder starts at the first one's stride.
     fuse_taps: tuple[str, ...] = ("s16x", "s8x", "s4", "s2")
-    # Decoder width at each fused stride (same order), then at stride 1.
+    # Decoder width at each fused stride (same order).
     widths: tuple[int, ...] = (128, 64, 32, 16)
+    # Width of a refinement stage at full resolution (0: none, the stride-2 map is upsampled
+    # straight to RGB). Two 3x3 convolutions at stride 1 let the decoder draw edges and strokes
+    # finer than two pixels; without them every 2x2 block shares one feature vector.
+    refine_width: int = 0
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -42,9 +46,19 @@ class DiscriminatorConfig:
     scales: int = 3
     base_width: int = 32
     layers: int = 3
+    # Length of the style vector D is conditioned on (projection discriminator, Miyato and
+    # Koyama 2018); 0: unconditional. Conditioned, D judges "a painting with these statistics"
+    # rather than "any painting", so it cannot pull every output toward the corpus's average.
+    condition_dim: int = 0
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+def style_vector(stats: StyleStats, taps: tuple[str, ...]) -> torch.Tensor:
+    """(N, D): the style's channel means and stds at `taps`, flattened: D's condition."""
+    parts = [torch.cat([stats.mean[t], stats.std[t]], dim=1).flatten(1) for t in taps]
+    return torch.cat(parts, dim=1)
 
 
 @dataclass
@@ -133,7 +147,15 @@ class Generator(nn.Module):
             self.body.append(nn.Sequential(ConvBlock(width + prev, width), ConvBlock(width, width)))
             prev = width
         self.last_stride = fused[-1].stride
-        self.to_rgb = ConvBlock(prev, 3, relu=False)
+        self.refine = (
+            nn.Sequential(
+                ConvBlock(prev, config.refine_width),
+                ConvBlock(config.refine_width, config.refine_width),
+            )
+            if config.refine_width
+            else nn.Identity()
+        )
+        self.to_rgb = ConvBlock(config.refine_width or prev, 3, relu=False)
 
     def fuse(
         self,
@@ -162,7 +184,7 @@ class Generator(nn.Module):
                 x = torch.cat([x, h], dim=1)
             h = body(x)
         assert h is not None
-        h = F.interpolate(h, size=size, mode="nearest")
+        h = self.refine(F.interpolate(h, size=size, mode="nearest"))  # (N, width, H, W)
         return torch.sigmoid(self.to_rgb(h))
 
     def forward(
@@ -175,10 +197,12 @@ class Generator(nn.Module):
         return self.decode(self.fuse(content, style, strength), size)
 
 
-class PatchDiscriminator(nn.Sequential):
-    """PatchGAN (Isola et al.) with spectral normalisation on every convolution."""
+class PatchDiscriminator(nn.Module):
+    """PatchGAN (Isola et al.) with spectral normalisation on every convolution; with a
+    condition, each patch's logit gains <phi(x), W y> (the projection discriminator)."""
 
-    def __init__(self, base_width: int, layers: int) -> None:
+    def __init__(self, base_width: int, layers: int, condition_dim: int = 0) -> None:
+        super().__init__()
         mods: list[nn.Module] = [
             spectral_norm(nn.Conv2d(3, base_width, 4, 2, 1)),
             nn.LeakyReLU(0.2),
@@ -191,8 +215,19 @@ class PatchDiscriminator(nn.Sequential):
                 nn.LeakyReLU(0.2),
             ]
             width = nxt
-        mods.append(spectral_norm(nn.Conv2d(width, 1, 4, 1, 1)))
-        super().__init__(*mods)
+        self.features = nn.Sequential(*mods)
+        self.head = spectral_norm(nn.Conv2d(width, 1, 4, 1, 1))
+        self.embed = spectral_norm(nn.Linear(condition_dim, width)) if condition_dim else None
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.features(x)  # (N, width, h, w)
+        logits = self.head(h)  # (N, 1, h - 1, w - 1): 4x4 kernel, stride 1, padding 1
+        if self.embed is not None:
+            if condition is None:
+                raise ValueError("this discriminator is conditioned on a style vector")
+            inner = (h * self.embed(condition)[:, :, None, None]).sum(1, keepdim=True)
+            logits = logits + F.avg_pool2d(inner, 2, stride=1)  # to the head's (h - 1, w - 1)
+        return logits
 
 
 class MultiScaleDiscriminator(nn.Module):
@@ -203,12 +238,15 @@ class MultiScaleDiscriminator(nn.Module):
         super().__init__()
         self.config = config
         self.scales = nn.ModuleList(
-            PatchDiscriminator(config.base_width, config.layers) for _ in range(config.scales)
+            PatchDiscriminator(config.base_width, config.layers, config.condition_dim)
+            for _ in range(config.scales)
         )
         self.min_side = 2 ** (config.layers + 1)
 
-    def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
-        # (N, 3, H, W) in [0, 1] -> list of (N, 1, h_k, w_k) patch logits, one per scale
+    def forward(
+        self, image: torch.Tensor, condition: torch.Tensor | None = None
+    ) -> list[torch.Tensor]:
+        # (N, 3, H, W) in [0, 1] (+ (N, condition_dim)) -> list of (N, 1, h_k, w_k) patch logits
         x = image * 2 - 1
         out = []
         for i, d in enumerate(self.scales):
@@ -216,7 +254,7 @@ class MultiScaleDiscriminator(nn.Module):
                 x = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
             if i and min(x.shape[-2:]) < self.min_side:
                 break  # too small for this PatchGAN's receptive field: coarser scales add nothing
-            out.append(d(x))
+            out.append(d(x, condition))
         return out
 
 

@@ -32,6 +32,7 @@ from models.networks import (
     MultiScaleDiscriminator,
     StyleStats,
     build_generator,
+    style_vector,
 )
 
 
@@ -54,7 +55,14 @@ class TrainConfig:
     w_content: float = 1.0
     w_style: float = 1.0
     w_identity: float = 1.0
+    # Colour-distribution term (sliced Wasserstein of Lab pixels); 0: off.
+    w_color: float = 0.0
     w_r1: float = 0.0
+    # Encoder taps the content loss compares; None: the encoder's own (Lite0: s16 only).
+    # Shallower taps hold finer structure: edges, eyes, letters.
+    content_taps: tuple[str, ...] | None = None
+    # Condition D on the style's statistics (projection discriminator); see DiscriminatorConfig.
+    style_conditioned_d: bool = False
     augment: str = "color,translation,cutout"
     ema_decay: float = 0.995
     checkpoint_every: int = 250
@@ -79,6 +87,8 @@ class TrainConfig:
             d["generator"] = GeneratorConfig.from_dict(d["generator"])
         d["discriminator"] = DiscriminatorConfig(**d["discriminator"])
         d["betas"] = tuple(d["betas"])
+        if d.get("content_taps") is not None:
+            d["content_taps"] = tuple(d["content_taps"])
         return cls(**d)
 
 
@@ -138,6 +148,12 @@ class Trainer:
         self.G.to(self.device).train()
         self.G_ema = copy.deepcopy(self.G).eval()
         set_requires_grad(self.G_ema, False)
+        enc = self.encoder
+        self.content_taps = tuple(config.content_taps or enc.content_taps)
+        if config.style_conditioned_d:
+            config.discriminator.condition_dim = sum(
+                2 * enc.tap(t).channels for t in enc.style_taps
+            )
         self.D = MultiScaleDiscriminator(config.discriminator).to(self.device).train()
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=config.betas)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=config.betas)
@@ -152,9 +168,8 @@ class Trainer:
         self.val_style = self.style.sample(1, val_rng).expand(n_val, -1, -1, -1)
         self.step_count = 0
         self.history: list[dict[str, float]] = []
-        enc = self.encoder
         self.fuse_taps = tuple(self.G.config.fuse_taps)
-        self.all_taps = tuple(dict.fromkeys(self.fuse_taps + enc.style_taps + enc.content_taps))
+        self.all_taps = tuple(dict.fromkeys(self.fuse_taps + enc.style_taps + self.content_taps))
         # bf16 autocast on CUDA; fp32 elsewhere (CPU bf16 backward is slower than fp32 here).
         self.amp = self.device.type == "cuda"
 
@@ -170,6 +185,8 @@ class Trainer:
         with torch.no_grad(), self._autocast():
             c_feats = {t: f.float() for t, f in enc(c, self.all_taps).items()}
             s_stats = StyleStats.of(enc(s, self.all_taps))
+        # D's condition y(s): the style's statistics; None for an unconditional D.
+        y = style_vector(s_stats, enc.style_taps) if cfg.style_conditioned_d else None
 
         # 1. G(c, s)
         with self._autocast():
@@ -178,8 +195,8 @@ class Trainer:
         # 2. D step: real paintings vs detached stylized images
         with self._autocast():
             real_in = s.detach().requires_grad_(cfg.w_r1 > 0)
-            d_real = D(diff_augment(real_in, self.rng, cfg.augment))
-            d_fake = D(diff_augment(fake.detach(), self.rng, cfg.augment))
+            d_real = D(diff_augment(real_in, self.rng, cfg.augment), y)
+            d_fake = D(diff_augment(fake.detach(), self.rng, cfg.augment), y)
             loss_d = self.d_adv(d_real, d_fake)
             if cfg.w_r1 > 0:
                 loss_d = loss_d + cfg.w_r1 / 2 * losses.r1_penalty(d_real, real_in)
@@ -191,10 +208,14 @@ class Trainer:
         set_requires_grad(D, False)
         with self._autocast():
             f_feats = enc(fake, self.all_taps)
-            loss_adv = self.g_adv(D(diff_augment(fake, self.rng, cfg.augment)))
-            loss_content = losses.content_loss(f_feats, c_feats, enc.content_taps)
+            loss_adv = self.g_adv(D(diff_augment(fake, self.rng, cfg.augment), y))
+            loss_content = losses.content_loss(f_feats, c_feats, self.content_taps)
             loss_style = losses.style_loss(f_feats, s_stats.mean, s_stats.std, enc.style_taps)
             loss_g = cfg.w_adv * loss_adv + cfg.w_content * loss_content + cfg.w_style * loss_style
+            loss_color = torch.zeros(())
+            if cfg.w_color > 0:
+                loss_color = losses.color_loss(fake, s, self.rng)
+                loss_g = loss_g + cfg.w_color * loss_color
             loss_id = torch.zeros(())
             if cfg.w_identity > 0:
                 # On a quarter of the batch: a reconstruction signal at a quarter of the cost.
@@ -219,6 +240,7 @@ class Trainer:
             "g_adv": loss_adv.item(),
             "content": loss_content.item(),
             "style": loss_style.item(),
+            "color": loss_color.item(),
             "identity": loss_id.item(),
         }
         self.history.append(record)
@@ -271,6 +293,10 @@ class Trainer:
         self.D.load_state_dict(state["D"])
         self.opt_G.load_state_dict(state["opt_G"])
         self.opt_D.load_state_dict(state["opt_D"])
+        # The learning rates are this run's (a recipe's later stage may lower them).
+        for opt, lr in ((self.opt_G, self.config.lr_g), (self.opt_D, self.config.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr
         self.rng.set_state(state["rng"].cpu())
         torch.set_rng_state(state["torch_rng"].cpu())
         self.step_count = int(state["step"])
@@ -279,7 +305,9 @@ class Trainer:
     def save_model(self, path: str | Path, **info: Any) -> None:
         recent = self.history[-50:]
         mean_losses = (
-            {k: sum(h[k] for h in recent) / len(recent) for k in recent[0]} if recent else {}
+            {k: sum(h.get(k, 0.0) for h in recent) / len(recent) for k in recent[-1]}
+            if recent
+            else {}
         )
         save_model(
             path,
@@ -317,6 +345,7 @@ def train(
     init_model: str | Path | None = None,
     progress: Callable[[TrainProgress], None] | None = None,
     preview: Callable[[int, torch.Tensor], None] | None = None,
+    model_info: dict[str, Any] | None = None,
 ) -> Trainer:
     """Train for `config.steps` steps (counting a resumed checkpoint's), checkpointing every
     `checkpoint_every` steps to `checkpoint`, and write the EMA generator to `out`.
@@ -355,5 +384,5 @@ def train(
                     resumed_from=start_step,
                 )
             )
-    trainer.save_model(out)
+    trainer.save_model(out, **(model_info or {}))
     return trainer

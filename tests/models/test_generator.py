@@ -138,3 +138,69 @@ def test_vgg19_encoder_gets_its_own_generator_layout() -> None:
     stylizer = GANStylizer(build_generator(config, encoder.taps), encoder, torch.device("cpu"))
     content = synthetic_image(45, 37, seed=17)
     assert stylizer(content, [synthetic_image(30, 30, seed=18)]).size == (45, 37)
+
+
+def test_lab_conversion_matches_reference_values() -> None:
+    from models.losses import rgb_to_lab
+
+    # sRGB white, black and pure red in CIE Lab (D65), as colour-science tables give them.
+    rgb = torch.tensor([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]).T.reshape(1, 3, 3, 1)
+    lab = rgb_to_lab(rgb)[0, :, :, 0].T
+    expected = torch.tensor([[100.0, 0.0, 0.0], [0.0, 0.0, 0.0], [53.24, 80.09, 67.20]])
+    assert torch.allclose(lab, expected, atol=0.05)
+
+
+def test_color_distance_is_zero_for_the_same_palette_and_grows_with_the_difference() -> None:
+    from models.losses import color_loss, rgb_to_lab, sliced_wasserstein
+
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(2, 3, 32, 32, generator=g)
+    shuffled = image.flatten(2)[..., torch.randperm(32 * 32, generator=g)].reshape(2, 3, 32, 32)
+    near, far = image * 0.9, image**3  # (1 - image would have the same palette as uniform noise)
+
+    def distance(x: torch.Tensor) -> float:  # the deterministic, all-pixel form
+        lab = rgb_to_lab(x), rgb_to_lab(image)
+        return float(
+            sliced_wasserstein(
+                *lab, samples=None, generator=torch.Generator().manual_seed(1)
+            ).mean()
+        )
+
+    assert distance(shuffled) < 1e-3 < distance(near) < distance(far)
+    # The training form draws pixels at random: noisy, but it still orders the two clearly.
+    assert float(color_loss(near, image, g)) < float(color_loss(far, image, g))
+    # ...and it has a gradient: the generator can learn from it.
+    x = image.clone().requires_grad_(True)
+    color_loss(x, far).backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_style_conditioned_discriminator_depends_on_the_condition() -> None:
+    from models.networks import DiscriminatorConfig, MultiScaleDiscriminator
+
+    torch.manual_seed(0)
+    D = MultiScaleDiscriminator(DiscriminatorConfig(condition_dim=6)).eval()
+    x = torch.rand(2, 3, 64, 64)
+    y = torch.randn(2, 6)
+    a, b = D(x, y), D(x, -y)
+    assert [t.shape for t in a] == [t.shape for t in b]
+    assert not torch.allclose(a[0], b[0])
+    with pytest.raises(ValueError, match="conditioned"):
+        D(x)
+
+
+def test_refine_stage_is_stored_in_the_config_and_old_configs_load_without_it() -> None:
+    from models.networks import GeneratorConfig, build_generator
+
+    encoder = build_random(0)
+    old = GeneratorConfig.from_dict(
+        {"fuse_taps": ["s16x", "s8x", "s4", "s2"], "widths": [8, 8, 8, 8]}
+    )
+    assert old.refine_width == 0
+    G = build_generator(GeneratorConfig(widths=(8, 8, 8, 8), refine_width=4), encoder.taps)
+    feats = encoder(torch.rand(1, 3, 48, 64), G.config.fuse_taps)
+    from models.networks import StyleStats
+
+    out = G(feats, StyleStats.of(feats), (48, 64))
+    assert out.shape == (1, 3, 48, 64)
+    assert G.to_rgb[1].in_channels == 4
