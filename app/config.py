@@ -4,6 +4,8 @@ Defaults give the embedded stack: everything (SQLite job store, SQLite broker, s
 lives under `ATELIER_DATA_DIR`, so a fresh install needs no server.
 """
 
+import os
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -23,8 +25,10 @@ class Settings(BaseSettings):
     # Upload limits: bytes are counted while streaming, pixels checked before decoding.
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     max_pixels: int = Field(default=40_000_000, gt=0)
-    max_side: int = Field(default=8192, gt=0)
-    default_output_side: int = Field(default=1024, gt=0)
+    max_upload_side: int = Field(default=8192, gt=0)  # an uploaded image's largest side
+    # The GAN's tile size when a job names none: the largest side processed in one pass (a
+    # result always has the photo's size). The optimisation method works at optimisation_size.
+    default_tile_size: int = Field(default=1024, gt=0)
     max_model_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
     max_archive_bytes: int = Field(default=200 * 1024 * 1024, gt=0)  # a style set's zip
 
@@ -84,7 +88,20 @@ class Settings(BaseSettings):
         return self.celery_broker_url.startswith(("sqla+", "sqlalchemy+"))
 
 
+# Settings renamed for what they are, their old environment variables still read for one release.
+RENAMED = {
+    "ATELIER_MAX_SIDE": "max_upload_side",
+    "ATELIER_DEFAULT_OUTPUT_SIDE": "default_tile_size",
+}
+
+
 @lru_cache
 def get_settings() -> Settings:
     """The process-wide settings; tests build their own `Settings` and pass it explicitly."""
-    return Settings()
+    settings = Settings()
+    for old, field in RENAMED.items():
+        new = "ATELIER_" + field.upper()
+        if old in os.environ and new not in os.environ:
+            warnings.warn(f"{old} is deprecated: set {new}", DeprecationWarning, stacklevel=2)
+            settings = settings.model_copy(update={field: int(os.environ[old])})
+    return settings

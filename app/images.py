@@ -53,7 +53,7 @@ class CleanImage:
 
 
 def validate_image(
-    data: bytes | bytearray, *, field: str, max_pixels: int, max_side: int
+    data: bytes | bytearray, *, field: str, max_pixels: int, max_upload_side: int
 ) -> CleanImage:
     """Decode an uploaded image fully, or raise the domain error that says why (stable code)."""
     if not data:
@@ -74,10 +74,10 @@ def validate_image(
                     "too_many_pixels",
                     f"'{field}' has {width}x{height} pixels, more than the limit of {max_pixels}",
                 )
-            if max(width, height) > max_side:
+            if max(width, height) > max_upload_side:
                 raise TooLarge(
                     "image_too_large",
-                    f"'{field}' is {width}x{height}, a side exceeds {max_side}",
+                    f"'{field}' is {width}x{height}, a side exceeds {max_upload_side}",
                 )
             if getattr(image, "n_frames", 1) > 1:
                 raise InvalidInput(

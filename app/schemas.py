@@ -3,11 +3,20 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from app.tables import JobKind, JobStatus
 from contracts import training
 from contracts.images import NAME_MAX_LENGTH, NAME_MIN_LENGTH, check_name
+from contracts.stylize import MIN_SIDE
 
 # The one name rule (styles, sets, models, trainings): 1 to 200 characters, never truncated.
 Name = Annotated[
@@ -29,11 +38,40 @@ class StylizationCreate(BaseModel):
     )
     strength: float = Field(default=1.0, ge=0.0, le=1.0)
     preserve_color: bool = False
-    max_side: int | None = Field(default=None, ge=16)
+    tile_size: int | None = Field(
+        default=None,
+        ge=MIN_SIDE,
+        description="GAN: the largest side processed in one pass; a larger photo is processed "
+        "in overlapping tiles (default: ATELIER_DEFAULT_TILE_SIZE). The result has the photo's "
+        "size.",
+    )
+    working_size: int | None = Field(
+        default=None,
+        ge=MIN_SIDE,
+        description="optimisation method: the side it works at, at most (and by default) "
+        "ATELIER_OPTIMISATION_SIZE; the result is upscaled to the photo's size",
+    )
+    max_side: int | None = Field(
+        default=None,
+        ge=MIN_SIDE,
+        description="deprecated (one release): sets tile_size and working_size both",
+        json_schema_extra={"deprecated": True},
+    )
     output_format: Literal["png", "jpeg", "webp"] = "png"
     model_id: str | None = None
     webhook_url: AnyHttpUrl | None = None
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1, description="default: random")
+
+    @model_validator(mode="after")
+    def _old_max_side(self) -> "StylizationCreate":
+        """The old `max_side` meant both sizes: it sets them, unless they are given too."""
+        if self.max_side is not None:
+            if self.tile_size is not None or self.working_size is not None:
+                raise ValueError(
+                    "max_side is the old name of tile_size and working_size: give those"
+                )
+            self.tile_size = self.working_size = self.max_side
+        return self
 
 
 def _setting(api_name: str) -> Any:

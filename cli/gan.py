@@ -10,6 +10,8 @@ from typing import Any
 
 import typer
 
+from contracts.stylize import MIN_SIDE
+
 DEVICE_HELP = "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps."
 
 
@@ -198,9 +200,18 @@ def stylize(
     ),
     strength: float = typer.Option(1.0, min=0.0, max=1.0, help="0 = the photo, 1 = full style."),
     preserve_color: bool = typer.Option(False, help="Keep the photo's colours."),
-    max_side: int | None = typer.Option(None, min=32, help="Larger photos are processed in tiles."),
+    tile_size: int | None = typer.Option(
+        None,
+        "--tile-size",
+        "--max-side",
+        min=MIN_SIDE,
+        help="With --model: the largest side processed in one pass; larger photos are processed "
+        "in tiles (--max-side: its old name).",
+    ),
     steps: int = typer.Option(200, min=1, help="Optimisation steps (without --model)."),
-    image_size: int = typer.Option(512, min=32, help="Optimisation size (without --model)."),
+    image_size: int = typer.Option(
+        512, min=MIN_SIDE, help="Without --model: the optimisation method's working size."
+    ),
     encoder: str = typer.Option("efficientnet-lite0", help="Encoder for the optimisation method."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
 ) -> None:
@@ -246,7 +257,7 @@ def stylize(
             weights=weights,
             strength=strength,
             preserve_color=preserve_color,
-            max_side=max_side,
+            tile_size=tile_size,
             progress=show,
         )
         bar.close()

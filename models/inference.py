@@ -2,6 +2,8 @@
 
 ``load_stylizer(path)`` gives the GAN pipeline for a model file, or the optimisation method
 (Gatys) when no model is given. Both take PIL images and return a PIL image of the content's size.
+Each has its own size: the GAN's `tile_size` (the largest side it processes in one pass) and
+the optimisation method's `working_size` (the side it optimises at); each ignores the other's.
 """
 
 from __future__ import annotations
@@ -68,7 +70,8 @@ class Stylizer(Protocol):
         weights: Sequence[float] | None = None,
         strength: float = 1.0,
         preserve_color: bool = False,
-        max_side: int | None = None,
+        tile_size: int | None = None,
+        working_size: int | None = None,
         progress: Progress | None = None,
     ) -> Image.Image: ...
 
@@ -210,7 +213,8 @@ class GANStylizer:
         weights: Sequence[float] | None = None,
         strength: float = 1.0,
         preserve_color: bool = False,
-        max_side: int | None = None,
+        tile_size: int | None = None,
+        working_size: int | None = None,
         progress: Progress | None = None,
     ) -> Image.Image:
         """Stylize `content` with `styles`.
@@ -221,14 +225,17 @@ class GANStylizer:
             weights: one weight per style for blending (default: equal).
             strength: 0 gives the decoder's reconstruction of the photo, 1 the full style.
             preserve_color: keep the photo's colours (luminance-only transfer).
-            max_side: largest side processed in one pass; bigger photos are processed in
+            tile_size: largest side processed in one pass; bigger photos are processed in
                 overlapping tiles that share content and style statistics, so seams do not show.
+            working_size: the optimisation method's; the GAN works at the photo's size.
             progress: called with the fraction done; it may raise to abort.
         """
         _check_strength(strength)
         style = self._blend_styles(styles, weights)
         x = to_tensor(content)
-        out = self.stylize_tensor(x, style, strength=strength, max_side=max_side, progress=progress)
+        out = self.stylize_tensor(
+            x, style, strength=strength, tile_size=tile_size, progress=progress
+        )
         if preserve_color:
             out = preserve_colors(out, x)
         return to_image(out)
@@ -240,17 +247,17 @@ class GANStylizer:
         style: StyleStats,
         *,
         strength: float = 1.0,
-        max_side: int | None = None,
+        tile_size: int | None = None,
         progress: Progress | None = None,
     ) -> torch.Tensor:
         """(1, 3, H, W) in [0, 1] -> stylized (1, 3, H, W) on the CPU."""
         h, w = content.shape[-2:]
-        if max_side is None or max(h, w) <= max_side:
+        if tile_size is None or max(h, w) <= tile_size:
             out = self._run(content, style, strength)
             if progress:
                 progress(1.0)
             return out
-        return self._run_tiled(content, style, strength, max_side, progress)
+        return self._run_tiled(content, style, strength, tile_size, progress)
 
     def _run(
         self,
@@ -347,15 +354,17 @@ class OptimisationStylizer:
         weights: Sequence[float] | None = None,
         strength: float = 1.0,
         preserve_color: bool = False,
-        max_side: int | None = None,
+        tile_size: int | None = None,
+        working_size: int | None = None,
         progress: Progress | None = None,
     ) -> Image.Image:
-        """Stylize at `image_size` (longer side; `max_side` lowers it), then upscale to the photo's
-        size. `strength` blends the optimised image with the photo."""
+        """Stylize at `working_size` (the longer side; at most `image_size`, its default), then
+        upscale to the photo's size. `strength` blends the optimised image with the photo.
+        `tile_size` is the GAN's: the whole working-size image is optimised at once."""
         _check_strength(strength)
         if any(isinstance(s, StyleStats) for s in styles):
             raise ValueError("the optimisation method needs style images, not saved statistics")
-        size = min(self.image_size, max_side or self.image_size)
+        size = min(self.image_size, working_size or self.image_size)
         small = to_tensor(resize_max_side(content, size)).to(self.device)
         style_tensors = [to_tensor(resize_max_side(s, size)).to(self.device) for s in styles]  # type: ignore[arg-type]
         with torch.enable_grad():

@@ -108,7 +108,9 @@ def stylize_work(rt: Runtime, job: Job, progress: Progress) -> dict[str, Any]:
         styles,
         strength=params.get("strength", 1.0),
         preserve_color=params.get("preserve_color", False),
-        max_side=params.get("max_side"),
+        # Jobs queued before the split recorded one `max_side` for both sizes.
+        tile_size=params.get("tile_size", params.get("max_side")),
+        working_size=params.get("working_size", params.get("max_side")),
         progress=progress,
     )
     data, content_type = encode(result, params.get("output_format", "png"))

@@ -51,7 +51,7 @@ def index(request: Request, settings: SettingsDep) -> HTMLResponse:
     limits = {
         "max_upload_bytes": settings.max_upload_bytes,
         "max_pixels": settings.max_pixels,
-        "max_side": settings.max_side,
+        "max_upload_side": settings.max_upload_side,
         "formats": [FORMAT_NAMES.get(f, f) for f in ALLOWED_FORMATS],
         "content_types": sorted(ALLOWED_FORMATS.values()),
     }

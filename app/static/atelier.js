@@ -89,7 +89,7 @@ function plain(err) {
     corrupt_image: "This image could not be read: it may be damaged or incomplete.",
     animated_image: "Animated images are not supported: use a single still picture.",
     too_many_pixels: `This image has too many pixels (the limit is ${(LIMITS.max_pixels / 1e6).toFixed(1)} megapixels).`,
-    image_too_large: `This image is too big: each side can be at most ${LIMITS.max_side} px.`,
+    image_too_large: `This image is too big: each side can be at most ${LIMITS.max_upload_side} px.`,
     file_too_large: `This file is too large: the limit is ${mb(LIMITS.max_upload_bytes)}.`,
     style_not_found: "This style no longer exists. Pick another one.",
     style_set_not_found: "This style set no longer exists. Pick another one.",
@@ -194,8 +194,8 @@ async function checkImageFile(file) {
   if (w * h > LIMITS.max_pixels) {
     throw new Error(`This image is ${w} × ${h}: more than ${(LIMITS.max_pixels / 1e6).toFixed(1)} megapixels.`);
   }
-  if (Math.max(w, h) > LIMITS.max_side) {
-    throw new Error(`This image is ${w} × ${h}: a side is longer than ${LIMITS.max_side} px.`);
+  if (Math.max(w, h) > LIMITS.max_upload_side) {
+    throw new Error(`This image is ${w} × ${h}: a side is longer than ${LIMITS.max_upload_side} px.`);
   }
   return { file, img, url };
 }

@@ -36,7 +36,7 @@ def test_every_suffix_passes_the_upload_and_is_read_by_the_trainer(tmp_path):
     uploaded = read_zip(archive.getvalue(), max_file_bytes=1 << 20)
     assert len(uploaded) == len(IMAGE_SUFFIXES)  # the text file is skipped, no image is
     for name, data in uploaded:
-        assert validate_image(data, field=name, max_pixels=10**6, max_side=64).width == 40
+        assert validate_image(data, field=name, max_pixels=10**6, max_upload_side=64).width == 40
     listed = list_images(tmp_path)
     assert [p.suffix for p in listed] == [s for s in IMAGE_SUFFIXES]
     assert all(load_image(p).size == (40, 32) for p in listed)

@@ -99,7 +99,7 @@ def test_tiled_and_untiled_outputs_agree(stylizer: GANStylizer) -> None:
     content, style = synthetic_image(224, 160, seed=13), synthetic_image(64, 64, seed=14)
     whole = to_tensor(stylizer(content, [style]))
     fractions: list[float] = []
-    tiled = to_tensor(stylizer(content, [style], max_side=128, progress=fractions.append))
+    tiled = to_tensor(stylizer(content, [style], tile_size=128, progress=fractions.append))
     assert tiled.shape == whole.shape
     assert (tiled - whole).abs().mean() < 0.02
     assert (

@@ -34,7 +34,7 @@ def embedded_settings(data_dir: Path, **overrides: object) -> Settings:
         "run_reaper": False,
         "max_upload_bytes": 256 * 1024,
         "max_pixels": 1_000_000,
-        "max_side": 2048,
+        "max_upload_side": 2048,
         "encoder": "random",
         "optimisation_steps": 3,
         "optimisation_size": 64,

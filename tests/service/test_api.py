@@ -141,6 +141,32 @@ def test_result_of_an_unfinished_job_is_409(api):
     assert response.status_code == 409 and response.json()["error"]["code"] == "job_not_succeeded"
 
 
+def test_sizes_are_recorded_by_what_they_are_and_max_side_still_sets_both(api):
+    default = _submit(api).json()["parameters"]
+    assert default["tile_size"] == api.settings.default_tile_size
+    assert default["working_size"] is None  # the worker's ATELIER_OPTIMISATION_SIZE
+    assert "max_side" not in default
+    given = _submit(api, tile_size="512", working_size="128").json()["parameters"]
+    assert (given["tile_size"], given["working_size"]) == (512, 128)
+    old = _submit(api, max_side="256").json()["parameters"]  # the old name, for one release
+    assert (old["tile_size"], old["working_size"]) == (256, 256) and "max_side" not in old
+
+
+def test_renamed_size_settings_still_read_their_old_variables(monkeypatch):
+    from app.config import get_settings
+
+    monkeypatch.setenv("ATELIER_MAX_SIDE", "4096")
+    monkeypatch.setenv("ATELIER_DEFAULT_OUTPUT_SIDE", "640")
+    monkeypatch.setenv("ATELIER_DEFAULT_TILE_SIZE", "768")  # the new name wins over the old
+    get_settings.cache_clear()
+    try:
+        with pytest.warns(DeprecationWarning, match="ATELIER_MAX_SIDE"):
+            settings = get_settings()
+    finally:
+        get_settings.cache_clear()
+    assert (settings.max_upload_side, settings.default_tile_size) == (4096, 768)
+
+
 def test_submitted_job_is_in_the_broker_queue(api):
     _submit(api)
     metrics = api.client.get("/metrics").text

@@ -158,7 +158,7 @@ def test_declared_length_over_the_limit_is_refused_before_reading(api):
 def test_decompression_bomb_is_refused_by_pillows_guard(api_with):
     """With our own pixel limit lifted, Pillow's guard (a warning made an error) still holds."""
     bomb = _encode(Image.new("1", (10_000, 9_000)), "PNG")  # 90 Mpixel in ~11 kB
-    with api_with(max_pixels=10**10, max_side=50_000) as api:
+    with api_with(max_pixels=10**10, max_upload_side=50_000) as api:
         before = api.state()
         response = api.client.post(
             "/v1/stylizations",
@@ -212,7 +212,34 @@ BAD_REQUESTS = [
         "invalid_parameter",
     ),
     (
-        "max_side above the limit",
+        "tile_size above the upload limit",
+        {
+            "files": {"content": ("c.png", PNG), "style": ("s.png", PNG)},
+            "data": {"tile_size": "99999"},
+        },
+        422,
+        "invalid_parameter",
+    ),
+    (
+        "working_size below the floor shared with atelier stylize",
+        {
+            "files": {"content": ("c.png", PNG), "style": ("s.png", PNG)},
+            "data": {"working_size": "16"},
+        },
+        422,
+        "invalid_parameter",
+    ),
+    (
+        "the old max_side with one of the sizes it stands for",
+        {
+            "files": {"content": ("c.png", PNG), "style": ("s.png", PNG)},
+            "data": {"max_side": "512", "tile_size": "512"},
+        },
+        422,
+        "invalid_parameter",
+    ),
+    (
+        "max_side (the old name) above the limit",
         {
             "files": {"content": ("c.png", PNG), "style": ("s.png", PNG)},
             "data": {"max_side": "99999"},

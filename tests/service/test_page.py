@@ -28,7 +28,7 @@ def test_page_is_served_with_the_limits_the_api_enforces(api):
     )
     assert limits["max_upload_bytes"] == api.settings.max_upload_bytes
     assert limits["max_pixels"] == api.settings.max_pixels
-    assert limits["max_side"] == api.settings.max_side
+    assert limits["max_upload_side"] == api.settings.max_upload_side
     script = re.search(r'src="(/static/atelier\.js\?v=\w+)"', response.text)[1]
     assert api.client.get(script).status_code == 200
     assert "/" not in api.client.get("/openapi.json").json()["paths"]  # the page is not API

@@ -52,7 +52,10 @@ def _prepare(filename: str, data: bytes, settings: Settings) -> SetImage:
             413, "file_too_large", f"{filename} exceeds {settings.max_upload_bytes} bytes"
         )
     clean = validate_image(
-        data, field=filename, max_pixels=settings.max_pixels, max_side=settings.max_side
+        data,
+        field=filename,
+        max_pixels=settings.max_pixels,
+        max_upload_side=settings.max_upload_side,
     )
     image = Image.open(io.BytesIO(clean.png))
     return SetImage(filename, clean, perceptual_hash(image), thumbnail_png(image))

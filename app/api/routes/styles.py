@@ -44,7 +44,7 @@ async def create_style(
         part.data,
         field="image",
         max_pixels=settings.max_pixels,
-        max_side=settings.max_side,
+        max_upload_side=settings.max_upload_side,
     )
     style = crud.create_style(session, storage=storage, owner=key, name=name, image=image)
     response.headers["Location"] = f"/v1/styles/{style.id}"

@@ -87,8 +87,12 @@ def _parameters(form: Form, settings: Settings) -> StylizationCreate:
         params = StylizationCreate.model_validate(form.fields)
     except ValidationError as exc:
         raise APIError(422, "invalid_parameter", _validation_message(exc)) from exc
-    if params.max_side is not None and params.max_side > settings.max_side:
-        raise APIError(422, "invalid_parameter", f"max_side: at most {settings.max_side}")
+    for name in ("tile_size", "working_size"):
+        value = getattr(params, name)
+        if value is not None and value > settings.max_upload_side:
+            # No uploaded photo is larger: the same bound as `atelier stylize` plus this one.
+            field = "max_side" if "max_side" in form.fields else name
+            raise APIError(422, "invalid_parameter", f"{field}: at most {settings.max_upload_side}")
     if params.webhook_url is not None and not settings.webhook_allow_private:
         check_webhook_host(params.webhook_url.host or "")
     if "content" not in form.files:
@@ -137,9 +141,9 @@ def _style_sha256(session: Session, key: ApiKey, params: StylizationCreate) -> s
 def _recorded(params: StylizationCreate, settings: Settings) -> dict[str, Any]:
     """The job's parameters as recorded: what the worker needs and what reproduces the result."""
     parameters = params.model_dump(
-        mode="json", exclude={"style_id", "style_set_id", "model_id", "webhook_url"}
+        mode="json", exclude={"style_id", "style_set_id", "model_id", "webhook_url", "max_side"}
     )
-    parameters["max_side"] = params.max_side or settings.default_output_side
+    parameters["tile_size"] = params.tile_size or settings.default_tile_size
     # Recorded so that a result can be reproduced (with the model version in result_info).
     parameters["seed"] = params.seed if params.seed is not None else secrets.randbelow(2**31)
     return parameters
@@ -175,7 +179,7 @@ async def create_stylization(
     form = await read_form(request, max_file_bytes=settings.max_upload_bytes)
     params = _parameters(form, settings)
     style_sha256 = _style_sha256(session, key, params)
-    limits = {"max_pixels": settings.max_pixels, "max_side": settings.max_side}
+    limits = {"max_pixels": settings.max_pixels, "max_upload_side": settings.max_upload_side}
     content = await run_in_threadpool(
         validate_image, form.files["content"].data, field="content", **limits
     )
