@@ -52,3 +52,36 @@ def samples() -> Path:
     if not SAMPLES.is_dir():
         pytest.skip(f"sample images not found at {SAMPLES}")
     return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A GAN trained 2 steps at 32 px with the random encoder by `atelier train`."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    root = tmp_path_factory.mktemp("tiny")
+    (root / "content").mkdir()
+    (root / "style").mkdir()
+    for i in range(2):
+        synthetic_image(80, 64, seed=i).save(root / "content" / f"c{i}.png")
+        synthetic_image(64, 80, seed=50 + i).save(root / "style" / f"s{i}.jpg")
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--content-dir", str(root / "content"),
+            "--style-dir", str(root / "style"),
+            "--out", str(root / "m.safetensors"),
+            "--steps", "2",
+            "--image-size", "32",
+            "--batch-size", "2",
+            "--encoder", "random",
+            "--device", "cpu",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "UNTRAINED" in result.stderr
+    assert (root / "m.safetensors").is_file() and (root / "m.safetensors.ckpt").is_file()
+    return root / "m.safetensors"

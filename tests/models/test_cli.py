@@ -19,39 +19,6 @@ def invoke(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("tiny")
-    (root / "content").mkdir()
-    (root / "style").mkdir()
-    for i in range(2):
-        synthetic_image(80, 64, seed=i).save(root / "content" / f"c{i}.png")
-        synthetic_image(64, 80, seed=50 + i).save(root / "style" / f"s{i}.jpg")
-    code, out, err = invoke(
-        "train",
-        "--content-dir",
-        root / "content",
-        "--style-dir",
-        root / "style",
-        "--out",
-        root / "m.safetensors",
-        "--steps",
-        "2",
-        "--image-size",
-        "32",
-        "--batch-size",
-        "2",
-        "--encoder",
-        "random",
-        "--device",
-        "cpu",
-    )
-    assert code == 0, err
-    assert "UNTRAINED" in err
-    assert (root / "m.safetensors").is_file() and (root / "m.safetensors.ckpt").is_file()
-    return root / "m.safetensors"
-
-
 def test_one_step_train_save_load_stylize_smoke(tiny_model: Path, tmp_path: Path) -> None:
     photo, style_a, style_b = tmp_path / "p.png", tmp_path / "a.png", tmp_path / "b.png"
     synthetic_image(70, 45, seed=1).save(photo)
@@ -106,36 +73,6 @@ def test_stylize_without_model_uses_the_optimisation_method(tmp_path: Path) -> N
     assert "(optimisation)" in out
     with Image.open(tmp_path / "o.jpg") as result:
         assert result.size == (48, 40)
-
-
-def test_evaluate_prints_scores_and_writes_a_sheet(tiny_model: Path, tmp_path: Path) -> None:
-    for d in ("c", "s"):
-        (tmp_path / d).mkdir()
-    for i in range(2):
-        synthetic_image(64, 48, seed=i).save(tmp_path / "c" / f"{i}.png")
-        synthetic_image(48, 64, seed=10 + i).save(tmp_path / "s" / f"{i}.png")
-    code, out, err = invoke(
-        "evaluate",
-        "--model",
-        tiny_model,
-        "--content-dir",
-        tmp_path / "c",
-        "--style-dir",
-        tmp_path / "s",
-        "-o",
-        tmp_path / "sheet.png",
-        "--image-size",
-        "48",
-        "--reference-steps",
-        "2",
-        "--device",
-        "cpu",
-    )
-    assert code == 0, err
-    for name in ("content", "style", "kid", "reference_style"):
-        assert f"{name}:" in out.replace(" ", "")
-    with Image.open(tmp_path / "sheet.png") as sheet:
-        assert sheet.width > 4 * 150 and sheet.height > 4 * 150  # 4 columns, 4 rows (2 x 2 pairs)
 
 
 def _bad_files(tmp_path: Path) -> dict[str, Path]:
