@@ -140,10 +140,8 @@ def live_server() -> Iterator[Callable[[Any], tuple[str, int]]]:
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
         servers.append((server, thread))
+        wait_until(lambda: server.started, 10, f"uvicorn on port {port} did not start")
         return "127.0.0.1", port
 
     yield start
@@ -175,6 +173,16 @@ E2E_ENV = {
     "ATELIER_WEBHOOK_BACKOFF_S": "0.3",
     "ATELIER_WEBHOOK_ALLOW_PRIVATE": "true",  # the test receiver listens on loopback
 }
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:
+    """Poll `condition` until it holds; past `timeout` seconds fail, saying `what` never
+    happened (a wait that runs out never passes silently)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} (waited {timeout:g} s)")
+        time.sleep(0.02)
 
 
 def free_port() -> int:

@@ -35,6 +35,30 @@ def _alive(pid: int) -> bool:
     return fields[0] != "Z"
 
 
+def _wait_for(value, deadline: float, what: str):
+    """`value()` once it is truthy; an AssertionError naming `what` past the deadline."""
+    while not (result := value()):
+        if time.monotonic() > deadline:
+            raise AssertionError(what)
+        time.sleep(0.2)
+    return result
+
+
+def _printed_key(log: str) -> str | None:
+    lines = log.splitlines()
+    for i, line in enumerate(lines[:-1]):
+        if line.startswith("admin API key"):
+            return lines[i + 1].strip()
+    return None
+
+
+def _answers(client: httpx.Client) -> bool:
+    try:
+        return client.get("/healthz").status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def _png(color) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (32, 32), color).save(out, format="PNG")
@@ -53,26 +77,17 @@ def test_serve_runs_the_embedded_stack_and_stops_cleanly(tmp_path, e2e_env, free
         cwd=Path(__file__).resolve().parents[2],
     )
     try:
-        url, key = f"http://127.0.0.1:{port}", None
+        url = f"http://127.0.0.1:{port}"
+        log_text = (tmp_path / "serve.log").read_text
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and key is None:
-            lines = (tmp_path / "serve.log").read_text().splitlines()
-            for i, line in enumerate(lines):
-                if line.startswith("admin API key") and i + 1 < len(lines):
-                    key = lines[i + 1].strip()
-            time.sleep(0.2)
-        assert key and key.startswith("atl_"), (tmp_path / "serve.log").read_text()
-        assert f"Atelier is running at {url}" in (tmp_path / "serve.log").read_text()
+        key = _wait_for(lambda: _printed_key(log_text()), deadline, "serve printed no key")
+        assert key.startswith("atl_"), log_text()
+        assert f"Atelier is running at {url}" in log_text()
 
         with httpx.Client(
             base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60
         ) as c:
-            while time.monotonic() < deadline:
-                try:
-                    c.get("/healthz")
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
+            _wait_for(lambda: _answers(c), deadline, "the API never answered /healthz")
             job = c.post(
                 "/v1/stylizations",
                 files={
@@ -88,12 +103,8 @@ def test_serve_runs_the_embedded_stack_and_stops_cleanly(tmp_path, e2e_env, free
         assert children, "serve should run a worker subprocess"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
-        for child in children:
-            for _ in range(100):
-                if not _alive(child):
-                    break
-                time.sleep(0.1)
-            assert not _alive(child), f"worker {child} outlived serve"
+        gone = time.monotonic() + 10
+        _wait_for(lambda: not any(map(_alive, children)), gone, "a worker outlived serve")
         assert "stopped" in (tmp_path / "serve.log").read_text()
         # The page's URL carries the key in its fragment, so one click signs the admin in.
         assert f"{url}/#key={key}" in (tmp_path / "serve.log").read_text()

@@ -341,3 +341,43 @@ def test_a_training_job_whose_set_changed_since_submission_is_refused(api, runti
     job = api.client.get(f"/v1/jobs/{job_id}", headers=admin).json()
     assert job["status"] == "failed" and job["error"]["code"] == "style_set_changed", job
     assert api.client.get("/v1/models", headers=admin).json()["data"] == []
+
+
+def test_a_training_job_reports_every_step_in_order(api, runtime, monkeypatch):
+    """Progress as the job's row shows it: with no throttle, each step is written once, in
+    order, with the trainer's own checkpoint step; then the evaluation phase."""
+    import dataclasses
+
+    from app import crud as crud_module
+    from worker.training import run_train
+
+    written = []
+    heartbeat = crud_module.heartbeat
+
+    def recording(session, **kwargs):
+        if kwargs.get("info") is not None:
+            info = kwargs["info"]
+            written.append((info.get("phase"), info.get("step"), info.get("checkpoint_step")))
+        return heartbeat(session, **kwargs)
+
+    monkeypatch.setattr(crud_module, "heartbeat", recording)
+    eager = dataclasses.replace(
+        runtime, settings=api.settings.model_copy(update={"cancel_check_interval_s": 0})
+    )
+    style_set = _image_set(api, "style", [1, 2, 3])
+    content_set = _image_set(api, "content", [4, 5, 6, 7])
+    body = {
+        "style_set_id": style_set,
+        "content_set_id": content_set,
+        "steps": 3,
+        "image_size": 32,
+        "batch_size": 2,
+        "checkpoint_every": 2,
+    }
+    admin = api.headers(api.admin_key)
+    job_id = api.client.post("/v1/admin/trainings", headers=admin, json=body).json()["id"]
+    assert run_train(eager, job_id) == JobStatus.succeeded
+    training = [(step, saved) for phase, step, saved in written if phase == "training"]
+    # The first write is the job's start, before step 1; then one per step.
+    assert training[1:] == [(1, 0), (2, 2), (3, 3)], training
+    assert [phase for phase, _, _ in written][-1] == "evaluating"
