@@ -116,32 +116,36 @@ def _too_few(count: int, dropped: int) -> APIError:
     )
 
 
-def make_router(kind: str) -> APIRouter:
-    """The routes of one kind of set; `kind` is `style` or `content`."""
-    router = APIRouter(prefix=f"/v1/{kind}-sets", tags=[f"{kind} sets"])
-    reader = Depends(current_key if kind == "style" else admin_key)
+def _image(session: Session, storage: Storage, sha256: str) -> Response:
+    row = crud.require_image(session, sha256=sha256)
+    return Response(
+        storage.get(sha256),
+        media_type=row.content_type,
+        headers={"Cache-Control": "private, max-age=86400, immutable", "ETag": f'"{sha256}"'},
+    )
 
-    def _get(session: Session, set_id: str) -> ImageSet:
-        row = crud.get_image_set(session, set_id=set_id, kind=kind)
+
+class SetRoutes:
+    """The routes of one kind of set (`style` or `content`), as methods bound to the kind."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def _get(self, session: Session, set_id: str) -> ImageSet:
+        row = crud.get_image_set(session, set_id=set_id, kind=self.kind)
         if row is None:
-            raise APIError(404, f"{kind}_set_not_found", f"no {kind} set {set_id}")
+            raise APIError(404, f"{self.kind}_set_not_found", f"no {self.kind} set {set_id}")
         return row
 
-    def _member(session: Session, set_id: str, member_id: str) -> ImageSetMember:
-        _get(session, set_id)
+    def _member(self, session: Session, set_id: str, member_id: str) -> ImageSetMember:
+        self._get(session, set_id)
         member = crud.get_set_member(session, member_id=member_id)
         if member is None or member.set_id != set_id:
             raise APIError(404, "image_not_found", f"no image {member_id} in set {set_id}")
         return member
 
-    @router.post(
-        "",
-        status_code=201,
-        response_model=ImageSetPublic,
-        openapi_extra=_FORM_SCHEMA,
-        summary=f"Create a {kind} set",
-    )
     async def create_set(
+        self,
         request: Request,
         response: Response,
         key: AdminKey,
@@ -161,35 +165,32 @@ def make_router(kind: str) -> APIRouter:
         image_set = crud.create_image_set(
             session,
             storage=storage,
-            kind=kind,
+            kind=self.kind,
             name=name,
             owner=key,
             images=kept,
             findings=findings,
             crop=settings.training_crop,
         )
-        response.headers["Location"] = f"/v1/{kind}-sets/{image_set.id}"
+        response.headers["Location"] = f"/v1/{self.kind}-sets/{image_set.id}"
         return _public(session, image_set)
 
-    @router.get("", response_model=ImageSetsPublic, dependencies=[reader])
-    def list_sets(session: SessionDep) -> ImageSetsPublic:
+    def list_sets(self, session: SessionDep) -> ImageSetsPublic:
         """All sets of this kind, newest first."""
-        rows = crud.list_image_sets(session, kind=kind)
+        rows = crud.list_image_sets(session, kind=self.kind)
         return ImageSetsPublic(data=[_public(session, r) for r in rows])
 
-    @router.get("/{set_id}", response_model=ImageSetPublic, dependencies=[reader])
-    def get_set(set_id: str, session: SessionDep) -> ImageSetPublic:
+    def get_set(self, set_id: str, session: SessionDep) -> ImageSetPublic:
         """A set with its images, thumbnails and data-check findings."""
-        return _public(session, _get(session, set_id))
+        return _public(session, self._get(session, set_id))
 
-    @router.delete("/{set_id}", status_code=204)
-    def delete_set(set_id: str, _admin: AdminKey, session: SessionDep) -> Response:
+    def delete_set(self, set_id: str, _admin: AdminKey, session: SessionDep) -> Response:
         """Delete a set (admin); models trained on it keep its digest in their lineage."""
-        crud.delete_image_set(session, image_set=_get(session, set_id))
+        crud.delete_image_set(session, image_set=self._get(session, set_id))
         return Response(status_code=204)
 
-    @router.post("/{set_id}/images", response_model=ImageSetPublic, openapi_extra=_ADD_SCHEMA)
     async def add_images(
+        self,
         set_id: str,
         request: Request,
         _admin: AdminKey,
@@ -198,7 +199,7 @@ def make_router(kind: str) -> APIRouter:
         settings: SettingsDep,
     ) -> ImageSetPublic:
         """Add images to a set (admin; `images` files and/or a zip `archive`)."""
-        image_set = _get(session, set_id)
+        image_set = self._get(session, set_id)
         _, prepared = await _read_uploads(request, settings)
         if not prepared:
             raise APIError(422, "missing_field", "at least one image is required")
@@ -216,12 +217,16 @@ def make_router(kind: str) -> APIRouter:
         )
         return _public(session, image_set)
 
-    @router.delete("/{set_id}/images/{member_id}", response_model=ImageSetPublic)
     def remove_image(
-        set_id: str, member_id: str, _admin: AdminKey, session: SessionDep, settings: SettingsDep
+        self,
+        set_id: str,
+        member_id: str,
+        _admin: AdminKey,
+        session: SessionDep,
+        settings: SettingsDep,
     ) -> ImageSetPublic:
         """Remove one image from a set (admin); a set keeps at least the minimum."""
-        member = _member(session, set_id, member_id)
+        member = self._member(session, set_id, member_id)
         count = len(crud.set_members(session, set_id=set_id))
         if count - 1 < MIN_SET_IMAGES:
             raise APIError(
@@ -229,38 +234,52 @@ def make_router(kind: str) -> APIRouter:
                 "too_few_images",
                 f"a set needs at least {MIN_SET_IMAGES} images; it has {count}",
             )
-        image_set = _get(session, set_id)
+        image_set = self._get(session, set_id)
         crud.remove_set_member(
             session, image_set=image_set, member=member, crop=settings.training_crop
         )
         return _public(session, image_set)
 
-    def _image(session: Session, storage: Storage, sha256: str) -> Response:
-        row = crud.require_image(session, sha256=sha256)
-        return Response(
-            storage.get(sha256),
-            media_type=row.content_type,
-            headers={"Cache-Control": "private, max-age=86400, immutable", "ETag": f'"{sha256}"'},
-        )
-
-    @router.get("/{set_id}/images/{member_id}", response_class=Response, dependencies=[reader])
     def get_image(
-        set_id: str, member_id: str, session: SessionDep, storage: StorageDep
+        self, set_id: str, member_id: str, session: SessionDep, storage: StorageDep
     ) -> Response:
         """One image of the set (normalised PNG)."""
-        return _image(session, storage, _member(session, set_id, member_id).image_sha256)
+        return _image(session, storage, self._member(session, set_id, member_id).image_sha256)
 
-    @router.get(
-        "/{set_id}/images/{member_id}/thumbnail", response_class=Response, dependencies=[reader]
-    )
     def get_thumbnail(
-        set_id: str, member_id: str, session: SessionDep, storage: StorageDep
+        self, set_id: str, member_id: str, session: SessionDep, storage: StorageDep
     ) -> Response:
         """The image's thumbnail (PNG, longer side 256 px)."""
-        return _image(session, storage, _member(session, set_id, member_id).thumb_sha256)
+        return _image(session, storage, self._member(session, set_id, member_id).thumb_sha256)
 
-    return router
+    def router(self) -> APIRouter:
+        kind = self.kind
+        router = APIRouter(prefix=f"/v1/{kind}-sets", tags=[f"{kind} sets"])
+        # Any key reads style sets (to stylize with them); only admins read content sets.
+        reader = [Depends(current_key if kind == "style" else admin_key)]
+        router.post(
+            "",
+            status_code=201,
+            response_model=ImageSetPublic,
+            openapi_extra=_FORM_SCHEMA,
+            summary=f"Create a {kind} set",
+        )(self.create_set)
+        router.get("", response_model=ImageSetsPublic, dependencies=reader)(self.list_sets)
+        router.get("/{set_id}", response_model=ImageSetPublic, dependencies=reader)(self.get_set)
+        router.delete("/{set_id}", status_code=204)(self.delete_set)
+        router.post("/{set_id}/images", response_model=ImageSetPublic, openapi_extra=_ADD_SCHEMA)(
+            self.add_images
+        )
+        router.delete("/{set_id}/images/{member_id}", response_model=ImageSetPublic)(
+            self.remove_image
+        )
+        image = "/{set_id}/images/{member_id}"
+        router.get(image, response_class=Response, dependencies=reader)(self.get_image)
+        router.get(image + "/thumbnail", response_class=Response, dependencies=reader)(
+            self.get_thumbnail
+        )
+        return router
 
 
-style_sets = make_router("style")
-content_sets = make_router("content")
+style_sets = SetRoutes("style").router()
+content_sets = SetRoutes("content").router()
