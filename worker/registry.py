@@ -1,10 +1,10 @@
 """A trained model's evaluation, quality gate and registration: the training job's last step.
 
-The gate is plain arithmetic on two evaluations. A candidate passes when, on the same held-out pairs, its style score is lower (better) than the
-baseline's and its content score is at most `content_margin` (a fraction) higher (worse). Without
-a baseline (trained from scratch with no model active) there is nothing to compare: the gate
-fails with `no_baseline`, and an admin must force activation with a reason after looking at the
-contact sheet.
+The gate is plain arithmetic on two evaluations. A candidate passes when, on the same held-out
+pairs, its style score is lower (better) than the baseline's and its content score is at most
+`content_margin` (a fraction) higher (worse). Without a baseline (trained from scratch with no
+model active) there is nothing to compare: the gate fails with `no_baseline`, and an admin must
+force activation with a reason after looking at the contact sheet.
 
 The model is scored on the run's fixed held-out photos and a fixed slice of its style set
 (sorted by digest), and registered with its lineage: base model, sets and their digests,
