@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts.modelfile import SHIPPED_MODEL
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ATELIER_", env_file=".env", extra="ignore")
@@ -36,6 +38,10 @@ class Settings(BaseSettings):
     training_crop: int = Field(default=256, gt=0)  # set images smaller than this are reported
     training_content_dir: Path | None = None  # the worker's photos when a job names no set
     training_dir: Path | None = None  # default: data_dir / "training" (checkpoints, previews)
+
+    # The built-in model: registered (and activated on a fresh database) by `atelier db upgrade`
+    # and `atelier serve` when the file exists; empty disables it.
+    builtin_model: str = str(SHIPPED_MODEL)
 
     # The model the worker runs.
     encoder: str = "efficientnet-lite0"
@@ -82,6 +88,10 @@ class Settings(BaseSettings):
     @property
     def training_path(self) -> Path:
         return (self.training_dir or self.data_dir / "training").resolve()
+
+    @property
+    def builtin_model_path(self) -> Path | None:
+        return Path(self.builtin_model).resolve() if self.builtin_model.strip() else None
 
     @property
     def embedded_broker(self) -> bool:

@@ -12,6 +12,7 @@ conditional UPDATEs, so two workers or a worker and the reaper can never both wi
 import base64
 import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, select, tuple_, update
@@ -23,7 +24,7 @@ from app.errors import NotFound
 from app.images import CleanImage
 from app.imagesets import Member, SetImage, data_checks, set_digest
 from app.security import hash_key, new_key
-from app.storage import Storage
+from app.storage import Storage, sha256_hex
 from app.tables import (
     FINISHED,
     ApiKey,
@@ -38,6 +39,7 @@ from app.tables import (
     Style,
     StyleSetStats,
 )
+from contracts.modelfile import ModelFileError, read_model_metadata
 
 
 def new_id() -> str:
@@ -507,6 +509,44 @@ def register_trained_model(
     return create_model(
         session, name=name, sha256=sha256, training_job_id=training_job_id, **fields
     )
+
+
+def register_builtin_model(session: Session, *, storage: Storage, path: Path | None) -> str:
+    """Register the built-in model file (`path`, None: disabled) and say what was done, in one
+    line for the start-up log. Idempotent: a file already registered (by sha256) is not added
+    again. It is activated only on a registry nobody has chosen for: no activation ever logged,
+    and no model active other than an earlier built-in (so a new shipped version replaces the
+    old one until an admin decides); an admin's activation or rollback is never overridden."""
+    if path is None:
+        return "built-in model: disabled (ATELIER_BUILTIN_MODEL is empty)"
+    if not path.is_file():
+        return f"built-in model: no file at {path}; jobs need an uploaded or trained model"
+    data = path.read_bytes()
+    try:
+        info = read_model_metadata(data)
+    except ModelFileError as exc:
+        return f"built-in model: {path} is not a usable model file ({exc}); not registered"
+    sha256 = sha256_hex(data)
+    model = session.scalar(select(ModelFile).where(ModelFile.sha256 == sha256).limit(1))
+    done = f"already registered as {model.id}" if model is not None else ""
+    if model is None:
+        evaluation = info.get("evaluation")
+        model = create_model(
+            session,
+            name=str(info.get("name") or path.stem),
+            sha256=storage.put(data),
+            size_bytes=len(data),
+            info=info,
+            evaluation=evaluation if isinstance(evaluation, dict) else {},
+            is_builtin=True,
+        )
+        done = f"registered {path.name} as {model.id}"
+    chosen = session.scalar(select(func.count()).select_from(ModelActivation))
+    active = get_active_model(session)
+    if not chosen and (active is None or (active.is_builtin and active.id != model.id)):
+        activate_model(session, model=model)
+        done += ", activated"
+    return f"built-in model: {done} (sha256 {sha256[:12]})"
 
 
 def list_models(session: Session) -> list[ModelFile]:

@@ -82,6 +82,7 @@ def model_public(model: ModelFile) -> ModelPublic:
         sha256=model.sha256,
         size_bytes=model.size_bytes,
         is_active=model.is_active,
+        builtin=model.is_builtin,
         info=model.info,
         created_at=model.created_at,
         training_job_id=model.training_job_id,

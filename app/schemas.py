@@ -16,7 +16,7 @@ from pydantic import (
 from app.tables import JobKind, JobStatus
 from contracts import training
 from contracts.images import NAME_MAX_LENGTH, NAME_MIN_LENGTH, check_name
-from contracts.stylize import MIN_SIDE
+from contracts.stylize import MIN_SIDE, Method
 
 # The one name rule (styles, sets, models, trainings): 1 to 200 characters, never truncated.
 Name = Annotated[
@@ -33,6 +33,11 @@ class StylizationCreate(BaseModel):
 
     style_id: str | None = None
     style_set_id: str | None = None
+    method: Method = Field(
+        default="gan",
+        description="gan: the job's model_id or the active model (fast); optimisation: no "
+        "model, slow, highest fidelity",
+    )
     style_set_image_id: str | None = Field(
         default=None, description="one painting of a style set (its `images[].id`)"
     )
@@ -73,6 +78,12 @@ class StylizationCreate(BaseModel):
             self.tile_size = self.working_size = self.max_side
         return self
 
+    @model_validator(mode="after")
+    def _model_needs_gan(self) -> "StylizationCreate":
+        if self.method == "optimisation" and self.model_id is not None:
+            raise ValueError("model_id names a GAN model: the optimisation method uses none")
+        return self
+
 
 def _setting(api_name: str) -> Any:
     """A training setting's field: its default, bounds and help from `contracts.training`."""
@@ -81,7 +92,9 @@ def _setting(api_name: str) -> Any:
 
 
 class TrainingCreate(BaseModel):
-    """`POST /v1/admin/trainings`: fine-tune `base_model_id` (or train from scratch) on a style set.
+    """`POST /v1/admin/trainings`: fine-tune a model on a style set: `base_model_id`, else the
+    active model, else (or with `from_scratch`) a new one. A fine-tune inherits the base model's
+    loss settings (`train_config`: content_taps, w_color, style_conditioned_d) unless set here.
 
     Without `content_set_id` the worker's `ATELIER_TRAINING_CONTENT_DIR` holds the photos. The
     settings' defaults and bounds are `contracts.training`'s, shared with `atelier train`.
@@ -93,6 +106,7 @@ class TrainingCreate(BaseModel):
     style_set_id: str
     content_set_id: str | None = None
     base_model_id: str | None = None
+    from_scratch: bool = Field(default=False, description="do not start from the active model")
     steps: int = _setting("steps")
     image_size: int = _setting("image_size")
     batch_size: int = _setting("batch_size")
@@ -109,6 +123,12 @@ class TrainingCreate(BaseModel):
     preview_every: int = _setting("preview_every")
     eval_images: int = _setting("eval_images")
     gate_content_margin: float = _setting("gate_content_margin")
+
+    @model_validator(mode="after")
+    def _one_base(self) -> "TrainingCreate":
+        if self.from_scratch and self.base_model_id is not None:
+            raise ValueError("give base_model_id or from_scratch, not both")
+        return self
 
     @field_validator("augment")
     @classmethod
@@ -175,6 +195,7 @@ class ModelPublic(BaseModel):
     sha256: str
     size_bytes: int
     is_active: bool
+    builtin: bool = Field(description="shipped with the code (ATELIER_BUILTIN_MODEL)")
     info: dict[str, Any]
     created_at: datetime
     training_job_id: str | None

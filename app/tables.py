@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -88,6 +89,8 @@ class ModelFile(Base):
         JSON, default=dict
     )  # the file's `atelier` metadata
     is_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Shipped with the code (ATELIER_BUILTIN_MODEL), registered at start rather than uploaded.
+    is_builtin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Registry (models made by a training job; uploaded files leave these empty).
     training_job_id: Mapped[str | None] = mapped_column(String(36), nullable=True)

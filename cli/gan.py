@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from contracts.stylize import MIN_SIDE
+from contracts.stylize import METHODS, MIN_SIDE
 
 DEVICE_HELP = "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps."
 
@@ -188,12 +188,39 @@ def _train_recipe(
     typer.echo(f"wrote {out}")
 
 
+def gan_model(method: str, model: Path | None) -> Path | None:
+    """The model file `atelier stylize` runs: --model, else the built-in one; None for the
+    optimisation method. ValueError for an unknown method or a GAN without a model file."""
+    from app.config import get_settings
+
+    if method not in METHODS:
+        raise ValueError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    if method == "optimisation":
+        if model is not None:
+            raise ValueError("--model names a GAN: the optimisation method uses none")
+        return None
+    if model is not None:
+        return model
+    builtin = get_settings().builtin_model_path
+    if builtin is None or not builtin.is_file():
+        where = f"no file at {builtin}" if builtin is not None else "ATELIER_BUILTIN_MODEL is empty"
+        raise ValueError(
+            f"method gan needs a model file and the built-in one is missing ({where}): give "
+            "--model FILE, or --method optimisation (slow)"
+        )
+    return builtin
+
+
 def stylize(
     content: Path = typer.Argument(..., help="The photo."),
     style: list[Path] = typer.Option(..., "--style", help="Style image; repeat to blend styles."),
     out: Path = typer.Option(..., "-o", "--out", help="Output image (.png, .jpg, .webp)."),
     model: Path | None = typer.Option(
-        None, help="GAN model file; without it, the optimisation method."
+        None, help="GAN model file (default: the built-in model, ATELIER_BUILTIN_MODEL)."
+    ),
+    method: str = typer.Option(
+        "gan",
+        help="gan: a GAN model file (fast); optimisation: no model, slow, highest fidelity.",
     ),
     style_weights: str | None = typer.Option(
         None, help="Comma-separated weights, one per --style."
@@ -208,9 +235,9 @@ def stylize(
         help="With --model: the largest side processed in one pass; larger photos are processed "
         "in tiles (--max-side: its old name).",
     ),
-    steps: int = typer.Option(200, min=1, help="Optimisation steps (without --model)."),
+    steps: int = typer.Option(200, min=1, help="Optimisation steps (--method optimisation)."),
     image_size: int = typer.Option(
-        512, min=MIN_SIDE, help="Without --model: the optimisation method's working size."
+        512, min=MIN_SIDE, help="--method optimisation: the method's working size."
     ),
     encoder: str = typer.Option("efficientnet-lite0", help="Encoder for the optimisation method."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
@@ -234,6 +261,7 @@ def stylize(
                 raise ValueError(f"{len(weights)} style weights for {len(style)} styles")
         if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
             raise ValueError(f"{out}: output must end in .png, .jpg or .webp")
+        model = gan_model(method, model)
         photo = load_image(content)
         styles = [load_image(s) for s in style]
         stylizer = load_stylizer(

@@ -44,14 +44,31 @@ def _require_migrated(engine: Any) -> None:
         raise typer.Exit(2) from exc
 
 
+def _migrate() -> None:
+    """Apply the migrations, then register the built-in model (every start path that migrates)."""
+    from app import crud
+    from app.config import get_settings
+    from app.db import make_sessionmaker, upgrade
+    from app.storage import LocalStorage
+
+    settings = get_settings()
+    upgrade(settings.sqlalchemy_url)
+    typer.echo("database is up to date")
+    engine = _engine()
+    try:
+        with make_sessionmaker(engine)() as session:
+            storage = LocalStorage(settings.storage_path)
+            path = settings.builtin_model_path
+            typer.echo(crud.register_builtin_model(session, storage=storage, path=path))
+    finally:
+        engine.dispose()
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply the database migrations (creates the SQLite file on the embedded default)."""
-    from app.config import get_settings
-    from app.db import upgrade
-
-    upgrade(get_settings().sqlalchemy_url)
-    typer.echo("database is up to date")
+    """Apply the database migrations (creates the SQLite file on the embedded default) and
+    register the built-in model."""
+    _migrate()
 
 
 @keys_app.command("create")
@@ -157,11 +174,11 @@ def serve(host: HostOpt = "127.0.0.1", port: PortOpt = 8000) -> None:
 
     from app import crud
     from app.config import get_settings
-    from app.db import make_sessionmaker, upgrade
+    from app.db import make_sessionmaker
 
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.sqlalchemy_url)
+    _migrate()
     engine = _engine()
     with make_sessionmaker(engine)() as session:
         admin_secret = None

@@ -13,6 +13,11 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = "atelier-gan/1"
+# The model shipped in the repository: registered and activated on first start (app.crud), and
+# what `atelier stylize` runs without --model. It may be absent (a checkout before it is trained).
+SHIPPED_MODEL = (
+    Path(__file__).resolve().parent.parent / "models" / "shipped" / "atelier-default.safetensors"
+)
 METADATA_KEY = "atelier"
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 

@@ -10,4 +10,11 @@ The API and `atelier stylize` take tile and working sizes from MIN_SIDE up; the 
 one above its upload limit, which no uploaded photo can exceed.
 """
 
+from typing import Literal
+
 MIN_SIDE = 32  # below this the encoder's stride-16 taps hold one or two cells: no picture left
+
+# How a job stylizes: the GAN (a model file, fast) or the optimisation method (no model, slow,
+# highest fidelity). The API's `method` field and `atelier stylize --method` take these.
+Method = Literal["gan", "optimisation"]
+METHODS: tuple[Method, ...] = ("gan", "optimisation")

@@ -14,12 +14,26 @@ from worker.runtime import Runtime
 
 
 def load_stylizer(rt: Runtime, job: Job) -> tuple[Any, ModelFile | None]:
-    """The job's model (its own, else the active one, else the optimisation method)."""
+    """The job's method: `optimisation`, or `gan` with the job's model, else the active one.
+
+    A gan job with no model fails (`no_active_model`) rather than silently taking minutes with
+    the optimisation method. Jobs queued before `method` existed keep their old meaning: the
+    model if there is one, else the optimisation method.
+    """
+    method = job.parameters.get("method")
+    if method == "optimisation":
+        return rt.stylizer(None, "optimisation"), None
     with rt.sessions() as session:
         model = (
             crud.get_model(session, model_id=job.model_id)
             if job.model_id
             else crud.get_active_model(session)
+        )
+    if model is None and job.model_id:
+        raise JobFailed("model_not_found", f"model {job.model_id} was deleted")
+    if model is None and method == "gan":
+        raise JobFailed(
+            "no_active_model", "no GAN model is active: activate one or ask for method=optimisation"
         )
     if model is None:
         return rt.stylizer(None, "optimisation"), None
@@ -126,7 +140,7 @@ def stylize_work(rt: Runtime, job: Job, progress: Progress) -> dict[str, Any]:
     return {
         "result_sha256": row.sha256,
         "result_info": {
-            "method": stylizer.method,
+            "method": stylizer.method,  # what ran: "gan" or "optimisation"
             "untrained": bool(stylizer.untrained),
             # The model version that made the result; with `seed` it reproduces it.
             "model_id": model.id if model is not None else None,

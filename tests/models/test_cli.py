@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,7 @@ def test_one_step_train_save_load_stylize_smoke(tiny_model: Path, tmp_path: Path
         assert result.format == "PNG" and result.size == (70, 45)
 
 
-def test_stylize_without_model_uses_the_optimisation_method(tmp_path: Path) -> None:
+def test_stylize_method_optimisation_uses_no_model(tmp_path: Path) -> None:
     photo, style = tmp_path / "p.png", tmp_path / "s.png"
     synthetic_image(48, 40, seed=1).save(photo)
     synthetic_image(40, 40, seed=2).save(style)
@@ -60,6 +61,8 @@ def test_stylize_without_model_uses_the_optimisation_method(tmp_path: Path) -> N
         style,
         "-o",
         tmp_path / "o.jpg",
+        "--method",
+        "optimisation",
         "--steps",
         "3",
         "--image-size",
@@ -73,6 +76,54 @@ def test_stylize_without_model_uses_the_optimisation_method(tmp_path: Path) -> N
     assert "(optimisation)" in out
     with Image.open(tmp_path / "o.jpg") as result:
         assert result.size == (48, 40)
+
+
+@pytest.fixture
+def builtin_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path | str], None]]:
+    """Point ATELIER_BUILTIN_MODEL at a file (or "" to disable it) for `atelier stylize`."""
+    from app.config import get_settings
+
+    def use(path: Path | str) -> None:
+        monkeypatch.setenv("ATELIER_BUILTIN_MODEL", str(path))
+        get_settings.cache_clear()
+
+    yield use
+    get_settings.cache_clear()
+
+
+def test_stylize_without_model_uses_the_builtin_model(
+    tiny_model: Path, tmp_path: Path, builtin_model: Callable[[Path | str], None]
+) -> None:
+    builtin_model(tiny_model)
+    photo = tmp_path / "p.png"
+    synthetic_image(48, 40, seed=1).save(photo)
+    code, out, err = invoke(
+        "stylize", photo, "--style", photo, "-o", tmp_path / "o.png", "--device", "cpu"
+    )
+    assert code == 0, err
+    assert "(gan)" in out
+
+
+@pytest.mark.parametrize("setting", ["", "missing.safetensors"])
+def test_stylize_gan_without_a_model_file_is_a_clear_error(
+    setting: str, tmp_path: Path, builtin_model: Callable[[Path | str], None]
+) -> None:
+    builtin_model(tmp_path / setting if setting else "")
+    photo = tmp_path / "p.png"
+    synthetic_image(32, 32, seed=1).save(photo)
+    code, out, err = invoke("stylize", photo, "--style", photo, "-o", tmp_path / "o.png")
+    assert code == 2 and "Traceback" not in err + out
+    assert "method gan needs a model file" in err and "--method optimisation" in err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_stylize_unknown_method_is_a_clear_error(tmp_path: Path) -> None:
+    photo = tmp_path / "p.png"
+    synthetic_image(32, 32, seed=1).save(photo)
+    code, _, err = invoke(
+        "stylize", photo, "--style", photo, "-o", tmp_path / "o.png", "--method", "magic"
+    )
+    assert code == 2 and "--method must be one of gan, optimisation" in err
 
 
 def _bad_files(tmp_path: Path) -> dict[str, Path]:
@@ -98,8 +149,9 @@ def test_bad_content_gives_one_clear_line_and_exit_2(case: str, tmp_path: Path) 
     style = tmp_path / "style.png"
     synthetic_image(32, 32, seed=1).save(style)
     code, out, err = invoke(
-        "stylize", bad, "--style", style, "-o", tmp_path / "o.png", "--encoder", "random"
-    )
+        "stylize", bad, "--style", style, "-o", tmp_path / "o.png", "--encoder", "random",
+        "--method", "optimisation",
+    )  # fmt: skip
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")

@@ -38,6 +38,7 @@ def embedded_settings(data_dir: Path, **overrides: object) -> Settings:
         "encoder": "random",
         "optimisation_steps": 3,
         "optimisation_size": 64,
+        "builtin_model": "",  # tests that want one name their own tiny file
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -82,6 +83,7 @@ class Api:
     def submit(self, key: str | None = None, **files_and_fields: object) -> object:
         files = {k: v for k, v in files_and_fields.items() if isinstance(v, tuple)}
         data = {k: v for k, v in files_and_fields.items() if not isinstance(v, tuple)}
+        data.setdefault("method", "optimisation")  # no model in these tests unless they add one
         return self.client.post(
             "/v1/stylizations", headers=self.headers(key), files=files, data=data
         )
@@ -164,6 +166,7 @@ E2E_ENV = {
     "ATELIER_OPTIMISATION_STEPS": "4",
     "ATELIER_OPTIMISATION_SIZE": "64",
     "ATELIER_DEVICE": "cpu",
+    "ATELIER_BUILTIN_MODEL": "",  # tests that want one name their own tiny file
     "ATELIER_HEARTBEAT_INTERVAL_S": "0.5",
     "ATELIER_HEARTBEAT_TIMEOUT_S": "4",
     "ATELIER_REAPER_INTERVAL_S": "0.5",
@@ -419,3 +422,36 @@ def free_port_fixture() -> Callable[[], int]:
 @pytest.fixture
 def webhook_secret() -> bytes:
     return base64.b64decode(WEBHOOK_SECRET.removeprefix("whsec_"))
+
+
+@pytest.fixture(scope="session")
+def builtin_model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny stand-in for the shipped model: 1 step at 32 px with the random encoder, its
+    metadata carrying a name and an `evaluation` as the shipped file's does."""
+    pytest.importorskip("torch")
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from models.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("builtin")
+    for folder, color in (("c", (200, 10, 10)), ("s", (0, 0, 250))):
+        (root / folder).mkdir()
+        for i in range(2):
+            Image.new("RGB", (40, 40), tuple(max(0, v - 60 * i) for v in color)).save(
+                root / folder / f"{i}.png"
+            )
+    config = TrainConfig(steps=1, image_size=32, batch_size=2, encoder="random", device="cpu")
+    train(config, root / "c", root / "s", root / "trained.safetensors")
+    with safe_open(str(root / "trained.safetensors"), "pt") as f:
+        meta = json.loads(f.metadata()["atelier"])
+    meta["name"] = "atelier-default"
+    meta["evaluation"] = {"content": 1.5, "style": 2.5, "ssim": 0.4}
+    meta["train_config"]["w_color"] = 0.25
+    meta["train_config"]["style_conditioned_d"] = False
+    path = root / "atelier-default.safetensors"
+    tensors = load_file(root / "trained.safetensors")
+    save_file(tensors, path, metadata={"atelier": json.dumps(meta)})
+    return path

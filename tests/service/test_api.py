@@ -25,7 +25,7 @@ def _submit(api, key=None, headers=None, **data):
         "/v1/stylizations",
         headers={**api.headers(key), **(headers or {})},
         files={"content": ("c.png", _png()), "style": ("s.png", _png((200, 0, 0)))},
-        data=data,
+        data={"method": "optimisation", **data},
     )
 
 
@@ -202,7 +202,7 @@ def test_style_lifecycle_and_use_by_id(api):
         "/v1/stylizations",
         headers=api.headers(),
         files={"content": ("c.png", _png())},
-        data={"style_id": style["id"]},
+        data={"style_id": style["id"], "method": "optimisation"},
     )
     assert job.status_code == 202 and job.json()["style_id"] == style["id"]
     deleted = api.client.delete(f"/v1/styles/{style['id']}", headers=api.headers())

@@ -39,7 +39,7 @@ def test_submit_poll_and_download_a_real_result(running_stack) -> None:
                 "content": ("photo.png", _photo((80, 60), 1), "image/png"),
                 "style": ("style.png", _photo((48, 48), 2), "image/png"),
             },
-            data={"output_format": "jpeg", "strength": "0.8"},
+            data={"output_format": "jpeg", "strength": "0.8", "method": "optimisation"},
         )
         assert response.status_code == 202, response.text
         job = response.json()
@@ -76,6 +76,7 @@ def test_prefer_wait_returns_the_finished_job(running_stack) -> None:
                 "content": ("a.png", _photo((40, 40), 3), "image/png"),
                 "style": ("b.png", _photo((40, 40), 4), "image/png"),
             },
+            data={"method": "optimisation"},
             headers={"Prefer": "wait=30"},
         )
     assert response.status_code == 200, response.text
@@ -133,7 +134,7 @@ def test_webhook_is_signed_and_retried(running_stack, webhook_secret) -> None:
                     "content": ("a.png", _photo((32, 32), 5), "image/png"),
                     "style": ("b.png", _photo((32, 32), 6), "image/png"),
                 },
-                data={"webhook_url": receiver.url},
+                data={"webhook_url": receiver.url, "method": "optimisation"},
             ).json()
             done = running_stack.wait_job(
                 client, job["id"], lambda j: j["webhook_status"] in ("delivered", "failed")

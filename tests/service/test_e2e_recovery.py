@@ -32,6 +32,7 @@ def _submit(client) -> dict:
             "content": ("c.png", _png((200, 100, 50)), "image/png"),
             "style": ("s.png", _png((20, 40, 220)), "image/png"),
         },
+        data={"method": "optimisation"},
     )
     assert response.status_code == 202, response.text
     return response.json()

@@ -76,6 +76,7 @@ def test_training_queue_resume_after_sigkill_and_cancel_keeps_checkpoint(fresh_s
                     "content": ("c.png", picture(seeds[0])),
                     "style": ("s.png", picture(seeds[1])),
                 },
+                data={"method": "optimisation"},
             ).json()
             stack.wait_job(admin, stylize["id"], lambda j: j["status"] == "succeeded", timeout=90)
         job = admin.get(f"/v1/jobs/{job_id}").json()

@@ -94,6 +94,7 @@ def test_serve_runs_the_embedded_stack_and_stops_cleanly(tmp_path, e2e_env, free
                     "content": ("c.png", _png((250, 200, 0))),
                     "style": ("s.png", _png((0, 0, 99))),
                 },
+                data={"method": "optimisation"},
                 headers={"Prefer": "wait=60"},
             )
             assert job.status_code == 200 and job.json()["status"] == "succeeded", job.text

@@ -143,7 +143,7 @@ def test_stylization_needs_exactly_one_style_source(api):
         "/v1/stylizations",
         headers=api.headers(),
         files={"content": ("c.png", encode(painting(5)))},
-        data={"style_set_id": created["id"], "seed": "42"},
+        data={"style_set_id": created["id"], "seed": "42", "method": "optimisation"},
     )
     assert ok.status_code == 202, ok.text
     assert ok.json()["style_set_id"] == created["id"]
@@ -212,7 +212,7 @@ def test_one_painting_of_a_set_is_a_style(api):
         "/v1/stylizations",
         headers=api.headers(),
         files={"content": content},
-        data={"style_set_image_id": chosen["id"]},
+        data={"style_set_image_id": chosen["id"], "method": "optimisation"},
     )
     assert ok.status_code == 202, ok.text
     job = ok.json()

@@ -34,12 +34,12 @@ def _png(color) -> bytes:
     return out.getvalue()
 
 
-def _submit(api) -> str:
+def _submit(api, method: str = "optimisation") -> str:
     response = api.client.post(
         "/v1/stylizations",
         headers=api.headers(),
         files={"content": ("c.png", _png((200, 10, 10))), "style": ("s.png", _png((0, 0, 250)))},
-        data={"output_format": "webp"},
+        data={"output_format": "webp", "method": method},
     )
     assert response.status_code == 202, response.text
     return response.json()["id"]
@@ -98,7 +98,7 @@ def test_an_invalid_model_file_fails_the_job_with_model_invalid(api, runtime):
     assert model.status_code == 201, model.text
     api.client.post(f"/v1/models/{model.json()['id']}/activate", headers=admin)
 
-    job_id = _submit(api)
+    job_id = _submit(api, "gan")
     assert run_stylize(runtime, job_id) == JobStatus.failed
     job = _job(api, job_id)
     assert job["status"] == "failed" and job["error"]["code"] == "model_invalid", job
@@ -312,7 +312,7 @@ def test_a_reused_style_is_encoded_once_per_worker(api, runtime, tmp_path, monke
     monkeypatch.setattr(
         GANStylizer, "style_stats", lambda self, image: encoded.append(1) or original(self, image)
     )
-    first, second = _submit(api), _submit(api)  # the same style image twice
+    first, second = _submit(api, "gan"), _submit(api, "gan")  # the same style image twice
     assert run_stylize(runtime, first) == JobStatus.succeeded
     assert run_stylize(runtime, second) == JobStatus.succeeded
     assert _job(api, second)["result_info"]["method"] == "gan"

@@ -34,7 +34,7 @@ _FORM_SCHEMA = multipart_openapi(
     },
 )
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorPublic} for code in (401, 404, 413, 415, 422)
+    code: {"model": ErrorPublic} for code in (401, 404, 409, 413, 415, 422)
 }
 
 
@@ -138,6 +138,21 @@ def _style_sha256(session: Session, key: ApiKey, params: StylizationCreate) -> s
     return style_sha256
 
 
+def _check_method(session: Session, params: StylizationCreate) -> None:
+    """A GAN job needs a model: its own, or the active one (409 `no_active_model`)."""
+    if (
+        params.method == "gan"
+        and params.model_id is None
+        and crud.get_active_model(session) is None
+    ):
+        raise APIError(
+            409,
+            "no_active_model",
+            "no GAN model is active: name a model_id, ask an admin to activate one, or ask for "
+            "method=optimisation (slow)",
+        )
+
+
 def _recorded(params: StylizationCreate, settings: Settings) -> dict[str, Any]:
     """The job's parameters as recorded: what the worker needs and what reproduces the result."""
     parameters = params.model_dump(
@@ -168,7 +183,7 @@ async def create_stylization(
     prefer: Annotated[str | None, Header()] = None,
 ) -> JobPublic:
     """Submit a stylization job (multipart: `content` file and a `style` file, `style_id`,
-    `style_set_id` or `style_set_image_id`)."""
+    `style_set_id` or `style_set_image_id`; `method` gan (default) or optimisation)."""
     if idempotency_key:
         existing = crud.get_job_by_idempotency_key(session, owner=key, key=idempotency_key)
         if existing is not None:
@@ -189,6 +204,8 @@ async def create_stylization(
         if style_part is not None
         else None
     )
+
+    _check_method(session, params)
 
     # Everything is valid: only now touch storage and the database.
     job = crud.create_stylization(

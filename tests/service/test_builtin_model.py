@@ -1,0 +1,137 @@
+"""The built-in model: registered by every start path that migrates, active on a fresh database,
+never re-activated over an admin's choice, and used by GAN jobs through a real worker."""
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def db_upgrade(env: dict[str, str], builtin: Path | str) -> str:
+    """`atelier db upgrade` in a subprocess, as an operator (or `atelier serve`) runs it."""
+    result = subprocess.run(
+        [sys.executable, "-c", "from cli.main import main; main()", "db", "upgrade"],
+        env={**env, "ATELIER_BUILTIN_MODEL": str(builtin)},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture
+def env(tmp_path: Path, e2e_env: dict[str, str]) -> dict[str, str]:
+    """The environment of `atelier db upgrade` on the data folder `api_with` opens."""
+    return {**e2e_env, "ATELIER_DATA_DIR": str(tmp_path / "data")}
+
+
+def _models(api) -> list[dict]:
+    return api.client.get("/v1/models", headers=api.headers()).json()["data"]
+
+
+def test_a_fresh_database_gets_the_builtin_model_active_once(env, api_with, builtin_model_file):
+    out = db_upgrade(env, builtin_model_file)
+    assert "built-in model: registered atelier-default.safetensors" in out and "activated" in out
+    with api_with() as api:
+        [model] = _models(api)
+        assert model["builtin"] is True and model["is_active"] is True
+        assert model["name"] == "atelier-default"
+        assert model["evaluation"] == {"content": 1.5, "style": 2.5, "ssim": 0.4}
+        assert api.client.app.state.storage.get(model["sha256"]) == builtin_model_file.read_bytes()
+        before = api.state()
+    # A second start changes nothing: no second row, no new file, no activation logged.
+    out = db_upgrade(env, builtin_model_file)
+    assert f"already registered as {model['id']}" in out and "activated" not in out
+    with api_with() as api:
+        assert _models(api) == [model]
+        after = api.state()
+        assert after["files"] == before["files"]
+        assert after["rows"]["model_files"] == 1
+        assert (
+            api.client.get("/v1/models/activations", headers=api.headers(api.admin_key)).json()[
+                "data"
+            ]
+            == []
+        )
+
+
+def test_an_admins_activation_and_rollback_survive_restarts(env, api_with, builtin_model_file):
+    db_upgrade(env, builtin_model_file)
+    with api_with() as api:
+        admin = api.headers(api.admin_key)
+        [builtin] = _models(api)
+        other = api.client.post(
+            "/v1/models",
+            headers=admin,
+            files={"file": ("other.safetensors", _renamed(builtin_model_file))},
+            data={"name": "other"},
+        )
+        assert other.status_code == 201, other.text
+        other_id = other.json()["id"]
+        assert api.client.post(f"/v1/models/{other_id}/activate", headers=admin).status_code == 200
+    db_upgrade(env, builtin_model_file)
+    with api_with() as api:
+        active = [m["id"] for m in _models(api) if m["is_active"]]
+        assert active == [other_id]
+
+
+def test_a_rollback_to_no_model_is_not_undone_by_a_restart(env, api_with, builtin_model_file):
+    # An installation that ran without the built-in model: an admin chose a model, then
+    # rolled back to none. A later start that brings the built-in file registers it only.
+    db_upgrade(env, "")
+    with api_with() as api:
+        admin = api.headers(api.admin_key)
+        upload = api.client.post(
+            "/v1/models",
+            headers=admin,
+            files={"file": ("m.safetensors", _renamed(builtin_model_file))},
+        )
+        assert upload.status_code == 201, upload.text
+        api.client.post(f"/v1/models/{upload.json()['id']}/activate", headers=admin)
+        assert api.client.post("/v1/models/rollback", headers=admin).status_code == 200
+        assert not any(m["is_active"] for m in _models(api))
+    out = db_upgrade(env, builtin_model_file)
+    assert "registered" in out and "activated" not in out
+    with api_with() as api:
+        models = _models(api)
+        assert [m["builtin"] for m in models] == [True, False]
+        assert not any(m["is_active"] for m in models)
+
+
+@pytest.mark.parametrize("case", ["missing", "not a model"])
+def test_an_absent_or_bad_builtin_file_is_one_log_line_and_no_harm(case, env, api_with, tmp_path):
+    path = tmp_path / "atelier-default.safetensors"
+    if case == "not a model":
+        path.write_bytes(b"not a safetensors file")
+    out = db_upgrade(env, path)
+    assert "database is up to date" in out
+    assert ("no file at" if case == "missing" else "not a usable model file") in out
+    with api_with() as api:
+        assert _models(api) == []
+        assert api.state()["files"] == []
+
+
+def _renamed(path: Path) -> bytes:
+    """The same weights under another name: another file (sha256) to the registry."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save
+
+    with safe_open(str(path), "pt") as f:
+        meta = json.loads(f.metadata()["atelier"])
+    meta["name"] = "uploaded"
+    return save(load_file(path), metadata={"atelier": json.dumps(meta)})
+
+
+def _png(color: tuple[int, int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (40, 32), color).save(out, format="PNG")
+    return out.getvalue()
