@@ -12,7 +12,7 @@ Where a setting is offered: `api` is its name in `POST /v1/admin/trainings` (Non
 many held-out photos score the model and the quality gate's content margin.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,14 +128,44 @@ BY_API_NAME = {s.api: s for s in SETTINGS if s.api is not None}
 STRUCTURED_FIELDS = ("betas", "generator", "discriminator")
 
 
+# The loss settings a fine-tune takes from its base model's `train_config` unless its request
+# sets them: the content loss and the discriminator it was trained with.
+INHERITED = ("content_taps", "w_color", "style_conditioned_d")
+
+
+def inherited_settings(train_config: Any, given: Collection[str]) -> dict[str, Any]:
+    """The base model's INHERITED settings (TrainConfig names) that a request did not set
+    (`given`: the API names it set), checked; absent or invalid ones are left out."""
+    if not isinstance(train_config, Mapping):
+        return {}
+    inherited = {}
+    for name in INHERITED:
+        setting = BY_NAME[name]
+        if (setting.api or name) in given or name not in train_config:
+            continue
+        try:
+            value = train_config[name]
+            inherited[name] = None if value is None else setting.check(value)
+        except (TypeError, ValueError):
+            continue
+    return inherited
+
+
 def train_config_kwargs(parameters: Mapping[str, Any]) -> dict[str, Any]:
     """TrainConfig's keyword arguments from a training job's recorded parameters (API names):
-    each trainer setting the API offers, cast and checked; absent ones take the default."""
-    return {
+    each trainer setting the API offers, cast and checked; absent ones take the default; then
+    the settings recorded as inherited from the base model (`inherited`, TrainConfig names)."""
+    kwargs = {
         s.name: s.check(parameters.get(api, s.default))
         for api, s in BY_API_NAME.items()
         if s.trainer
     }
+    for name, value in (parameters.get("inherited") or {}).items():
+        if name in INHERITED:
+            kwargs[name] = None if value is None else BY_NAME[name].check(value)
+    if isinstance(kwargs.get("content_taps"), list):
+        kwargs["content_taps"] = tuple(kwargs["content_taps"])
+    return kwargs
 
 
 def worker_parameter(parameters: Mapping[str, Any], name: str) -> Any:

@@ -135,3 +135,103 @@ def _png(color: tuple[int, int, int]) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (40, 32), color).save(out, format="PNG")
     return out.getvalue()
+
+
+def test_jobs_name_the_builtin_model_or_the_optimisation_method(running_stack, builtin_model_file):
+    """Through a real API, worker and database (both stacks): a job with no model runs the
+    built-in GAN and records its id and sha256; `method=optimisation` is recorded and used."""
+    stack = running_stack
+    db_upgrade(stack.env, builtin_model_file)
+    files = {"content": ("c.png", _png((200, 120, 40))), "style": ("s.png", _png((20, 40, 220)))}
+    with stack.client() as client:
+        [builtin] = client.get("/v1/models").json()["data"]
+        assert builtin["builtin"] is True and builtin["is_active"] is True
+        gan = client.post("/v1/stylizations", files=files)
+        optimisation = client.post("/v1/stylizations", files=files, data={"method": "optimisation"})
+        assert gan.status_code == optimisation.status_code == 202, gan.text + optimisation.text
+        assert gan.json()["parameters"]["method"] == "gan"
+        assert optimisation.json()["parameters"]["method"] == "optimisation"
+        finished = ("succeeded", "failed")
+        done = stack.wait_job(client, gan.json()["id"], lambda j: j["status"] in finished)
+        assert done["status"] == "succeeded", done
+        assert done["result_info"]["method"] == "gan"
+        assert done["result_info"]["model_id"] == builtin["id"]
+        assert done["result_info"]["model_sha256"] == builtin["sha256"]
+        done = stack.wait_job(client, optimisation.json()["id"], lambda j: j["status"] in finished)
+        assert done["status"] == "succeeded", done
+        assert done["result_info"]["method"] == "optimisation"
+        assert done["result_info"]["model_id"] is None
+
+
+@pytest.mark.parametrize("method", ["GAN", "fast", "", "optimization"])
+def test_an_unknown_method_is_a_422_that_stores_nothing(api, method):
+    before = api.state()
+    response = api.submit(
+        content=("c.png", _png((1, 2, 3))), style=("s.png", _png((4, 5, 6))), method=method
+    )
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_parameter" and "method" in error["message"]
+    assert api.state() == before
+
+
+def test_a_gan_job_without_any_model_is_a_409_that_stores_nothing(api):
+    before = api.state()
+    response = api.submit(
+        content=("c.png", _png((1, 2, 3))), style=("s.png", _png((4, 5, 6))), method="gan"
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "no_active_model"
+    assert "method=optimisation" in response.json()["error"]["message"]
+    assert api.state() == before
+
+
+def _style_set(api) -> str:
+    files = [("images", (f"p{i}.png", _png((40 * i, 90, 200)), "image/png")) for i in range(3)]
+    response = api.client.post(
+        "/v1/style-sets", headers=api.headers(api.admin_key), files=files, data={"name": "s"}
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def test_a_fine_tune_starts_from_the_active_model_and_inherits_its_losses(
+    env, api_with, builtin_model_file
+):
+    from contracts.training import train_config_kwargs
+
+    db_upgrade(env, builtin_model_file)
+    with api_with() as api:
+        [builtin] = _models(api)
+        style_set = _style_set(api)
+
+        def start(**body: object) -> dict:
+            response = api.client.post(
+                "/v1/admin/trainings",
+                headers=api.headers(api.admin_key),
+                json={"style_set_id": style_set, **body},
+            )
+            assert response.status_code == 202, response.text
+            return response.json()
+
+        tuned = start()
+        assert tuned["model_id"] == builtin["id"]
+        assert tuned["parameters"]["base_model_id"] == builtin["id"]
+        # The base's train_config (w_color 0.25 in the tiny file) reaches the trainer's config.
+        config = train_config_kwargs(tuned["parameters"])
+        assert config["w_color"] == 0.25 and config["style_conditioned_d"] is False
+        assert config["content_taps"] == builtin["info"]["train_config"]["content_taps"]
+        # A setting the request names is the request's.
+        assert train_config_kwargs(start(w_color=0.0)["parameters"])["w_color"] == 0.0
+
+        scratch = start(from_scratch=True)
+        assert scratch["model_id"] is None and scratch["parameters"]["base_model_id"] is None
+        assert scratch["parameters"]["baseline_model_id"] == builtin["id"]
+        assert train_config_kwargs(scratch["parameters"])["w_color"] == 0.0  # the default
+
+        both = api.client.post(
+            "/v1/admin/trainings",
+            headers=api.headers(api.admin_key),
+            json={"style_set_id": style_set, "from_scratch": True, "base_model_id": builtin["id"]},
+        )
+        assert both.status_code == 422 and both.json()["error"]["code"] == "invalid_parameter"

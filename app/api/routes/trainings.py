@@ -15,6 +15,7 @@ from app.api.errors import APIError
 from app.presenters import job_public
 from app.schemas import JobPublic, TrainingCreate
 from app.tables import JobKind
+from contracts import training
 
 router = APIRouter(prefix="/v1/admin/trainings", tags=["trainings"])
 
@@ -39,13 +40,23 @@ async def create_training(
         if content_set is None:
             raise APIError(404, "content_set_not_found", f"no content set {body.content_set_id}")
         parameters["content_set_digest"] = content_set.digest
+    active = crud.get_active_model(session)
     if body.base_model_id is not None:
-        if crud.get_model(session, model_id=body.base_model_id) is None:
+        base = crud.get_model(session, model_id=body.base_model_id)
+        if base is None:
             raise APIError(404, "model_not_found", f"no model {body.base_model_id}")
     else:
+        # By default a fine-tune of the active model; from scratch when asked or when none is.
+        base = active if not body.from_scratch else None
+        parameters["base_model_id"] = base.id if base is not None else None
         # From scratch: the gate compares with whatever is active now, if anything.
-        active = crud.get_active_model(session)
         parameters["baseline_model_id"] = active.id if active is not None else None
+    if base is not None:
+        inherited = training.inherited_settings(
+            (base.info or {}).get("train_config"), body.model_fields_set
+        )
+        parameters["inherited"] = inherited
+        parameters.update({k: v for k, v in inherited.items() if k in training.BY_API_NAME})
     job = crud.create_training(session, owner=key, parameters=parameters, style_set_id=style_set.id)
     log = request.app.state.logger
     await run_in_threadpool(queue.dispatch, client, session, job_id=job.id, kind=job.kind, log=log)
