@@ -342,6 +342,7 @@ async function submit(event) {
     form.append("strength", $("strength").value);
     form.append("preserve_color", $("preserve-color").checked ? "true" : "false");
     form.append("output_format", $("output-format").value);
+    form.append("method", $("method").value);
     const job = await api("/v1/stylizations", { method: "POST", body: form });
     if (state.prepared?.url) URL.revokeObjectURL(state.prepared.url);
     state.prepared = { ...prepared, url: URL.createObjectURL(prepared.blob) };
@@ -628,7 +629,8 @@ async function startTraining(event) {
   if (!$("train-set").value) return showError("train", "Create a style set first.");
   const body = { name: $("train-name").value.trim() || "model", style_set_id: $("train-set").value, ...numbers };
   if ($("train-content-set").value) body.content_set_id = $("train-content-set").value;
-  if ($("train-base").value) body.base_model_id = $("train-base").value;
+  if ($("train-base").value === "scratch") body.from_scratch = true;
+  else if ($("train-base").value) body.base_model_id = $("train-base").value;
   const every = Number($("train-preview-every").value);
   if (every > 0) body.preview_every = every;
   let job;
@@ -786,7 +788,7 @@ async function loadModels() {
   }
   const chosenBase = base.value;
   list.replaceChildren();
-  base.replaceChildren(new Option("Scratch", ""));
+  base.replaceChildren(new Option("The active model", ""), new Option("Scratch", "scratch"));
   $("rollback").hidden = !state.features.adminTrainings || !models.some((m) => m.is_active);
   if (!models.length) {
     list.append(Object.assign(document.createElement("li"), { textContent: "No models registered yet: stylizations use the optimisation method." }));
@@ -798,7 +800,7 @@ async function loadModels() {
     const meta = document.createElement("div");
     meta.className = "meta";
     const title = document.createElement("strong");
-    title.textContent = `${model.name}${model.is_active ? " (active)" : ""}`;
+    title.textContent = `${model.name}${model.builtin ? " (built-in)" : ""}${model.is_active ? " (active)" : ""}`;
     const when = document.createElement("small");
     when.textContent = `${new Date(model.created_at).toLocaleString()} · ${mb(model.size_bytes)}`;
     const gate = document.createElement("small");

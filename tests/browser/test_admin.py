@@ -46,6 +46,7 @@ def test_admin_fine_tunes_watches_progress_and_manages_models(page, stack, make_
     # The new style set is offered to designers in the gallery too, and stylizes a photo.
     page.set_input_files("#photo", files=files(make_photo, [31], "photo"))
     page.click("#style-gallery .style-card:has-text('Test paintings')")
+    page.select_option("#method", "optimisation")  # no GAN model yet
     page.click("#submit")
     page.wait_for_selector("#download:not([hidden])", timeout=120_000)
     with stack.client(stack.admin_key) as client:

@@ -73,6 +73,7 @@ def test_designer_stylizes_a_photo_and_downloads_a_different_image(
         page.keyboard.press("ArrowLeft")
     assert page.inner_text("#strength-value") == "60%"
     page.select_option("#output-format", "png")
+    page.select_option("#method", "optimisation")  # the stack has no GAN model
 
     page.evaluate(WATCH_PROGRESS)
     page.click("#submit")
@@ -119,6 +120,7 @@ def test_designer_stylizes_a_photo_and_downloads_a_different_image(
     assert page.is_checked("#style-upload-choice")
     page.select_option("#size", "1200x628")
     page.select_option("#output-format", "jpeg")
+    page.select_option("#method", "optimisation")
     page.click("#submit")
     page.wait_for_selector(f"#job-section[data-job-id]:not([data-job-id='{job['id']}'])")
     page.wait_for_selector("#job-status:text('Done: 100%')", timeout=120_000)
