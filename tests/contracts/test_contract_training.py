@@ -17,7 +17,13 @@ from contracts.training import (
     worker_parameter,
 )
 
-NOT_SETTINGS = {"name", "style_set_id", "content_set_id", "base_model_id"}  # what, not how
+NOT_SETTINGS = {
+    "name",
+    "style_set_id",
+    "content_set_id",
+    "base_model_id",
+    "from_scratch",
+}  # what, not how
 
 
 def _cli_options() -> dict:
