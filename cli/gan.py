@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -78,8 +78,6 @@ def train(
 ) -> None:
     """Train the style-transfer GAN on a content folder and a style folder."""
     with clear_errors():
-        from tqdm import tqdm
-
         if recipe is not None:
             # Compared by name: typer vendors its own click, whose enum is not click's.
             given = [
@@ -94,7 +92,7 @@ def train(
             return
 
         from contracts.training import BY_NAME
-        from models.train import TrainConfig, TrainProgress
+        from models.train import TrainConfig
         from models.train import train as run_training
 
         config = TrainConfig(
@@ -117,18 +115,7 @@ def train(
             typer.echo(
                 "warning: encoder 'random' is UNTRAINED: outputs are for tests only", err=True
             )
-        bar = tqdm(total=steps, unit="step", dynamic_ncols=True, file=sys.stderr)
-
-        def show(p: TrainProgress) -> None:
-            bar.n = p.step
-            bar.set_postfix(
-                style=f"{p.losses['style']:.3f}",
-                content=f"{p.losses['content']:.3f}",
-                d=f"{p.losses['d']:.2f}",
-                img_s=f"{p.images_per_s:.1f}",
-            )
-            bar.refresh()
-
+        bar, show = training_bar(steps)
         run_training(
             config,
             content_dir,
@@ -143,14 +130,29 @@ def train(
         typer.echo(f"wrote {out}")
 
 
+def training_bar(total: int, initial: int = 0) -> tuple[Any, Callable[[Any], None]]:
+    """A tqdm bar on stderr and the progress callback that moves it (step, losses, images/s)."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, file=sys.stderr)
+
+    def show(p: Any) -> None:  # models.train.TrainProgress
+        bar.n = p.step
+        names = ("style", "content", "color", "d")
+        bar.set_postfix(
+            **{k: f"{p.losses[k]:.3f}" for k in names if k in p.losses},
+            img_s=f"{p.images_per_s:.1f}",
+        )
+        bar.refresh()
+
+    return bar, show
+
+
 def _train_recipe(
     recipe_path: Path, content_dir: Path, style_dir: Path, out: Path, checkpoint: Path | None,
     device: str,
 ) -> None:  # fmt: skip
-    from tqdm import tqdm
-
     from models.recipe import checkpoint_step, load_recipe, run_recipe
-    from models.train import TrainProgress
 
     recipe = load_recipe(recipe_path)
     for stage in recipe.stages:
@@ -160,20 +162,7 @@ def _train_recipe(
     done = checkpoint_step(ckpt)
     if done:
         typer.echo(f"resuming {recipe.name} from step {done} ({ckpt})", err=True)
-    bar = tqdm(
-        total=recipe.total_steps, initial=done, unit="step", dynamic_ncols=True, file=sys.stderr
-    )
-
-    def show(p: TrainProgress) -> None:
-        bar.n = p.step
-        bar.set_postfix(
-            style=f"{p.losses['style']:.3f}",
-            content=f"{p.losses['content']:.3f}",
-            color=f"{p.losses['color']:.3f}",
-            d=f"{p.losses['d']:.2f}",
-            img_s=f"{p.images_per_s:.1f}",
-        )
-        bar.refresh()
+    bar, show = training_bar(recipe.total_steps, initial=done)
 
     def save_preview(step: int, images: object) -> None:
         # Photos over results, one PNG beside the output, rewritten at every validation.
