@@ -218,9 +218,12 @@ def test_admin_flow_fine_tune_gate_activate_stylize_rollback(fresh_stack, tmp_pa
         assert failed["status"] == "failed" and failed["error"]["code"] == "mode_collapse"
         assert len(admin.get("/v1/models").json()["data"]) == 1  # nothing registered
 
-        # A second model while the first is active: the gate compares it with the active one
-        # on the same held-out pairs, and its verdict follows the scores (pass or fail).
-        body = tiny_training(style_set_id=style_set, steps=12, name="tuned", seed=3)
+        # A second model from scratch while the first is active (without from_scratch it would
+        # fine-tune the active one): the gate compares it with the active one on the same
+        # held-out pairs, and its verdict follows the scores (pass or fail).
+        body = tiny_training(
+            style_set_id=style_set, steps=12, name="tuned", seed=3, from_scratch=True
+        )
         job = admin.post("/v1/admin/trainings", json=body).json()
         done = stack.wait_job(admin, job["id"], lambda j: j["status"] != "queued"
                               and j["status"] != "running", timeout=300)  # fmt: skip
