@@ -109,8 +109,8 @@ def run_recipe(
     out = Path(out)
     ckpt = Path(checkpoint) if checkpoint else Path(str(out) + ".ckpt")
     trainer = None
+    done = checkpoint_step(ckpt)  # read once; each stage then reports where it ended
     for k, stage in enumerate(recipe.stages, 1):
-        done = checkpoint_step(ckpt)
         if done >= stage.steps:
             continue
         last = k == len(recipe.stages)
@@ -127,4 +127,5 @@ def run_recipe(
             preview=preview,
             model_info={"recipe": {"name": recipe.name, "digest": recipe.digest, "stage": k}},
         )
+        done = trainer.step_count
     return trainer
