@@ -1,12 +1,18 @@
-"""Service overhead: a 512x512 stylization through HTTP + Celery versus calling `models` directly.
+"""Service overhead: a 512 px stylization through HTTP + Celery versus calling `models` directly.
 
-    python benchmarks/service_overhead.py [--runs 3] [--steps 100] [--encoder efficientnet-lite0]
+    python benchmarks/service_overhead.py [--runs 10] [--methods gan,optimisation] [--clients 4]
 
-In one run it times (1) the stylizer in this process, (2) the same job submitted over HTTP to a
-uvicorn API with a separate `atelier worker` on the embedded stack (SQLite job store and broker),
-and (3) the same on Redis (+ PostgreSQL when reachable, else SQLite). End-to-end time covers
-upload, queueing, the worker's run, and downloading the result; each stack gets one warm-up job
-so the worker's one-time model load is not counted. Target: overhead under 15% of model time.
+In one run, for each method (the GAN with the shipped model, and the optimisation method), it
+times (1) the model called in this process (the model time), then (2) the same job submitted
+over HTTP to a uvicorn API with one `atelier worker`, on the embedded stack (SQLite job store and
+broker) and on Redis + PostgreSQL. End to end is what a REST client waits for: the submission
+with `Prefer: wait` until the result's bytes are in hand (a second GET, or the image in the
+answer itself with `--accept-image`). Warm-up jobs come first, so the worker's one-time model
+load is not counted. Outside the model = end to end - model time.
+
+It then prints the stage table: the medians of the worker's `result_info.timings` and of the
+API's own stages (its `Server-Timing` header), and, with `--clients N`, the throughput of N
+concurrent clients against one worker (jobs/s against 1 / model time).
 """
 
 import argparse
@@ -17,8 +23,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 from PIL import Image
@@ -45,21 +54,30 @@ def png(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
-def model_times(args: argparse.Namespace, content: Image.Image, style: Image.Image) -> list[float]:
+def median_ms(values: list[float]) -> float:
+    return 1000 * statistics.median(values) if values else float("nan")
+
+
+def model_times(
+    args: argparse.Namespace, method: str, content: Image.Image, style: Image.Image
+) -> list[float]:
+    """The model called directly, as the worker calls it (a GAN style's statistics computed once,
+    as the worker caches them per style)."""
     from models.inference import load_stylizer
 
-    stylizer = load_stylizer(
-        None,
+    stylizer: Any = load_stylizer(
+        args.model if method == "gan" else None,
         encoder=args.encoder,
         device=args.device,
         optimisation_steps=args.steps,
-        optimisation_size=args.size,
+        optimisation_size=args.opt_size,
     )
-    stylizer(content, [style])  # warm-up, as the worker's first job
+    styles = [stylizer.style_stats(style)] if method == "gan" else [style]
+    stylizer(content, styles, tile_size=1024)  # warm-up, as the worker's first job
     times = []
-    for _ in range(args.runs):
+    for _ in range(args.runs if method == "gan" else args.opt_runs):
         start = time.perf_counter()
-        stylizer(content, [style])
+        stylizer(content, styles, tile_size=1024)
         times.append(time.perf_counter() - start)
     return times
 
@@ -70,12 +88,67 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def service_times(
-    args: argparse.Namespace, env_extra: dict[str, str], content: bytes, style: bytes
-) -> list[float]:
+def server_timing(header: str) -> dict[str, float]:
+    """`Server-Timing: read_body;dur=1.2, validate;dur=3.4` -> {stage: seconds}."""
+    stages = {}
+    for part in header.split(","):
+        name, _, rest = part.strip().partition(";")
+        if rest.startswith("dur="):
+            stages[name] = float(rest[4:]) / 1000
+    return stages
+
+
+class Run:
+    """One job as a client saw it: end to end, the worker's and the API's stages."""
+
+    def __init__(self, seconds: float, job: dict[str, Any], api: dict[str, float]) -> None:
+        self.seconds = seconds
+        self.worker: dict[str, float] = job.get("result_info", {}).get("timings", {})
+        self.api = api
+
+
+def one_job(
+    client: httpx.Client, method: str, content: bytes, style: bytes, accept_image: bool
+) -> Run:
+    start = time.perf_counter()
+    headers = {"Prefer": "wait=600"}
+    if accept_image:
+        headers["Accept"] = "image/*"
+    response = client.post(
+        "/v1/stylizations",
+        headers=headers,
+        files={"content": ("c.png", content), "style": ("s.png", style)},
+        data={"method": method},
+    )
+    api = server_timing(response.headers.get("server-timing", ""))
+    if response.headers["content-type"].startswith("image/"):
+        seconds = time.perf_counter() - start
+        job = client.get(response.headers["location"]).json()
+    else:
+        job = response.json()
+        assert job["status"] == "succeeded", job
+        result = client.get(job["result_url"])
+        assert result.status_code == 200
+        seconds = time.perf_counter() - start
+        api.update(
+            {
+                f"result_{k}": v
+                for k, v in server_timing(result.headers.get("server-timing", "")).items()
+            }
+        )
+    return Run(seconds, job, api)
+
+
+def service_runs(
+    args: argparse.Namespace,
+    env_extra: dict[str, str],
+    jobs: Callable[[httpx.Client, Callable[[], httpx.Client]], dict[str, Any]],
+) -> dict[str, Any]:
+    """Start an API and one worker on a fresh stack and hand `jobs` a client (and a factory)."""
     from app import crud
     from app.config import Settings
     from app.db import make_engine, make_sessionmaker, upgrade
+    from app.storage import LocalStorage
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ATELIER_")}
@@ -85,7 +158,9 @@ def service_times(
                 "ATELIER_ENCODER": args.encoder,
                 "ATELIER_DEVICE": args.device,
                 "ATELIER_OPTIMISATION_STEPS": str(args.steps),
-                "ATELIER_OPTIMISATION_SIZE": str(args.size),
+                "ATELIER_OPTIMISATION_SIZE": str(args.opt_size),
+                "ATELIER_BUILTIN_MODEL": str(args.model),
+                "ATELIER_RUN_REAPER": "false",  # no crash to recover from in a benchmark
                 **env_extra,
             }
         )
@@ -95,76 +170,76 @@ def service_times(
         upgrade(settings.sqlalchemy_url)
         engine = make_engine(settings.sqlalchemy_url)
         with make_sessionmaker(engine)() as session:
+            crud.register_builtin_model(
+                session,
+                storage=LocalStorage(settings.storage_path),
+                path=settings.builtin_model_path,
+            )
             _, key = crud.create_api_key(session, name="bench", is_admin=False)
         engine.dispose()
         port = free_port()
         logs = open(Path(tmp) / "procs.log", "wb")  # noqa: SIM115
-        procs = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "app.main:app",
-                    "--port",
-                    str(port),
-                    "--log-level",
-                    "warning",
-                ],
-                cwd=REPO,
-                env=env,
-                stdout=logs,
-                stderr=logs,
-            ),
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    "from cli.main import main; main()",
-                    "worker",
-                    "--loglevel",
-                    "WARNING",
-                ],
-                cwd=REPO,
-                env=env,
-                stdout=logs,
-                stderr=logs,
-            ),
+        argvs = [
+            ["-m", "uvicorn", "app.main:app", "--port", str(port), "--log-level", "warning"],
+            ["-c", "from cli.main import main; main()", "worker", "--loglevel", "WARNING"],
         ]
-        try:
-            client = httpx.Client(
+        procs = [
+            subprocess.Popen([sys.executable, *a], cwd=REPO, env=env, stdout=logs, stderr=logs)
+            for a in argvs
+        ]
+
+        def make_client() -> httpx.Client:
+            return httpx.Client(
                 base_url=f"http://127.0.0.1:{port}",
                 timeout=600,
                 headers={"Authorization": f"Bearer {key}"},
             )
-            for _ in range(200):
+
+        try:
+            client = make_client()
+            for _ in range(300):
                 try:
                     client.get("/healthz")
                     break
                 except httpx.HTTPError:
                     time.sleep(0.1)
-
-            def one_job() -> tuple[float, float]:
-                """End-to-end seconds, and the worker's own seconds for the model call."""
-                start = time.perf_counter()
-                job = client.post(
-                    "/v1/stylizations",
-                    headers={"Prefer": "wait=600"},
-                    files={"content": ("c.png", content), "style": ("s.png", style)},
-                    data={"max_side": "512"},
-                ).json()
-                assert job["status"] == "succeeded", job
-                result = client.get(job["result_url"])
-                assert result.status_code == 200
-                return time.perf_counter() - start, float(job["result_info"]["seconds"])
-
-            one_job()  # warm-up: the worker loads the model once
-            return [one_job() for _ in range(args.runs)]
+            return jobs(client, make_client)
         finally:
             for proc in procs:
                 proc.terminate()
             for proc in procs:
                 proc.wait(60)
+
+
+def throughput(
+    make_client: Callable[[], httpx.Client],
+    method: str,
+    content: bytes,
+    style: bytes,
+    clients: int,
+    jobs_each: int,
+    accept_image: bool,
+) -> float:
+    """Jobs per second with `clients` clients each submitting `jobs_each` jobs back to back."""
+    errors: list[BaseException] = []
+
+    def client_loop() -> None:
+        try:
+            with make_client() as client:
+                for _ in range(jobs_each):
+                    one_job(client, method, content, style, accept_image)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client_loop) for _ in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return clients * jobs_each / (time.perf_counter() - start)
 
 
 def postgres_url() -> str | None:
@@ -180,57 +255,107 @@ def postgres_url() -> str | None:
         return None
 
 
+def stage_table(runs: list[Run]) -> None:
+    """Medians of each stage, worker's then API's, in the order they were recorded."""
+    for side, per_run in (("worker", [r.worker for r in runs]), ("api", [r.api for r in runs])):
+        names = list(dict.fromkeys(name for stages in per_run for name in stages))
+        for name in names:
+            values = [s[name] for s in per_run if name in s]
+            print(f"    {side:6s} {name:22s} {median_ms(values):8.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=10, help="timed GAN jobs per stack")
+    parser.add_argument("--warmups", type=int, default=2)
+    parser.add_argument("--opt-runs", type=int, default=1, help="timed optimisation jobs")
+    parser.add_argument("--methods", default="gan,optimisation")
+    parser.add_argument("--stacks", default="embedded,redis")
+    parser.add_argument("--model", type=Path, default=None, help="default: the shipped model")
+    parser.add_argument("--size", type=int, default=512, help="the photo's side")
     parser.add_argument("--steps", type=int, default=100, help="optimisation steps")
-    parser.add_argument("--size", type=int, default=384, help="optimisation size")
+    parser.add_argument("--opt-size", type=int, default=384, help="optimisation size")
     parser.add_argument("--encoder", default="efficientnet-lite0")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
+    parser.add_argument("--accept-image", action="store_true", help="Accept: image/* on submit")
+    parser.add_argument("--clients", type=int, default=0, help="throughput with N clients (GAN)")
+    parser.add_argument("--jobs-each", type=int, default=5)
     args = parser.parse_args()
+    if args.model is None:
+        from contracts.modelfile import SHIPPED_MODEL
 
-    content, style = photo(1), photo(2)
+        args.model = Path(SHIPPED_MODEL)
+
+    content, style = photo(1, args.size), photo(2, args.size)
     content_png, style_png = png(content), png(style)
-    print(
-        f"512x512 job, optimisation method, {args.steps} steps at {args.size}px, "
-        f"encoder {args.encoder}, {args.runs} timed runs each (median)"
-    )
-    model = statistics.median(model_times(args, content, style))
-    print(f"{'models directly':34s} {model:8.2f} s")
-
-    stacks = [("HTTP + Celery, embedded (SQLite)", {})]
-    pg = postgres_url()
-    stacks.append(
-        (
-            f"HTTP + Celery, Redis + {'PostgreSQL' if pg else 'SQLite'}",
+    all_stacks = {"embedded": ("embedded (SQLite, serverless broker)", {})}
+    if "redis" in args.stacks:
+        pg = postgres_url()
+        all_stacks["redis"] = (
+            f"Redis + {'PostgreSQL' if pg else 'SQLite'}",
             {
                 "ATELIER_BROKER_URL": args.redis,
                 "ATELIER_BROKER_KEY_PREFIX": "atelier-bench:",
                 **({"ATELIER_DATABASE_URL": pg} if pg else {}),
             },
         )
-    )
-    for name, env in stacks:
-        try:
-            runs = service_times(args, env, content_png, style_png)
-        except Exception as exc:  # e.g. Redis not running
-            print(f"{name:34s} skipped: {exc}")
-            continue
-        e2e = statistics.median(t for t, _ in runs)
-        overhead = e2e - model
-        verdict = "OK" if overhead < 0.15 * model else "over the 15% target"
+    stacks = [all_stacks[s] for s in args.stacks.split(",")]
+    for method in args.methods.split(","):
+        runs_n = args.runs if method == "gan" else args.opt_runs
         print(
-            f"{name:34s} {e2e:8.2f} s   overhead {overhead:+.2f} s "
-            f"({100 * overhead / model:+.1f}% of model time: {verdict})"
+            f"\n{args.size}x{args.size} job, method {method}"
+            + (f" ({args.model.name})" if method == "gan" else f", {args.steps} steps")
+            + f", {runs_n} timed runs after {args.warmups} warm-ups (medians)"
+            + (", Accept: image/*" if args.accept_image else "")
         )
-        # On a busy machine the model's own time varies run to run; the worker measures it for
-        # the same job, so this difference is the service's cost alone.
-        inside = statistics.median(t - w for t, w in runs)
-        print(
-            f"{'':34s} per job, outside the model call: {inside:+.2f} s "
-            f"({100 * inside / model:+.1f}% of model time)"
-        )
+        model = statistics.median(model_times(args, method, content, style))
+        print(f"  {'model called directly':40s} {1000 * model:8.1f} ms")
+        for name, env in stacks:
+
+            def jobs(
+                client: httpx.Client,
+                make_client: Callable[[], httpx.Client],
+                method: str = method,
+                runs_n: int = runs_n,
+            ) -> dict[str, Any]:
+                for _ in range(args.warmups):
+                    one_job(client, method, content_png, style_png, args.accept_image)
+                runs = [
+                    one_job(client, method, content_png, style_png, args.accept_image)
+                    for _ in range(runs_n)
+                ]
+                rate = None
+                if args.clients and method == "gan":
+                    rate = throughput(
+                        make_client,
+                        method,
+                        content_png,
+                        style_png,
+                        args.clients,
+                        args.jobs_each,
+                        args.accept_image,
+                    )
+                return {"runs": runs, "rate": rate}
+
+            try:
+                result = service_runs(args, env, jobs)
+            except Exception as exc:  # e.g. Redis not running
+                print(f"  {name:40s} skipped: {type(exc).__name__}: {exc}")
+                continue
+            runs: list[Run] = result["runs"]
+            e2e = statistics.median(r.seconds for r in runs)
+            print(
+                f"  {name:40s} end to end {1000 * e2e:8.1f} ms, outside the model "
+                f"{1000 * (e2e - model):7.1f} ms ({(e2e - model) / model:.2f}x the model)"
+            )
+            stage_table(runs)
+            if result["rate"] is not None:
+                print(
+                    f"    throughput, {args.clients} clients, one worker: {result['rate']:.2f} jobs/s"
+                    f" = {100 * result['rate'] * model:.0f}% of 1 / model time"
+                    f" ({1 / model:.2f} jobs/s)"
+                )
 
 
 if __name__ == "__main__":
