@@ -1,6 +1,8 @@
 """A training recipe: one TOML file that describes a whole run, stage by stage.
 
     name = "..."                 # recorded in the model file
+    init = "path"                # optional: a model file this recipe fine-tunes (relative to
+                                 # the working directory), e.g. another recipe's output
     [base]                       # TrainConfig fields shared by every stage
     [base.generator]             # GeneratorConfig
     [base.discriminator]         # DiscriminatorConfig
@@ -36,6 +38,7 @@ class Recipe:
     name: str
     stages: list[TrainConfig]  # `steps` of each is the cumulative step at which it ends
     digest: str  # sha256 of the recipe file: recorded in the model it makes
+    init: Path | None = None  # model file the first stage starts from (fresh D and optimisers)
 
     @property
     def total_steps(self) -> int:
@@ -82,7 +85,12 @@ def load_recipe(path: str | Path) -> Recipe:
                 merged[key] = {**base[key], **stage[key]}
         stages.append(_config(merged, f"{path} stage {i}"))
     name = str(doc.get("name", path.stem))
-    return Recipe(name, stages, "sha256:" + hashlib.sha256(raw).hexdigest())
+    init = doc.get("init")
+    if init is not None and not isinstance(init, str):
+        raise RecipeError(f"{path}: init must be the path of a model file")
+    return Recipe(
+        name, stages, "sha256:" + hashlib.sha256(raw).hexdigest(), Path(init) if init else None
+    )
 
 
 def checkpoint_step(path: Path) -> int:
@@ -107,6 +115,9 @@ def run_recipe(
     cut short still leaves a usable model. Returns the last stage's trainer (None if the
     checkpoint was already past the end)."""
     out = Path(out)
+    init_model = init_model or recipe.init
+    if init_model is not None and not Path(init_model).is_file():
+        raise RecipeError(f"{recipe.name}: init model {init_model} not found (make it first)")
     ckpt = Path(checkpoint) if checkpoint else Path(str(out) + ".ckpt")
     trainer = None
     done = checkpoint_step(ckpt)  # read once; each stage then reports where it ended

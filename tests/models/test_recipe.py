@@ -79,6 +79,38 @@ def test_a_recipe_run_stopped_after_stage_one_resumes_to_the_same_model(
     assert run_recipe(recipe, content, style, tmp_path / "b" / "m.safetensors") is None
 
 
+def test_a_recipe_with_init_fine_tunes_that_model(
+    recipe_file: Path,
+    image_dirs: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    content, style = image_dirs
+    # A 4-step model on a random encoder is "collapsed" by the guard rails, which judge a
+    # fine-tune from its first step; this test is about where the weights come from.
+    monkeypatch.setattr("models.train.check_outputs", lambda *a, **k: None)
+    first = run_recipe(load_recipe(recipe_file), content, style, tmp_path / "a.safetensors")
+    assert first is not None
+    second = tmp_path / "second.toml"
+    second.write_text(
+        RECIPE.replace('name = "tiny"', f'name = "tiny-2"\ninit = "{tmp_path / "a.safetensors"}"')
+    )
+    recipe = load_recipe(second)
+    assert recipe.init == tmp_path / "a.safetensors"
+    # Zero learning rates: the fine-tuned generator is the first model's, so init was used.
+    for stage in recipe.stages:
+        stage.lr_g = stage.lr_d = 0.0
+        stage.ema_decay = 0.0
+    tuned = run_recipe(recipe, content, style, tmp_path / "b.safetensors")
+    assert tuned is not None
+    for k, v in first.G_ema.state_dict().items():
+        assert torch.equal(v, tuned.G_ema.state_dict()[k]), k
+    # A missing init model is named, not a traceback from deep inside training.
+    recipe.init = tmp_path / "missing.safetensors"
+    with pytest.raises(RecipeError, match="missing.safetensors not found"):
+        run_recipe(recipe, content, style, tmp_path / "c.safetensors")
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
