@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -77,11 +79,24 @@ def _add_image(
     key = storage.put(data)
     row = session.get(StoredImage, key)
     if row is None:
-        row = StoredImage(
-            sha256=key, content_type=content_type, width=width, height=height, size_bytes=len(data)
+        # INSERT ... ON CONFLICT DO NOTHING: concurrent requests uploading the same bytes
+        # (content-addressed: one row) must not fail each other with a unique violation.
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        session.execute(
+            insert(StoredImage)
+            .values(
+                sha256=key,
+                content_type=content_type,
+                width=width,
+                height=height,
+                size_bytes=len(data),
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=["sha256"])
         )
-        session.add(row)
-        session.flush()  # before the row that references it (no ORM relationship orders them)
+        row = session.get(StoredImage, key)
+        if row is None:
+            raise RuntimeError(f"image row {key} neither inserted nor found")
     return row
 
 
@@ -136,12 +151,17 @@ def create_stylization(
     idempotency_key: str | None,
     webhook_url: str | None,
     style_set_id: str | None = None,
+    mask: CleanImage | None = None,
 ) -> Job:
-    """Store the job's images and the job in one transaction. A concurrent request with the
-    same Idempotency-Key that won the race gives its job instead."""
+    """Store the job's images (content, style, protected-region mask) and the job in one
+    transaction. A concurrent request with the same Idempotency-Key that won the race gives its
+    job instead."""
     content_row = _add_clean_image(session, storage=storage, image=content)
     if style_image is not None:
         style_sha256 = _add_clean_image(session, storage=storage, image=style_image).sha256
+    if mask is not None:
+        mask_sha256 = _add_clean_image(session, storage=storage, image=mask).sha256
+        parameters = {**parameters, "mask_sha256": mask_sha256}
     try:
         return _add_job(
             session,

@@ -16,6 +16,7 @@ from pydantic import (
 from app.tables import JobKind, JobStatus
 from contracts import training
 from contracts.images import NAME_MAX_LENGTH, NAME_MIN_LENGTH, check_name
+from contracts.regions import MAX_FEATHER
 from contracts.stylize import MIN_SIDE, Method
 
 # The one name rule (styles, sets, models, trainings): 1 to 200 characters, never truncated.
@@ -66,6 +67,25 @@ class StylizationCreate(BaseModel):
     model_id: str | None = None
     webhook_url: AnyHttpUrl | None = None
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1, description="default: random")
+    # Protected regions and ad formats (contracts.regions): relative coordinates of the photo.
+    keep_boxes: str | None = Field(
+        default=None,
+        description="JSON list of [x0, y0, x1, y1] (0..1) regions kept photographic, e.g. "
+        '"[[0, 0, 0.5, 1]]"; with a `mask` file (white = stylize, black = keep) both are kept',
+    )
+    feather: int = Field(
+        default=0, ge=0, le=MAX_FEATHER, description="soft edge around kept regions, pixels"
+    )
+    output_size: str | None = Field(
+        default=None,
+        description="1080x1080, 1200x628, 1080x1920 or any WIDTHxHEIGHT: the result's exact "
+        "size (the photo is cropped to its aspect ratio, then scaled); default: the photo's",
+    )
+    crop: str | None = Field(
+        default=None,
+        description="JSON [x0, y0, x1, y1] (0..1): where to crop for output_size (the largest "
+        "window of its aspect ratio centred there); default: the centre",
+    )
 
     @model_validator(mode="after")
     def _old_max_side(self) -> "StylizationCreate":

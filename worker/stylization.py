@@ -1,6 +1,7 @@
 """The stylization job: load the job's model (or the optimisation method) and its styles, run the
 pipeline, store the result with the model version and seed that reproduce it."""
 
+import functools
 import io
 from collections.abc import Callable
 from typing import Any
@@ -9,7 +10,8 @@ from app import crud
 from app.images import encode
 from app.tables import ImageSet, Job, JobStatus, ModelFile
 from contracts.modelfile import ModelFileError
-from worker.jobs import JobFailed, Progress, run_job
+from worker import regions
+from worker.jobs import JobFailed, Progress, Timings, run_job
 from worker.runtime import Runtime
 
 
@@ -46,14 +48,18 @@ def load_stylizer(rt: Runtime, job: Job) -> tuple[Any, ModelFile | None]:
         raise ModelFileError(f"model {model.id}: {type(exc).__name__}: {exc}") from exc
 
 
-def job_styles(rt: Runtime, job: Job, stylizer: Any, model: ModelFile | None) -> list[Any]:
+def job_styles(
+    rt: Runtime, job: Job, stylizer: Any, model: ModelFile | None, timings: Timings
+) -> list[Any]:
     """The styles to blend: the job's image, or its style set. The GAN takes statistics: a set's
     are stored once per model and set content, a single image's cached per process; the
     optimisation method takes the images."""
-    from PIL import Image
 
-    def image(key: str) -> Image.Image:
-        return Image.open(io.BytesIO(rt.storage.get(key))).convert("RGB")
+    def image(key: str) -> Any:
+        with timings.stage("load_inputs"):
+            data = rt.storage.get(key)
+        with timings.stage("decode"):
+            return decode(data)
 
     if job.style_set_id is None:
         style_key = job.style_sha256
@@ -61,15 +67,24 @@ def job_styles(rt: Runtime, job: Job, stylizer: Any, model: ModelFile | None) ->
             raise JobFailed("style_missing", f"job {job.id} names no style image and no set")
         if model is None:  # the optimisation method needs the pixels
             return [image(style_key)]
-        return [rt.style_stats(stylizer, model.sha256, style_key, lambda: image(style_key))]
-    with rt.sessions() as session:
+        with timings.stage("style_stats"):
+            return [rt.style_stats(stylizer, model.sha256, style_key, lambda: image(style_key))]
+    with timings.stage("load_inputs"), rt.sessions() as session:
         image_set = crud.get_image_set(session, set_id=job.style_set_id, kind="style")
         if image_set is None:
             raise JobFailed("style_set_not_found", f"style set {job.style_set_id} was deleted")
         keys = [m.image_sha256 for m in crud.set_members(session, set_id=image_set.id)]
     if model is None:
         return [image(k) for k in keys]
-    return [style_set_stats(rt, stylizer, model.sha256, image_set, keys, image)]
+    with timings.stage("style_stats"):
+        return [style_set_stats(rt, stylizer, model.sha256, image_set, keys, image)]
+
+
+def decode(data: bytes) -> Any:
+    """A stored image's pixels (stored images are RGB PNGs or the result formats)."""
+    from PIL import Image
+
+    return Image.open(io.BytesIO(data)).convert("RGB")
 
 
 def style_set_stats(
@@ -105,30 +120,42 @@ def style_set_stats(
     return stats
 
 
-def stylize_work(rt: Runtime, job: Job, progress: Progress) -> dict[str, Any]:
+def stylize_work(
+    rt: Runtime, job: Job, progress: Progress, timings: Timings | None = None
+) -> dict[str, Any]:
+    """Stylize the job's photo; `timings` gets each stage's seconds."""
     import torch
-    from PIL import Image
 
+    timings = timings or Timings()
     params = job.parameters
     if job.content_sha256 is None:
         raise JobFailed("content_missing", f"job {job.id} has no content image")
-    content = Image.open(io.BytesIO(rt.storage.get(job.content_sha256))).convert("RGB")
-    stylizer, model = load_stylizer(rt, job)
-    styles = job_styles(rt, job, stylizer, model)
+    with timings.stage("load_inputs"):
+        content_data = rt.storage.get(job.content_sha256)
+        stylizer, model = load_stylizer(rt, job)
+    with timings.stage("decode"):
+        upload = decode(content_data)
+        framed = regions.frame(upload, params)  # cropped and scaled to an ad format, if asked
+    content = framed.photo
+    styles = job_styles(rt, job, stylizer, model, timings)
     seed = int(params.get("seed", 0))
     torch.manual_seed(seed)  # any random draw in the method repeats with the recorded seed
-    result = stylizer(
-        content,
-        styles,
-        strength=params.get("strength", 1.0),
-        preserve_color=params.get("preserve_color", False),
-        # Jobs queued before the split recorded one `max_side` for both sizes.
-        tile_size=params.get("tile_size", params.get("max_side")),
-        working_size=params.get("working_size", params.get("max_side")),
-        progress=progress,
-    )
-    data, content_type = encode(result, params.get("output_format", "png"))
-    with rt.sessions() as session:
+    with timings.stage("model"):
+        result = stylizer(
+            content,
+            styles,
+            strength=params.get("strength", 1.0),
+            preserve_color=params.get("preserve_color", False),
+            # Jobs queued before the split recorded one `max_side` for both sizes.
+            tile_size=params.get("tile_size", params.get("max_side")),
+            working_size=params.get("working_size", params.get("max_side")),
+            progress=progress,
+        )
+    with timings.stage("regions"):
+        result = regions.protect(rt, params, framed, result)  # kept regions back from the photo
+    with timings.stage("encode"):
+        data, content_type = encode(result, params.get("output_format", "png"))
+    with timings.stage("store"), rt.sessions() as session:
         row = crud.store_image(
             session,
             storage=rt.storage,
@@ -151,5 +178,6 @@ def stylize_work(rt: Runtime, job: Job, progress: Progress) -> dict[str, Any]:
     }
 
 
-def run_stylize(rt: Runtime, job_id: str) -> JobStatus | None:
-    return run_job(rt, job_id, stylize_work)
+def run_stylize(rt: Runtime, job_id: str, enqueued_at: float | None = None) -> JobStatus | None:
+    timings = Timings(enqueued_at)
+    return run_job(rt, job_id, functools.partial(stylize_work, timings=timings), timings)

@@ -13,8 +13,9 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from app import crud, queue
-from app.api.deps import CurrentKey, QueueDep, SessionDep, SettingsDep, StorageDep
+from app.api.deps import CurrentKey, QueueDep, SessionDep, SettingsDep, StorageDep, run_db
 from app.api.errors import APIError
+from app.api.regions import check_mask, region_parameters
 from app.api.uploads import BINARY, Form, multipart_openapi, read_form
 from app.config import Settings
 from app.images import validate_image
@@ -30,6 +31,7 @@ _FORM_SCHEMA = multipart_openapi(
     {
         "content": BINARY,
         "style": BINARY,
+        "mask": BINARY,
         **StylizationCreate.model_json_schema()["properties"],
     },
 )
@@ -80,7 +82,7 @@ async def wait_for_job(request: Request, job: Job, seconds: float) -> Job:
 
 def _parameters(form: Form, settings: Settings) -> StylizationCreate:
     """The form's fields as checked parameters (files: `content` and optionally `style`)."""
-    unknown = set(form.files) - {"content", "style"}
+    unknown = set(form.files) - {"content", "style", "mask"}
     if unknown:
         raise APIError(422, "unknown_field", f"unexpected file field(s): {sorted(unknown)}")
     try:
@@ -158,6 +160,7 @@ def _recorded(params: StylizationCreate, settings: Settings) -> dict[str, Any]:
     parameters = params.model_dump(
         mode="json", exclude={"style_id", "style_set_id", "model_id", "webhook_url", "max_side"}
     )
+    parameters.update(region_parameters(params, max_side=settings.max_upload_side))
     parameters["tile_size"] = params.tile_size or settings.default_tile_size
     # Recorded so that a result can be reproduced (with the model version in result_info).
     parameters["seed"] = params.seed if params.seed is not None else secrets.randbelow(2**31)
@@ -185,7 +188,9 @@ async def create_stylization(
     """Submit a stylization job (multipart: `content` file and a `style` file, `style_id`,
     `style_set_id` or `style_set_image_id`; `method` gan (default) or optimisation)."""
     if idempotency_key:
-        existing = crud.get_job_by_idempotency_key(session, owner=key, key=idempotency_key)
+        existing = await run_db(
+            session, crud.get_job_by_idempotency_key, owner=key, key=idempotency_key
+        )
         if existing is not None:
             response.headers["Location"] = f"/v1/jobs/{existing.id}"
             response.headers["Idempotent-Replayed"] = "true"
@@ -193,7 +198,8 @@ async def create_stylization(
 
     form = await read_form(request, max_file_bytes=settings.max_upload_bytes)
     params = _parameters(form, settings)
-    style_sha256 = _style_sha256(session, key, params)
+    style_sha256 = await run_db(session, _style_sha256, key, params)
+    recorded = _recorded(params, settings)  # checks regions and format (422 with a code)
     limits = {"max_pixels": settings.max_pixels, "max_upload_side": settings.max_upload_side}
     content = await run_in_threadpool(
         validate_image, form.files["content"].data, field="content", **limits
@@ -204,17 +210,25 @@ async def create_stylization(
         if style_part is not None
         else None
     )
+    mask_part = form.files.get("mask")
+    mask = (
+        await run_in_threadpool(check_mask, mask_part.data, **limits)
+        if mask_part is not None
+        else None
+    )
 
-    _check_method(session, params)
+    await run_db(session, _check_method, params)
 
     # Everything is valid: only now touch storage and the database.
-    job = crud.create_stylization(
+    job = await run_db(
         session,
+        crud.create_stylization,
         storage=storage,
         owner=key,
-        parameters=_recorded(params, settings),
+        parameters=recorded,
         content=content,
         style_image=style_image,
+        mask=mask,
         style_sha256=style_sha256,
         style_id=params.style_id,
         style_set_id=params.style_set_id,

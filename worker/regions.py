@@ -1,0 +1,89 @@
+"""Ad formats and protected regions, applied around the stylizer.
+
+Before: the photo is cropped to the output size's aspect ratio (centred in the job's `crop`
+window, else in the photo) and scaled to that exact size. After: the kept regions (`keep_boxes`
+and the `mask`'s black area, drawn in the uploaded photo's coordinates) are blended back from the
+photo at the result's own resolution, with a `feather`-pixel soft edge that lies outside the kept
+region, so a kept pixel is the photo's pixel exactly.
+"""
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFilter
+
+from contracts.regions import MASK_KEEP_BELOW, crop_window
+from worker.runtime import Runtime
+
+KEEP, STYLIZE = 0, 255  # alpha of the stylized image in the blend
+
+
+@dataclass(frozen=True)
+class Framed:
+    """The photo as the stylizer gets it, and where it came from in the uploaded photo."""
+
+    photo: Image.Image  # cropped and scaled to the output size (or the upload itself)
+    upload_size: tuple[int, int]
+    window: tuple[int, int, int, int]  # left, top, right, bottom in the uploaded photo
+
+
+def frame(upload: Image.Image, params: dict[str, Any]) -> Framed:
+    """Crop and scale the uploaded photo to the job's `output_size`, if it names one."""
+    size = params.get("output_size")
+    if not size:
+        return Framed(upload, upload.size, (0, 0, upload.width, upload.height))
+    width, height = int(size[0]), int(size[1])
+    crop = params.get("crop")
+    window = crop_window(upload.size, (width, height), tuple(crop) if crop else None)
+    photo = upload.resize((width, height), Image.Resampling.LANCZOS, box=window)
+    return Framed(photo, upload.size, window)
+
+
+def keep_alpha(rt: Runtime, params: dict[str, Any], framed: Framed) -> Image.Image | None:
+    """The blend's alpha at the framed photo's size (0 = the photo's pixel, 255 = stylized), or
+    None when the job keeps nothing."""
+    boxes = params.get("keep_boxes") or []
+    mask_key = params.get("mask_sha256")
+    if not boxes and not mask_key:
+        return None
+    uw, uh = framed.upload_size
+    alpha = Image.new("L", (uw, uh), STYLIZE)
+    if mask_key:
+        mask = Image.open(io.BytesIO(rt.storage.get(mask_key))).convert("L")
+        mask = mask.resize((uw, uh), Image.Resampling.BILINEAR)
+        alpha = mask.point(lambda v: KEEP if v < MASK_KEEP_BELOW else STYLIZE)
+    draw = ImageDraw.Draw(alpha)
+    for x0, y0, x1, y1 in boxes:
+        # Whole pixels the box touches: a kept region is never a pixel short.
+        left, top = int(x0 * uw), int(y0 * uh)
+        right, bottom = -int(-x1 * uw), -int(-y1 * uh)
+        draw.rectangle((left, top, right - 1, bottom - 1), fill=KEEP)
+    if framed.photo.size != framed.upload_size or framed.window != (0, 0, uw, uh):
+        alpha = alpha.resize(framed.photo.size, Image.Resampling.BILINEAR, box=framed.window)
+        alpha = alpha.point(lambda v: KEEP if v < MASK_KEEP_BELOW else STYLIZE)
+    return feathered(alpha, int(params.get("feather") or 0))
+
+
+def feathered(alpha: Image.Image, radius: int) -> Image.Image:
+    """A soft edge of `radius` pixels outside the kept area: grow the kept area by the radius,
+    then box-blur by it. A box blur of radius r averages 2r+1 pixels, so a pixel of the original
+    kept area only sees kept pixels and stays exactly 0."""
+    if radius <= 0:
+        return alpha
+    grown = alpha.filter(ImageFilter.BoxBlur(radius)).point(
+        lambda v: STYLIZE if v == STYLIZE else KEEP
+    )
+    return grown.filter(ImageFilter.BoxBlur(radius))
+
+
+def protect(
+    rt: Runtime, params: dict[str, Any], framed: Framed, stylized: Image.Image
+) -> Image.Image:
+    """The stylized photo with the kept regions blended back from the (framed) photo."""
+    alpha = keep_alpha(rt, params, framed)
+    if alpha is None:
+        return stylized
+    if stylized.size != framed.photo.size:
+        stylized = stylized.resize(framed.photo.size, Image.Resampling.LANCZOS)
+    return Image.composite(stylized.convert("RGB"), framed.photo, alpha)
