@@ -24,6 +24,16 @@ class Settings(BaseSettings):
     broker_url: str | None = None  # default: kombu's SQLAlchemy transport on sqlite under data_dir
     storage_dir: Path | None = None  # default: data_dir / "storage"
 
+    # The API's database connections: a request holds one only while it reads or records rows
+    # (never while a body streams in or an image is decoded), so a pool of this size serves far
+    # more concurrent uploads. A request that waits `db_pool_timeout_s` for one gets 503 with
+    # Retry-After (`busy_retry_after_s`). PostgreSQL's own limit (max_connections, 100 by
+    # default) must exceed (pool size + overflow) x API processes + workers.
+    db_pool_size: int = Field(default=20, gt=0)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_pool_timeout_s: float = Field(default=10.0, gt=0)
+    busy_retry_after_s: int = Field(default=2, gt=0)
+
     # Upload limits: bytes are counted while streaming, pixels checked before decoding.
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     max_pixels: int = Field(default=40_000_000, gt=0)

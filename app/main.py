@@ -21,7 +21,7 @@ from app.api.routes import (
     trainings,
 )
 from app.config import Settings, get_settings
-from app.db import check_migrated, make_engine, make_sessionmaker
+from app.db import check_migrated, make_engine, make_sessionmaker, pool_options
 from app.queue import make_client
 from app.storage import LocalStorage
 
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Image style transfer: submit a content and a style image, get a stylized image.",
         lifespan=lifespan,
     )
-    engine = make_engine(settings.sqlalchemy_url)
+    engine = make_engine(settings.sqlalchemy_url, **pool_options(settings))
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)

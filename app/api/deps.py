@@ -1,10 +1,11 @@
 """FastAPI dependencies as `Annotated` aliases: handlers declare what they need by type."""
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, TypeVar
 
 from celery import Celery
 from fastapi import Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from app import crud
@@ -12,6 +13,8 @@ from app.api.errors import APIError
 from app.config import Settings
 from app.storage import Storage
 from app.tables import ApiKey
+
+T = TypeVar("T")
 
 
 def get_settings(request: Request) -> Settings:
@@ -34,6 +37,20 @@ def get_queue(request: Request) -> Celery:
     return client
 
 
+async def run_db(session: Session, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """`fn(session, ...)` (blocking data access) in a worker thread, never on the event loop;
+    then the session's connection goes back to the pool, so a handler holds none while it
+    streams a body or decodes an image. Rows it returns stay readable (no expiry on commit)."""
+
+    def call() -> T:
+        try:
+            return fn(session, *args, **kwargs)
+        finally:
+            session.close()
+
+    return await run_in_threadpool(call)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
@@ -41,7 +58,7 @@ QueueDep = Annotated[Celery, Depends(get_queue)]
 
 
 def current_key(
-    session: SessionDep,
+    request: Request,
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
 ) -> ApiKey:
@@ -58,7 +75,10 @@ def current_key(
             "an API key is required (Authorization: Bearer KEY or X-API-Key: KEY)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    key = crud.get_api_key(session, secret=secret)
+    # A session of its own, closed before the handler runs: a request holds no connection
+    # while its body streams in (the key's loaded columns stay readable once detached).
+    with request.app.state.sessionmaker() as session:
+        key = crud.get_api_key(session, secret=secret)
     if key is None:
         raise APIError(
             401,

@@ -9,8 +9,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.db import is_busy
 from app.errors import DomainError, InvalidInput, NotFound, TooLarge, UnsupportedFormat
 
 
@@ -70,6 +73,20 @@ def install_handlers(app: FastAPI) -> None:
         message = "; ".join(f"{'.'.join(map(str, d['loc']))}: {d['msg']}" for d in details)
         return JSONResponse(
             error_body("invalid_parameter", message, details=details), status_code=422
+        )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeout)
+    async def _busy(request: Request, exc: Exception) -> JSONResponse:
+        # At capacity (no connection came free, or SQLite's write lock stayed taken): a retry
+        # later succeeds, so say when; any other database failure stays a 500.
+        if not is_busy(exc):
+            raise exc
+        retry_after = request.app.state.settings.busy_retry_after_s
+        return JSONResponse(
+            error_body("service_busy", "the service is at capacity: retry after a moment"),
+            status_code=503,
+            headers={"Retry-After": str(retry_after)},
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -407,6 +407,23 @@ def fresh_stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stac
         yield stack
 
 
+@pytest.fixture(params=STACKS)
+def stack_with(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Callable[..., contextlib.AbstractContextManager[Stack]]:
+    """Like `fresh_stack`, with environment overrides for the API:
+    `with stack_with(ATELIER_DB_POOL_SIZE="1") as stack:`."""
+
+    @contextlib.contextmanager
+    def _open(**env: str) -> Iterator[Stack]:
+        with make_stack(request.param, tmp_path) as stack:
+            stack.env.update(env)
+            stack.start_api()
+            yield stack
+
+    return _open
+
+
 @pytest.fixture
 def e2e_env() -> dict[str, str]:
     """The environment for service subprocesses: no inherited ATELIER_*, fast test settings."""
