@@ -453,6 +453,16 @@ def finished_durations(session: Session) -> list[float]:
 
 def is_finished(status: JobStatus) -> bool:
     return status in FINISHED
+def stage_timings(session: Session) -> list[dict[str, float]]:
+    """The worker's `result_info.timings` of succeeded stylization jobs (for the histograms)."""
+    rows = session.scalars(
+        select(Job.result_info).where(
+            Job.status == JobStatus.succeeded, Job.kind == JobKind.stylize
+        )
+    )
+    return [info["timings"] for info in rows if info and "timings" in info]
+
+
 
 
 # --- styles -----------------------------------------------------------------------------------

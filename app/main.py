@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import page, reaper
+from app import crud, page, reaper
 from app.api.errors import install_handlers
 from app.api.routes import (
     health,
@@ -20,6 +20,7 @@ from app.api.routes import (
     stylizations,
     trainings,
 )
+from app.api.timing import make_stage_histogram
 from app.config import Settings, get_settings
 from app.db import check_migrated, make_engine, make_sessionmaker, pool_options
 from app.queue import make_client
@@ -37,6 +38,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             logging.basicConfig(
                 level=settings.log_level, format="%(levelname)s %(name)s: %(message)s"
             )
+        with app.state.sessionmaker() as session:
+            done = crud.register_builtin_styles(
+                session, storage=app.state.storage, enabled=settings.builtin_styles
+            )
+        app.state.logger.info(done)
         task = None
         if settings.run_reaper:
             task = asyncio.create_task(
@@ -69,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(image_sets.style_sets)
     app.include_router(image_sets.content_sets)
+    app.state.api_stage_seconds = make_stage_histogram()
     page.install(app)
     return app
 

@@ -5,6 +5,7 @@ queue names below, and `worker.celery_app` applies the same broker settings.
 """
 
 import logging
+import time
 from typing import Any
 
 from celery import Celery
@@ -53,7 +54,10 @@ def make_client(settings: Settings) -> Celery:
 
 
 def send_stylize(client: Celery, job_id: str) -> None:
-    client.send_task(STYLIZE_TASK, args=[job_id], queue=INFERENCE_QUEUE)
+    # The sending time gives the worker the job's dequeue delay (result_info.timings).
+    client.send_task(
+        STYLIZE_TASK, args=[job_id], kwargs={"enqueued_at": time.time()}, queue=INFERENCE_QUEUE
+    )
 
 
 def send_train(client: Celery, job_id: str) -> None:

@@ -6,5 +6,6 @@ Pure Python: no torch, no pydantic, no FastAPI, nothing from `app`, `worker`, `m
 - `contracts.training`: the training settings (name, type, default, bounds), augmentation names;
 - `contracts.images`: the image file suffixes every part reads, and the name-length rule;
 - `contracts.modelfile`: the model-file format name and the safetensors header parsing;
-- `contracts.stylize`: the stylization sizes (GAN tile size, optimisation working size).
+- `contracts.stylize`: the stylization sizes (GAN tile size, optimisation working size);
+- `contracts.timings`: a job's stages as the worker and the API time them.
 """

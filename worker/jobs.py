@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from app import crud
 from app.tables import Job, JobKind, JobStatus
 from contracts.modelfile import ModelFileError
+from contracts.timings import Timings
 from worker.runtime import Runtime
 
 log = logging.getLogger("atelier.worker")
@@ -76,12 +77,16 @@ class Progress(Protocol):
     ) -> None: ...
 
 
-def make_progress(rt: Runtime, job_id: str, started: float, limit_s: float) -> Progress:
+def make_progress(
+    rt: Runtime, job_id: str, started: float, limit_s: float, timings: Timings | None = None
+) -> Progress:
     """The callback handed to the model: records progress (and a training job's step, losses,
     preview... as `info`), checks cancel and time limit. Writes are throttled to one per
-    ATELIER_CANCEL_CHECK_INTERVAL_S unless `force`."""
+    ATELIER_CANCEL_CHECK_INTERVAL_S unless `force`; the last call (fraction 1, nothing to
+    record) writes nothing: the work is done, and finishing the job sets its progress."""
     interval = rt.settings.cancel_check_interval_s
     last = [0.0]
+    timings = timings or Timings()
 
     def progress(
         fraction: float, info: dict[str, Any] | None = None, *, force: bool = False
@@ -91,8 +96,10 @@ def make_progress(rt: Runtime, job_id: str, started: float, limit_s: float) -> P
             raise JobTimedOut
         if now - last[0] < interval and fraction < 1.0 and not force:
             return
+        if fraction >= 1.0 and info is None and not force:
+            return
         last[0] = now
-        with rt.sessions() as session:
+        with timings.stage("db_updates"), rt.sessions() as session:
             try:
                 cancel = crud.heartbeat(
                     session, job_id=job_id, worker=rt.name, progress=0.99 * fraction, info=info
@@ -116,13 +123,17 @@ def time_limit_s(rt: Runtime, job: Job) -> float:
     return rt.settings.job_time_limit_s
 
 
-def run_job(rt: Runtime, job_id: str, work: Work) -> JobStatus | None:
-    """Claim a job, run `work` under a heartbeat, and record the outcome.
+def run_job(
+    rt: Runtime, job_id: str, work: Work, timings: Timings | None = None
+) -> JobStatus | None:
+    """Claim a job, run `work` under a heartbeat, and record the outcome (with `timings`, the
+    stages `work` timed, plus the claim, in `result_info.timings`).
 
     Returns the final status, or None when nothing was run (the job was finished, canceled or
     taken) or this worker lost the job while running it.
     """
-    with rt.sessions() as session:
+    timings = timings or Timings()
+    with timings.stage("db_updates"), rt.sessions() as session:
         job = crud.claim_job(
             session, job_id=job_id, worker=rt.name, max_attempts=rt.settings.max_attempts
         )
@@ -139,7 +150,7 @@ def run_job(rt: Runtime, job_id: str, work: Work) -> JobStatus | None:
     limit = time_limit_s(rt, job)
     with Heartbeat(rt, job_id) as beat:
         try:
-            outcome = work(rt, job, make_progress(rt, job_id, started, limit))
+            outcome = work(rt, job, make_progress(rt, job_id, started, limit, timings))
         except JobCanceled:
             return finish(JobStatus.canceled)
         except JobTimedOut:
@@ -162,5 +173,8 @@ def run_job(rt: Runtime, job_id: str, work: Work) -> JobStatus | None:
             )
         if beat.lost:
             return None
-        outcome.setdefault("result_info", {})["seconds"] = round(time.monotonic() - started, 3)
+        info = outcome.setdefault("result_info", {})
+        info["seconds"] = round(time.monotonic() - started, 3)
+        # The last write, which carries these figures, cannot time itself: `wall` ends here.
+        info["timings"] = timings.record()
         return finish(JobStatus.succeeded, **outcome)

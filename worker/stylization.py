@@ -10,8 +10,9 @@ from app import crud
 from app.images import encode
 from app.tables import ImageSet, Job, JobStatus, ModelFile
 from contracts.modelfile import ModelFileError
+from contracts.timings import Timings
 from worker import regions
-from worker.jobs import JobFailed, Progress, Timings, run_job
+from worker.jobs import JobFailed, Progress, run_job
 from worker.runtime import Runtime
 
 
@@ -105,10 +106,9 @@ def style_set_stats(
             session, set_id=image_set.id, model_key=model_key, set_digest=image_set.digest
         )
     if row is not None:
-        return StyleStats.from_tensors(load(rt.storage.get(row.stats_sha256)))
+        return rt.load_stats(row.stats_sha256)
     stats = StyleStats.blend([stylizer.style_stats(image(k)) for k in keys], [1.0] * len(keys))
-    data = save({k: v.detach().cpu().contiguous() for k, v in stats.to_tensors().items()})
-    stats_key = rt.storage.put(data)
+    stats_key = rt.store_stats(stats)
     with rt.sessions() as session:
         crud.save_set_stats(
             session,

@@ -26,10 +26,10 @@ def _notify(rt: Runtime, job_id: str, status: JobStatus | None) -> None:
 
 
 @celery_app.task(name=STYLIZE_TASK)
-def stylize(job_id: str) -> None:
-    """Run a stylization job (inference queue)."""
+def stylize(job_id: str, enqueued_at: float | None = None) -> None:
+    """Run a stylization job (inference queue); `enqueued_at`: when the API sent it."""
     rt = runtime()
-    _notify(rt, job_id, run_stylize(rt, job_id))
+    _notify(rt, job_id, run_stylize(rt, job_id, enqueued_at))
 
 
 @celery_app.task(name=TRAIN_TASK)

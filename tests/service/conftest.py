@@ -39,6 +39,7 @@ def embedded_settings(data_dir: Path, **overrides: object) -> Settings:
         "optimisation_steps": 3,
         "optimisation_size": 64,
         "builtin_model": "",  # tests that want one name their own tiny file
+        "builtin_styles": False,  # tests that want them ask (listings stay the test's own)
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -167,6 +168,7 @@ E2E_ENV = {
     "ATELIER_OPTIMISATION_SIZE": "64",
     "ATELIER_DEVICE": "cpu",
     "ATELIER_BUILTIN_MODEL": "",  # tests that want one name their own tiny file
+    "ATELIER_BUILTIN_STYLES": "false",  # tests that want them ask
     "ATELIER_HEARTBEAT_INTERVAL_S": "0.5",
     "ATELIER_HEARTBEAT_TIMEOUT_S": "4",
     "ATELIER_REAPER_INTERVAL_S": "0.5",

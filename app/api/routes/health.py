@@ -12,8 +12,10 @@ from sqlalchemy import text
 
 from app import crud, queue
 from app.api.errors import error_body
+from app.api.timing import STAGE_BUCKETS
 from app.db import check_migrated
 from app.tables import JobStatus
+from contracts.timings import WORKER_STAGES
 
 router = APIRouter(tags=["health"])
 
@@ -64,6 +66,7 @@ class JobStoreCollector(Collector):
         with state.sessionmaker() as session:  # type: ignore[attr-defined]
             counts = crud.job_counts(session)
             durations = crud.finished_durations(session)
+            timings = crud.stage_timings(session)
         jobs = GaugeMetricFamily("atelier_jobs", "Jobs by status", labels=["status"])
         for status in JobStatus:
             jobs.add_metric([status.value], counts.get(status.value, 0))
@@ -76,6 +79,18 @@ class JobStoreCollector(Collector):
             buckets=buckets,
             sum_value=sum(durations),
         )
+        stages = HistogramMetricFamily(
+            "atelier_job_stage_seconds",
+            "Seconds a worker spent in each stage of a succeeded stylization job "
+            "(result_info.timings; wall: from the API's send to the worker's last write)",
+            labels=["stage"],
+        )
+        for stage in (*WORKER_STAGES, "wall"):
+            seconds = [t[stage] for t in timings if stage in t]
+            stage_buckets = [(str(b), sum(1 for s in seconds if s <= b)) for b in STAGE_BUCKETS]
+            stage_buckets.append(("+Inf", len(seconds)))
+            stages.add_metric([stage], stage_buckets, sum(seconds))
+        yield stages
         depth = GaugeMetricFamily(
             "atelier_queue_depth", "Messages waiting in the broker", labels=["queue"]
         )
@@ -89,8 +104,9 @@ class JobStoreCollector(Collector):
 
 @router.get("/metrics", response_class=Response)
 async def metrics(request: Request) -> Response:
-    """Prometheus metrics: jobs by status, job latency histogram, queue depth."""
+    """Prometheus metrics: jobs by status, job latency and stage histograms, queue depth."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(JobStoreCollector(request.app.state))
+    registry.register(request.app.state.api_stage_seconds)
     payload = await run_in_threadpool(generate_latest, registry)
     return Response(payload, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -2,14 +2,19 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy.orm import Session
 
 from app import crud
 from app.api.deps import CurrentKey, SessionDep, SettingsDep, StorageDep
 from app.api.errors import APIError
+from app.api.timing import observe_stages
+from app.config import Settings
 from app.presenters import job_public
 from app.schemas import JobPublic, JobsPublic
+from app.storage import Storage
 from app.tables import FINISHED, Job, JobKind, JobStatus
+from contracts.timings import Timings
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -49,13 +54,30 @@ def get_job(job_id: str, key: CurrentKey, session: SessionDep) -> JobPublic:
 
 @router.get("/{job_id}/result", response_class=Response)
 def get_result(
-    job_id: str, key: CurrentKey, session: SessionDep, storage: StorageDep, settings: SettingsDep
+    request: Request,
+    job_id: str,
+    key: CurrentKey,
+    session: SessionDep,
+    storage: StorageDep,
+    settings: SettingsDep,
 ) -> Response:
     """The stylized image of a succeeded job."""
+    timings = Timings()
     job = _job_or_404(session, key, job_id)
     if job.status != JobStatus.succeeded or job.result_sha256 is None:
         raise APIError(409, "job_not_succeeded", f"job {job_id} is {job.status.value}")
-    image = crud.require_image(session, sha256=job.result_sha256)
+    response = result_response(session, storage, settings, job.result_sha256)
+    timings.lap("serve_result")
+    observe_stages(request, timings, response)
+    return response
+
+
+def result_response(
+    session: Session, storage: Storage, settings: Settings, sha256: str
+) -> Response:
+    """A result image's bytes, cacheable by its owner (the result route, and a `Prefer: wait`
+    submission that accepts an image)."""
+    image = crud.require_image(session, sha256=sha256)
     return Response(
         storage.get(image.sha256),
         media_type=image.content_type,

@@ -16,12 +16,14 @@ from app import crud, queue
 from app.api.deps import CurrentKey, QueueDep, SessionDep, SettingsDep, StorageDep, run_db
 from app.api.errors import APIError
 from app.api.regions import check_mask, region_parameters
+from app.api.timing import TimedStorage, observe_stages
 from app.api.uploads import BINARY, Form, multipart_openapi, read_form
 from app.config import Settings
 from app.images import validate_image
 from app.presenters import job_public
 from app.schemas import ErrorPublic, JobPublic, StylizationCreate
 from app.tables import FINISHED, ApiKey, Job
+from contracts.timings import Timings
 
 router = APIRouter(prefix="/v1/stylizations", tags=["stylizations"])
 
@@ -187,6 +189,7 @@ async def create_stylization(
 ) -> JobPublic:
     """Submit a stylization job (multipart: `content` file and a `style` file, `style_id`,
     `style_set_id` or `style_set_image_id`; `method` gan (default) or optimisation)."""
+    timings = Timings()
     if idempotency_key:
         existing = await run_db(
             session, crud.get_job_by_idempotency_key, owner=key, key=idempotency_key
@@ -197,6 +200,7 @@ async def create_stylization(
             return job_public(existing)
 
     form = await read_form(request, max_file_bytes=settings.max_upload_bytes)
+    timings.lap("read_body")
     params = _parameters(form, settings)
     style_sha256 = await run_db(session, _style_sha256, key, params)
     recorded = _recorded(params, settings)  # checks regions and format (422 with a code)
@@ -218,12 +222,13 @@ async def create_stylization(
     )
 
     await run_db(session, _check_method, params)
+    timings.lap("validate")
 
     # Everything is valid: only now touch storage and the database.
     job = await run_db(
         session,
         crud.create_stylization,
-        storage=storage,
+        storage=TimedStorage(storage, timings),
         owner=key,
         parameters=recorded,
         content=content,
@@ -236,14 +241,18 @@ async def create_stylization(
         idempotency_key=idempotency_key,
         webhook_url=str(params.webhook_url) if params.webhook_url else None,
     )
+    timings.lap("insert")
     log = request.app.state.logger
     await run_in_threadpool(queue.dispatch, client, session, job_id=job.id, kind=job.kind, log=log)
+    timings.lap("enqueue")
 
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     wait = _wait_seconds(prefer)
     if wait > 0:
         job = await wait_for_job(request, job, wait)
+        timings.lap("wait")
         response.headers["Preference-Applied"] = f"wait={wait:g}"
         if job.status in FINISHED:
             response.status_code = 200
+    observe_stages(request, timings, response)
     return job_public(job)

@@ -1,0 +1,96 @@
+"""Where a job's time goes: the worker's stages (`result_info.timings`) and the API's
+(`Server-Timing`), through a real API, worker, database and broker on both stacks."""
+
+import io
+import time
+
+import pytest
+from PIL import Image
+
+from app import crud
+from app.db import make_engine, make_sessionmaker
+from app.storage import LocalStorage
+from contracts.timings import API_STAGES, WORKER_STAGES
+
+pytestmark = pytest.mark.e2e
+
+
+def _photo(size: int, seed: int) -> bytes:
+    image = Image.new("RGB", (size, size))
+    image.putdata(
+        [
+            ((x * 7 + seed * 50) % 256, (y * 3) % 256, (x * y + seed) % 256)
+            for y in range(size)
+            for x in range(size)
+        ]
+    )
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def gan_stack(running_stack, builtin_model_file):
+    """The module's stack with the (tiny) built-in model registered and active."""
+    settings = running_stack.settings
+    engine = make_engine(settings.sqlalchemy_url)
+    with make_sessionmaker(engine)() as session:
+        crud.register_builtin_model(
+            session, storage=LocalStorage(settings.storage_path), path=builtin_model_file
+        )
+    engine.dispose()
+    return running_stack
+
+
+def _server_timing(header: str) -> dict[str, float]:
+    stages = {}
+    for part in header.split(","):
+        name, _, duration = part.strip().partition(";dur=")
+        stages[name] = float(duration) / 1000
+    return stages
+
+
+def _submit(client, **headers: str):
+    return client.post(
+        "/v1/stylizations",
+        files={"content": ("c.png", _photo(192, 1)), "style": ("s.png", _photo(64, 2))},
+        headers={"Prefer": "wait=30", **headers},
+    )
+
+
+def test_a_jobs_stages_add_up_to_its_wall_time(gan_stack) -> None:
+    with gan_stack.client() as client:
+        _submit(client)  # the worker's first job loads the model
+        start = time.perf_counter()
+        response = _submit(client)
+        client_seconds = time.perf_counter() - start
+    assert response.status_code == 200, response.text
+    job = response.json()
+    assert job["status"] == "succeeded" and job["result_info"]["method"] == "gan", job
+    timings = job["result_info"]["timings"]
+    assert set(WORKER_STAGES) <= set(timings), timings
+    assert all(seconds >= 0 for seconds in timings.values()), timings
+    wall = timings["wall"]
+    stages = sum(timings[name] for name in WORKER_STAGES)
+    # Every stage is timed: nothing between them is lost, nothing is counted twice.
+    assert abs(stages - wall) <= 0.1 * wall, (stages, timings)
+    assert timings["model"] > 0 and timings["encode"] > 0 and timings["db_updates"] > 0
+
+    api = _server_timing(response.headers["server-timing"])
+    assert set(api) == set(API_STAGES) - {"serve_result"}, api
+    # The worker's run lies inside the API's enqueue + wait, which lie inside the client's wait.
+    assert wall <= api["enqueue"] + api["wait"] + 0.01, (timings, api)
+    assert sum(api.values()) <= client_seconds, (api, client_seconds)
+
+
+def test_the_stage_histograms_are_served(gan_stack) -> None:
+    with gan_stack.client() as client:
+        job = _submit(client).json()
+        result = client.get(job["result_url"])
+        assert result.status_code == 200
+        assert "serve_result" in _server_timing(result.headers["server-timing"])
+        metrics = client.get("/metrics").text
+    for stage in (*WORKER_STAGES, "wall"):
+        assert f'atelier_job_stage_seconds_count{{stage="{stage}"}}' in metrics, stage
+    for stage in ("read_body", "validate", "insert", "enqueue", "wait", "serve_result"):
+        assert f'atelier_api_stage_seconds_count{{stage="{stage}"}}' in metrics, stage
