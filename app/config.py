@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     # The built-in model: registered (and activated on a fresh database) by `atelier db upgrade`
     # and `atelier serve` when the file exists; empty disables it.
     builtin_model: str = str(SHIPPED_MODEL)
+    # The built-in styles (app/builtin_styles/): registered by the API at start when true.
+    builtin_styles: bool = True
+    # A campaign's photos at most (each a child job per style).
+    max_campaign_photos: int = Field(default=50, gt=0)
 
     # The model the worker runs.
     encoder: str = "efficientnet-lite0"

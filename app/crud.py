@@ -11,6 +11,7 @@ conditional UPDATEs, so two workers or a worker and the reaper can never both wi
 
 import base64
 import uuid
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.errors import NotFound
-from app.images import CleanImage
+from app.images import CleanImage, validate_image
 from app.imagesets import Member, SetImage, data_checks, set_digest
 from app.security import hash_key, new_key
 from app.storage import Storage, sha256_hex
@@ -40,6 +41,7 @@ from app.tables import (
     StoredImage,
     Style,
     StyleSetStats,
+    StyleStats,
 )
 from contracts.modelfile import ModelFileError, read_model_metadata
 
@@ -480,17 +482,81 @@ def create_style(
 
 
 def get_style(session: Session, *, style_id: str, viewer: ApiKey) -> Style | None:
+    """The style, or None when it does not exist or is another key's (built-ins are everyone's)."""
     style = session.get(Style, style_id)
-    if style is None or (not viewer.is_admin and style.owner_id != viewer.id):
+    if style is None or (
+        not style.is_builtin and not viewer.is_admin and style.owner_id != viewer.id
+    ):
         return None
     return style
 
 
 def list_styles(session: Session, *, viewer: ApiKey) -> list[Style]:
-    query = select(Style).order_by(Style.created_at.desc())
+    """The viewer's styles (an admin's: all uploaded ones), newest first, then the built-ins in
+    the order they ship."""
+    query = select(Style).where(Style.is_builtin.is_(False)).order_by(Style.created_at.desc())
     if not viewer.is_admin:
         query = query.where(Style.owner_id == viewer.id)
-    return list(session.scalars(query))
+    builtin = select(Style).where(Style.is_builtin).order_by(Style.created_at, Style.id)
+    return [*session.scalars(query), *session.scalars(builtin)]
+
+
+def register_builtin_styles(session: Session, *, storage: Storage, enabled: bool) -> str:
+    """Register the shipped styles not yet registered (by file name), in one transaction; say
+    what was done in one line for the start-up log. Idempotent."""
+    from app.builtin_styles import builtin_styles
+
+    if not enabled:
+        return "built-in styles: disabled (ATELIER_BUILTIN_STYLES=false)"
+    known = {
+        (style.info or {}).get("file")
+        for style in session.scalars(select(Style).where(Style.is_builtin))
+    }
+    added = 0
+    for number, shipped in enumerate(builtin_styles()):
+        if shipped.file in known:
+            continue
+        image = validate_image(
+            shipped.path.read_bytes(), field=shipped.file, max_pixels=10**8, max_upload_side=10**5
+        )
+        row = _add_clean_image(session, storage=storage, image=image)
+        session.add(
+            Style(
+                id=new_id(),
+                name=shipped.name,
+                image_sha256=row.sha256,
+                owner_id=None,
+                is_builtin=True,
+                info=asdict(shipped),
+                # Listed in the data file's order.
+                created_at=utcnow() + timedelta(microseconds=number),
+            )
+        )
+        added += 1
+    session.commit()
+    return f"built-in styles: {added} registered, {len(known)} already there"
+
+
+def get_style_stats(session: Session, *, image_sha256: str, model_key: str) -> StyleStats | None:
+    return session.scalar(
+        select(StyleStats).where(
+            StyleStats.image_sha256 == image_sha256, StyleStats.model_key == model_key
+        )
+    )
+
+
+def save_style_stats(
+    session: Session, *, image_sha256: str, model_key: str, stats_sha256: str
+) -> None:
+    """Record a style image's computed statistics; a concurrent worker that stored them first
+    wins."""
+    session.add(
+        StyleStats(image_sha256=image_sha256, model_key=model_key, stats_sha256=stats_sha256)
+    )
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
 
 
 def delete_style(session: Session, *, style: Style) -> None:

@@ -71,6 +71,8 @@ def style_public(style: Style, image: StoredImage) -> StylePublic:
         width=image.width,
         height=image.height,
         image_url=f"/v1/styles/{style.id}/image",
+        builtin=style.is_builtin,
+        info=style.info or {},
         created_at=style.created_at,
     )
 

@@ -202,6 +202,12 @@ class StylePublic(BaseModel):
     width: int
     height: int
     image_url: str
+    builtin: bool = Field(
+        description="shipped with the service: every key sees it, none deletes it"
+    )
+    info: dict[str, Any] = Field(
+        description="built-in: title, artist, year, movement, public_domain, source"
+    )
     created_at: datetime
 
 

@@ -71,8 +71,47 @@ class Style(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     image_sha256: Mapped[str] = mapped_column(ForeignKey("images.sha256"))
-    owner_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    # None for a built-in style (shipped in app/builtin_styles/): every key sees it, none owns it.
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    is_builtin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    info: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # title, artist...
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StyleStats(Base):
+    """A style image's encoder statistics for one model, computed once by a worker."""
+
+    __tablename__ = "style_stats"
+    __table_args__ = (UniqueConstraint("image_sha256", "model_key", name="uq_style_stats"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_sha256: Mapped[str] = mapped_column(String(64))
+    model_key: Mapped[str] = mapped_column(String(64))  # the model file's sha256
+    stats_sha256: Mapped[str] = mapped_column(String(64))  # safetensors bytes in storage
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Campaign(Base):
+    """Many photos x one or a few styles with shared options: a child job per pair
+    (`jobs.campaign_id`); its progress and counts are the children's."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        UniqueConstraint("owner_id", "idempotency_key", name="uq_campaigns_owner_idem"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    total: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set once, by whoever finishes the last child: the moment the one webhook is sent.
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    webhook_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    webhook_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    webhook_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ModelFile(Base):
@@ -200,3 +239,4 @@ class Job(Base):
     webhook_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     webhook_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
     webhook_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    campaign_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import crud
 from app.config import Settings, get_settings
 from app.db import check_migrated, make_engine, make_sessionmaker
 from app.storage import LocalStorage, Storage
@@ -28,16 +29,45 @@ class Runtime:
     _style_stats: "OrderedDict[tuple[str, str], Any]" = field(default_factory=OrderedDict)
 
     def style_stats(self, stylizer: Any, model_key: str, style_key: str, image: Any) -> Any:
-        """A style image's statistics for a model, computed once per process: a saved style
-        reused by many jobs costs one encoder pass, not one per job."""
+        """A style image's statistics for a model, computed once: kept in this process and, in
+        storage (`style_stats`), for every worker, so a saved or built-in style reused by many
+        jobs costs one encoder pass in all, not one per job or per worker."""
         key = (model_key, style_key)
         if key in self._style_stats:
             self._style_stats.move_to_end(key)
             return self._style_stats[key]
-        stats = stylizer.style_stats(image())
+        stats = self._stored_style_stats(stylizer, model_key, style_key, image)
         self._style_stats[key] = stats
         while len(self._style_stats) > MAX_CACHED_STYLES:
             self._style_stats.popitem(last=False)
+        return stats
+
+    def load_stats(self, stats_key: str) -> Any:
+        """Style statistics kept in storage (safetensors bytes)."""
+        from safetensors.torch import load
+
+        from models.networks import StyleStats
+
+        return StyleStats.from_tensors(load(self.storage.get(stats_key)))
+
+    def store_stats(self, stats: Any) -> str:
+        """Put style statistics in storage; returns their key."""
+        from safetensors.torch import save
+
+        tensors = {k: v.detach().cpu().contiguous() for k, v in stats.to_tensors().items()}
+        return self.storage.put(save(tensors))
+
+    def _stored_style_stats(self, stylizer: Any, model_key: str, style_key: str, image: Any) -> Any:
+        with self.sessions() as session:
+            row = crud.get_style_stats(session, image_sha256=style_key, model_key=model_key)
+        if row is not None:
+            return self.load_stats(row.stats_sha256)
+        stats = stylizer.style_stats(image())
+        stats_key = self.store_stats(stats)
+        with self.sessions() as session:
+            crud.save_style_stats(
+                session, image_sha256=style_key, model_key=model_key, stats_sha256=stats_key
+            )
         return stats
 
     def stylizer(self, model_path: Path | None, cache_key: str) -> Any:

@@ -53,7 +53,7 @@ async def create_style(
 
 @router.get("", response_model=StylesPublic)
 def list_styles(key: CurrentKey, session: SessionDep) -> StylesPublic:
-    """Your styles, newest first."""
+    """Your styles, newest first, then the built-in ones (`builtin: true`)."""
     styles = crud.list_styles(session, viewer=key)
     return StylesPublic(
         data=[style_public(s, crud.require_image(session, sha256=s.image_sha256)) for s in styles]
@@ -82,6 +82,9 @@ def get_style_image(
 
 @router.delete("/{style_id}", status_code=204, response_class=Response)
 def delete_style(style_id: str, key: CurrentKey, session: SessionDep) -> Response:
-    """Delete a style (jobs that used it keep their copy of the image)."""
-    crud.delete_style(session, style=_style_or_404(session, key, style_id))
+    """Delete a style (jobs that used it keep their copy of the image); built-ins: 403."""
+    style = _style_or_404(session, key, style_id)
+    if style.is_builtin:
+        raise APIError(403, "builtin_style", "a built-in style cannot be deleted")
+    crud.delete_style(session, style=style)
     return Response(status_code=204)
