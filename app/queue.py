@@ -34,7 +34,15 @@ def broker_options(settings: Settings) -> dict[str, Any]:
         "accept_content": ["json"],
     }
     transport: dict[str, Any] = {}
-    if settings.embedded_broker:
+    if settings.celery_broker_url.startswith(("amqp", "pyamqp")):
+        # RabbitMQ: durable queues (Celery's default for the queues it creates) and persistent
+        # messages survive a broker restart; publisher confirms make `send_task` return only
+        # once the broker has the message, so a job is marked dispatched only then. With
+        # acks_late and prefetch 1 (worker.celery_app), a worker that dies hands its message
+        # straight back. Classic rather than quorum queues: the webhook retries' countdowns
+        # need no delayed-delivery exchanges, and one node is what this deployment runs.
+        transport["confirm_publish"] = True
+    elif settings.embedded_broker:
         # kombu's SQL transport polls; the default 1 s poll would add up to a second per job.
         transport["polling_interval"] = settings.broker_polling_interval_s
     else:

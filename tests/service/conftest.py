@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -160,6 +161,7 @@ PG_URL = os.environ.get(
     "ATELIER_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("ATELIER_TEST_REDIS", "redis://127.0.0.1:6379/11")
+RABBITMQ_URL = os.environ.get("ATELIER_TEST_RABBITMQ", "amqp://guest:guest@127.0.0.1:5672//")
 
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"test-secret-for-webhooks-32bytes").decode()
 E2E_ENV = {
@@ -226,6 +228,42 @@ def redis_unavailable() -> str | None:
         return None
     except Exception as exc:
         return f"Redis at {REDIS_URL} unavailable: {exc}"
+
+
+def rabbitmq_unavailable() -> str | None:
+    try:
+        from kombu import Connection
+
+        with Connection(RABBITMQ_URL, connect_timeout=2) as conn:
+            conn.ensure_connection(max_retries=1)
+        return None
+    except Exception as exc:
+        return f"RabbitMQ at {urlsplit(RABBITMQ_URL).hostname} unavailable: {exc}"
+
+
+@contextlib.contextmanager
+def scratch_rabbitmq_vhost() -> Iterator[str]:
+    """A broker URL on a new virtual host (deleted afterwards) where `rabbitmqctl` runs here,
+    so that no message of an earlier run reaches this one; else the test URL itself."""
+    import shutil
+
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        yield RABBITMQ_URL
+        return
+    vhost = f"atelier-test-{uuid.uuid4().hex[:8]}"
+    user = urlsplit(RABBITMQ_URL).username or "guest"
+    subprocess.run([ctl, "add_vhost", vhost], check=True, capture_output=True)
+    subprocess.run(
+        [ctl, "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        parts = urlsplit(RABBITMQ_URL)
+        yield f"{parts.scheme}://{parts.netloc}/{vhost}"
+    finally:
+        subprocess.run([ctl, "delete_vhost", vhost], capture_output=True)
 
 
 @contextlib.contextmanager
@@ -360,6 +398,22 @@ class Stack:
 
 
 STACKS = ["embedded", "redis_postgres"]
+# Tests marked `every_broker` (end to end, the SIGKILL fault) also run on RabbitMQ.
+BROKER_STACKS = [*STACKS, "rabbitmq_postgres"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`running_stack` and `fresh_stack` run on every broker; the RabbitMQ runs are kept only
+    for the tests marked `every_broker`, so the rest of the suite does not run three times."""
+    keep, drop = [], []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        on_rabbitmq = params is not None and "rabbitmq_postgres" in params.params.values()
+        marked = item.get_closest_marker("every_broker") is not None
+        (drop if on_rabbitmq and not marked else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @contextlib.contextmanager
@@ -371,17 +425,26 @@ def make_stack(kind: str, root: Path) -> Iterator[Stack]:
         finally:
             stack.stop()
         return
-    reason = postgres_unavailable() or redis_unavailable()
-    if reason:
-        pytest.skip(f"Redis + PostgreSQL stack not reachable: {reason}")
-    with scratch_postgres_database() as db_url:
+    if kind == "rabbitmq_postgres":
+        reason = postgres_unavailable() or rabbitmq_unavailable()
+        if reason:
+            pytest.skip(f"RabbitMQ + PostgreSQL stack not reachable: {reason}")
+        broker: contextlib.AbstractContextManager[str] = scratch_rabbitmq_vhost()
+        prefix = ""
+    else:
+        reason = postgres_unavailable() or redis_unavailable()
+        if reason:
+            pytest.skip(f"Redis + PostgreSQL stack not reachable: {reason}")
+        broker = contextlib.nullcontext(REDIS_URL)
+        prefix = f"atelier-test-{uuid.uuid4().hex[:8]}:"
+    with scratch_postgres_database() as db_url, broker as broker_url:
         stack = Stack(
             kind,
             root,
             {
                 "ATELIER_DATABASE_URL": db_url,
-                "ATELIER_BROKER_URL": REDIS_URL,
-                "ATELIER_BROKER_KEY_PREFIX": f"atelier-test-{uuid.uuid4().hex[:8]}:",
+                "ATELIER_BROKER_URL": broker_url,
+                "ATELIER_BROKER_KEY_PREFIX": prefix,
             },
         )
         try:
@@ -390,7 +453,7 @@ def make_stack(kind: str, root: Path) -> Iterator[Stack]:
             stack.stop()
 
 
-@pytest.fixture(scope="module", params=STACKS)
+@pytest.fixture(scope="module", params=BROKER_STACKS)
 def running_stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
@@ -401,7 +464,7 @@ def running_stack(
         yield stack
 
 
-@pytest.fixture(params=STACKS)
+@pytest.fixture(params=BROKER_STACKS)
 def fresh_stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
     """A stack with its API running and no worker: the test starts (and kills) its own."""
     with make_stack(request.param, tmp_path) as stack:

@@ -9,6 +9,7 @@ import asyncio
 import io
 
 import httpx
+import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
@@ -52,6 +53,7 @@ async def _burst(url: str, key: str) -> list[httpx.Response]:
         return await asyncio.gather(*(submit(i) for i in range(BURST)))
 
 
+@pytest.mark.every_broker
 def test_a_burst_of_100_concurrent_submissions_gets_no_5xx(fresh_stack) -> None:  # noqa: ANN001
     answers = asyncio.run(_burst(fresh_stack.url, fresh_stack.user_key))
 

@@ -11,7 +11,7 @@ import time
 import pytest
 from PIL import Image
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.every_broker]
 
 
 def _photo(size: tuple[int, int], seed: int) -> bytes:

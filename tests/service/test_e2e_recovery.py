@@ -14,7 +14,7 @@ import signal
 import pytest
 from PIL import Image
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.every_broker]
 
 ENDLESS = {"ATELIER_OPTIMISATION_STEPS": "1000000"}  # a job that runs until stopped
 
