@@ -203,7 +203,15 @@ def create_training(
 def _add_job(
     session: Session, *, kind: JobKind, owner: ApiKey, parameters: dict[str, Any], **columns: Any
 ) -> Job:
-    job = Job(
+    job = _new_job(kind=kind, owner=owner, parameters=parameters, **columns)
+    session.add(job)
+    session.commit()
+    return job
+
+
+def _new_job(*, kind: JobKind, owner: ApiKey, parameters: dict[str, Any], **columns: Any) -> Job:
+    """A queued job row, not yet added."""
+    return Job(
         id=new_id(),
         kind=kind,
         status=JobStatus.queued,
@@ -453,8 +461,6 @@ def finished_durations(session: Session) -> list[float]:
     return [(f - c).total_seconds() for c, f in rows if f is not None]
 
 
-def is_finished(status: JobStatus) -> bool:
-    return status in FINISHED
 def stage_timings(session: Session) -> list[dict[str, float]]:
     """The worker's `result_info.timings` of succeeded stylization jobs (for the histograms)."""
     rows = session.scalars(
@@ -465,6 +471,146 @@ def stage_timings(session: Session) -> list[dict[str, float]]:
     return [info["timings"] for info in rows if info and "timings" in info]
 
 
+def is_finished(status: JobStatus) -> bool:
+    return status in FINISHED
+
+
+# --- campaigns --------------------------------------------------------------------------------
+
+
+def create_campaign(
+    session: Session,
+    *,
+    storage: Storage,
+    owner: ApiKey,
+    name: str,
+    parameters: dict[str, Any],
+    photos: list[CleanImage],
+    saved_styles: list[tuple[str, str]],
+    uploaded_styles: list[CleanImage],
+    children: list[dict[str, Any]],
+    idempotency_key: str | None,
+    webhook_url: str | None,
+) -> Campaign:
+    """A campaign, its photos and a child job per (photo, style) pair, in one transaction.
+
+    The styles are the saved ones, (image sha256, style id), then the uploaded ones;
+    `children[i]` are the parameters of the i-th pair,
+    photo-major (`campaign_photo`, `campaign_style` name them). A concurrent request with the
+    same Idempotency-Key that won the race gives its campaign instead."""
+    campaign = Campaign(
+        id=new_id(),
+        owner_id=owner.id,
+        name=name,
+        idempotency_key=idempotency_key,
+        parameters=parameters,
+        total=len(children),
+        webhook_url=webhook_url,
+        webhook_status="pending" if webhook_url else None,
+        webhook_attempts=0,
+    )
+    session.add(campaign)
+    keys = [_add_clean_image(session, storage=storage, image=p).sha256 for p in photos]
+    styles: list[tuple[str, str | None]] = [*saved_styles]
+    for image in uploaded_styles:
+        styles.append((_add_clean_image(session, storage=storage, image=image).sha256, None))
+    for child in children:
+        style_sha256, style_id = styles[child["campaign_style"]]
+        session.add(
+            _new_job(
+                kind=JobKind.stylize,
+                owner=owner,
+                parameters=child,
+                content_sha256=keys[child["campaign_photo"]],
+                style_sha256=style_sha256,
+                style_id=style_id,
+                model_id=child.pop("model_id", None),
+                campaign_id=campaign.id,
+            )
+        )
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        existing = get_campaign_by_idempotency_key(session, owner=owner, key=idempotency_key or "")
+        if existing is None:
+            raise
+        return existing
+    return campaign
+
+
+def get_campaign(session: Session, *, campaign_id: str, viewer: ApiKey) -> Campaign | None:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None or (not viewer.is_admin and campaign.owner_id != viewer.id):
+        return None
+    return campaign
+
+
+def get_campaign_by_idempotency_key(
+    session: Session, *, owner: ApiKey, key: str
+) -> Campaign | None:
+    return session.scalar(
+        select(Campaign).where(Campaign.owner_id == owner.id, Campaign.idempotency_key == key)
+    )
+
+
+def campaign_children(session: Session, *, campaign_id: str) -> list[Job]:
+    """The child jobs, photo by photo, style by style (the order they were submitted in)."""
+    jobs = session.scalars(select(Job).where(Job.campaign_id == campaign_id))
+    return sorted(
+        jobs, key=lambda j: (j.parameters["campaign_photo"], j.parameters["campaign_style"])
+    )
+
+
+def cancel_campaign(session: Session, *, campaign: Campaign) -> list[Job]:
+    """Cancel every unfinished child (as `request_cancel` does one job); returns the children."""
+    now = utcnow()
+    session.execute(
+        update(Job)
+        .where(Job.campaign_id == campaign.id, Job.status == JobStatus.queued)
+        .values(status=JobStatus.canceled, finished_at=now, cancel_requested=True)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Job)
+        .where(Job.campaign_id == campaign.id, Job.status == JobStatus.running)
+        .values(cancel_requested=True)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    session.expire_all()
+    return campaign_children(session, campaign_id=campaign.id)
+
+
+def finish_campaign_if_done(session: Session, *, campaign_id: str) -> Campaign | None:
+    """Mark the campaign finished once no child is queued or running: exactly one caller (the
+    worker that finished the last child, or a cancel) gets the campaign back, to send its one
+    webhook; everyone else gets None."""
+    unfinished = (
+        select(Job.id).where(Job.campaign_id == campaign_id, Job.status.not_in(FINISHED)).exists()
+    )
+    result = session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.finished_at.is_(None), ~unfinished)
+        .values(finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return session.get(Campaign, campaign_id, populate_existing=True)
+
+
+def record_campaign_webhook_attempt(
+    session: Session, *, campaign_id: str, attempt: int, delivered: bool, max_attempts: int
+) -> None:
+    status = "delivered" if delivered else "retrying" if attempt < max_attempts else "failed"
+    session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id)
+        .values(webhook_attempts=attempt, webhook_status=status)
+    )
+    session.commit()
 
 
 # --- styles -----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from app import crud, page, reaper
 from app.api.errors import install_handlers
 from app.api.routes import (
+    campaigns,
     health,
     image_sets,
     jobs,
@@ -71,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.queue = make_client(settings)
     app.state.logger = logging.getLogger("atelier.api")
     install_handlers(app)
-    for module in (stylizations, jobs, styles, models, trainings, me, health):
+    for module in (stylizations, campaigns, jobs, styles, models, trainings, me, health):
         app.include_router(module.router)
     app.include_router(image_sets.style_sets)
     app.include_router(image_sets.content_sets)

@@ -6,6 +6,7 @@ Progress percentage and ETA are derived here, not stored.
 from app.db import utcnow
 from app.schemas import (
     ActivationPublic,
+    CampaignPublic,
     ErrorInfo,
     ImageSetMemberPublic,
     ImageSetPublic,
@@ -14,6 +15,8 @@ from app.schemas import (
     StylePublic,
 )
 from app.tables import (
+    FINISHED,
+    Campaign,
     ImageSet,
     ImageSetMember,
     Job,
@@ -134,4 +137,38 @@ def image_set_public(
         checks=image_set.checks or [],
         created_at=image_set.created_at,
         updated_at=image_set.updated_at,
+    )
+
+
+def campaign_public(campaign: Campaign, children: list[Job]) -> CampaignPublic:
+    counts = {status.value: 0 for status in JobStatus}
+    for job in children:
+        counts[job.status.value] += 1
+    if all(job.status in FINISHED for job in children):
+        status = (
+            JobStatus.failed
+            if counts["failed"]
+            else JobStatus.canceled
+            if counts["canceled"]
+            else JobStatus.succeeded
+        )
+    else:
+        status = JobStatus.queued if counts["queued"] == len(children) else JobStatus.running
+    progress = sum(1.0 if j.status in FINISHED else j.progress for j in children) / max(
+        1, len(children)
+    )
+    return CampaignPublic(
+        id=campaign.id,
+        name=campaign.name,
+        status=status,
+        progress=round(progress, 4),
+        percent=int(progress * 100),
+        total=campaign.total,
+        counts=counts,
+        parameters=campaign.parameters,
+        children=[job_public(job) for job in children],
+        archive_url=f"/v1/campaigns/{campaign.id}/archive",
+        created_at=campaign.created_at,
+        finished_at=campaign.finished_at,
+        webhook_status=campaign.webhook_status,
     )

@@ -18,6 +18,7 @@ broker.register()
 
 STYLIZE_TASK = "atelier.stylize"
 WEBHOOK_TASK = "atelier.deliver_webhook"
+CAMPAIGN_WEBHOOK_TASK = "atelier.deliver_campaign_webhook"
 TRAIN_TASK = "atelier.train"
 INFERENCE_QUEUE = "inference"
 TRAINING_QUEUE = "training"
@@ -96,6 +97,11 @@ def dispatch(
 
 def send_webhook(client: Celery, job_id: str) -> None:
     client.send_task(WEBHOOK_TASK, args=[job_id], queue=INFERENCE_QUEUE)
+
+
+def send_campaign_webhook(client: Celery, campaign_id: str) -> None:
+    """The one webhook of a campaign that ended (its last child finished, or it was canceled)."""
+    client.send_task(CAMPAIGN_WEBHOOK_TASK, args=[campaign_id], queue=INFERENCE_QUEUE)
 
 
 def queue_depths(client: Celery) -> dict[str, int]:

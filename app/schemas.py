@@ -284,3 +284,22 @@ class ImageSetsPublic(BaseModel):
 
 class ModelsPublic(BaseModel):
     data: list[ModelPublic]
+
+
+class CampaignPublic(BaseModel):
+    id: str
+    name: str
+    status: JobStatus = Field(
+        description="queued or running while any child is; then succeeded (all did), failed "
+        "(any failed) or canceled"
+    )
+    progress: float = Field(description="0..1 over all children")
+    percent: int
+    total: int
+    counts: dict[str, int] = Field(description="children by status")
+    parameters: dict[str, Any]
+    children: list[JobPublic]
+    archive_url: str
+    created_at: datetime
+    finished_at: datetime | None
+    webhook_status: str | None

@@ -6,7 +6,7 @@ nothing."""
 from celery import Task
 
 from app import crud, queue
-from app.queue import STYLIZE_TASK, TRAIN_TASK, WEBHOOK_TASK
+from app.queue import CAMPAIGN_WEBHOOK_TASK, STYLIZE_TASK, TRAIN_TASK, WEBHOOK_TASK
 from app.tables import FINISHED, JobStatus
 from worker import webhooks
 from worker.celery_app import celery_app
@@ -23,6 +23,11 @@ def _notify(rt: Runtime, job_id: str, status: JobStatus | None) -> None:
         job = crud.get_job(session, job_id=job_id)
     if job is not None and job.webhook_url and job.status in FINISHED:
         queue.send_webhook(celery_app, job_id)
+    if job is not None and job.campaign_id and job.status in FINISHED:
+        with rt.sessions() as session:  # the last child to finish ends its campaign, once
+            campaign = crud.finish_campaign_if_done(session, campaign_id=job.campaign_id)
+        if campaign is not None and campaign.webhook_url:
+            queue.send_campaign_webhook(celery_app, campaign.id)
 
 
 @celery_app.task(name=STYLIZE_TASK)
@@ -37,6 +42,14 @@ def train_model(job_id: str) -> None:
     """Run a training job (training queue)."""
     rt = runtime()
     _notify(rt, job_id, run_train(rt, job_id))
+
+
+@celery_app.task(name=CAMPAIGN_WEBHOOK_TASK, bind=True, max_retries=None)
+def deliver_campaign_webhook(self: Task, campaign_id: str) -> None:
+    """POST the ended campaign to its webhook, signed; retried with exponential back-off."""
+    retry_in = webhooks.deliver_campaign(runtime(), campaign_id, attempt=self.request.retries + 1)
+    if retry_in is not None:
+        raise self.retry(countdown=retry_in)
 
 
 @celery_app.task(name=WEBHOOK_TASK, bind=True, max_retries=None)

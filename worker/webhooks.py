@@ -11,8 +11,8 @@ import time
 
 from app import crud
 from app.config import Settings
-from app.presenters import job_public
-from app.tables import Job
+from app.presenters import campaign_public, job_public
+from app.tables import Campaign, Job
 from worker.runtime import Runtime
 
 log = logging.getLogger("atelier.worker.webhooks")
@@ -91,7 +91,39 @@ def deliver(rt: Runtime, job_id: str, attempt: int) -> float | None:
             delivered=error is None,
             max_attempts=settings.webhook_max_attempts,
         )
+    return retry_in(settings, f"job {job_id}", error, attempt)
+
+
+def retry_in(settings: Settings, what: str, error: str | None, attempt: int) -> float | None:
+    """Seconds before the next attempt (exponential back-off), or None: delivered, or given up
+    after ATELIER_WEBHOOK_MAX_ATTEMPTS."""
     if error is None or attempt >= settings.webhook_max_attempts:
         return None
-    log.warning("webhook for job %s failed (%s); retry %d", job_id, error, attempt)
+    log.warning("webhook for %s failed (%s); retry %d", what, error, attempt)
     return settings.webhook_backoff_s * 2 ** (attempt - 1)
+
+
+def deliver_campaign(rt: Runtime, campaign_id: str, attempt: int) -> float | None:
+    """Deliver an ended campaign's one webhook (`campaign.<status>`, the campaign as `GET
+    /v1/campaigns/{id}` shows it), as `deliver` does a job's."""
+    settings = rt.settings
+    with rt.sessions() as session:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None or not campaign.webhook_url or campaign.webhook_status == "delivered":
+            return None
+        url = campaign.webhook_url
+        public = campaign_public(campaign, crud.campaign_children(session, campaign_id=campaign_id))
+    body = json.dumps(
+        {"type": f"campaign.{public.status.value}", "data": public.model_dump(mode="json")},
+        separators=(",", ":"),
+    )
+    error = post(settings, url, f"{campaign_id}.{public.status.value}", body)
+    with rt.sessions() as session:
+        crud.record_campaign_webhook_attempt(
+            session,
+            campaign_id=campaign_id,
+            attempt=attempt,
+            delivered=error is None,
+            max_attempts=settings.webhook_max_attempts,
+        )
+    return retry_in(settings, f"campaign {campaign_id}", error, attempt)

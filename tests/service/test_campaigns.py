@@ -1,0 +1,195 @@
+"""Campaigns over real HTTP with a real worker, on both stacks: photos x styles become child
+jobs, the zip holds every result at the format's size, one webhook says when it ended, cancel
+stops the rest, and bad campaigns are refused with nothing stored."""
+
+import http.server
+import io
+import json
+import threading
+import time
+import zipfile
+
+import pytest
+from PIL import Image
+
+
+def _png(size: tuple[int, int], seed: int) -> bytes:
+    width, height = size
+    image = Image.new("RGB", size)
+    image.putdata(
+        [
+            ((x * 255) // width, (y * 255) // height, (seed * 70) % 256)
+            for y in range(height)
+            for x in range(width)
+        ]
+    )
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+class _Receiver:
+    """A loopback webhook receiver that records every delivery."""
+
+    def __init__(self) -> None:
+        self.received: list[dict] = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["content-length"]))
+                receiver.received.append(json.loads(body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def _wait_campaign(stack, client, campaign_id: str, until, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    campaign: dict = {}
+    while time.monotonic() < deadline:
+        campaign = client.get(f"/v1/campaigns/{campaign_id}").json()
+        if until(campaign):
+            return campaign
+        time.sleep(0.1)
+    raise AssertionError(f"campaign never got there; last: {campaign}\n{stack.all_logs()}")
+
+
+def _photos(n: int) -> list[tuple[str, tuple[str, bytes, str]]]:
+    return [("photos", (f"shot {i}.png", _png((90, 60), i), "image/png")) for i in range(n)]
+
+
+@pytest.mark.e2e
+def test_a_campaign_of_5_photos_x_2_styles_gives_10_results_and_one_zip(running_stack) -> None:
+    stack = running_stack
+    receiver = _Receiver()
+    try:
+        with stack.client() as client:
+            saved = client.post(
+                "/v1/styles", files={"image": ("blue.png", _png((40, 40), 9), "image/png")}
+            ).json()
+            files = [*_photos(5), ("styles", ("red.png", _png((40, 40), 3), "image/png"))]
+            data = {
+                "name": "Spring sale",
+                "style_ids": json.dumps([saved["id"]]),
+                "method": "optimisation",
+                "output_size": "64x48",
+                "output_format": "jpeg",
+                "regions": json.dumps([{"keep_boxes": [[0, 0, 0.5, 0.5]]}]),
+                "webhook_url": receiver.url,
+            }
+            headers = {"Idempotency-Key": f"campaign-{stack.name}"}
+            response = client.post("/v1/campaigns", files=files, data=data, headers=headers)
+            assert response.status_code == 202, response.text
+            campaign = response.json()
+            assert response.headers["location"] == f"/v1/campaigns/{campaign['id']}"
+            assert campaign["total"] == 10 and len(campaign["children"]) == 10
+            # The same Idempotency-Key gives the same campaign, not ten more jobs.
+            again = client.post("/v1/campaigns", files=files, data=data, headers=headers)
+            assert again.json()["id"] == campaign["id"]
+            assert again.headers["idempotent-replayed"] == "true"
+
+            done = _wait_campaign(stack, client, campaign["id"], lambda c: c["finished_at"])
+            assert done["status"] == "succeeded", done
+            assert done["counts"]["succeeded"] == 10 and done["progress"] == 1.0
+            children = done["children"]
+            assert {
+                (c["parameters"]["campaign_photo"], c["parameters"]["campaign_style"])
+                for c in children
+            } == {(p, s) for p in range(5) for s in range(2)}
+            # Per-photo regions: only the first photo's children keep a box.
+            assert [c["parameters"]["keep_boxes"] is not None for c in children] == [
+                True,
+                True,
+                *[False] * 8,
+            ]
+
+            archive = client.get(done["archive_url"])
+            assert archive.status_code == 200
+            assert archive.headers["content-type"] == "application/zip"
+            with zipfile.ZipFile(io.BytesIO(archive.content)) as zipped:
+                names = zipped.namelist()
+                sizes = {Image.open(io.BytesIO(zipped.read(n))).size for n in names}
+            assert len(names) == len(set(names)) == 10
+            assert names[0] == f"001-shot-0__{saved['id']}.jpg" and names[1].endswith("__red.jpg")
+            assert sizes == {(64, 48)}
+
+            deadline = time.monotonic() + 30
+            while not receiver.received and time.monotonic() < deadline:
+                time.sleep(0.05)
+            final = client.get(f"/v1/campaigns/{campaign['id']}").json()
+    finally:
+        receiver.server.shutdown()
+    # One webhook for the whole campaign (the children have none of their own).
+    assert [m["type"] for m in receiver.received] == ["campaign.succeeded"]
+    assert receiver.received[0]["data"]["counts"]["succeeded"] == 10
+    assert final["webhook_status"] == "delivered"
+
+
+@pytest.mark.e2e
+def test_cancel_stops_the_children_not_yet_run(running_stack) -> None:
+    stack = running_stack
+    with stack.client() as client:
+        response = client.post(
+            "/v1/campaigns",
+            files=[*_photos(12), ("styles", ("s.png", _png((40, 40), 4), "image/png"))],
+            data={"method": "optimisation", "output_size": "256x256"},
+        )
+        assert response.status_code == 202, response.text
+        campaign = response.json()
+        canceled = client.post(f"/v1/campaigns/{campaign['id']}/cancel")
+        assert canceled.status_code == 200
+        done = _wait_campaign(stack, client, campaign["id"], lambda c: c["finished_at"])
+    assert done["status"] == "canceled"
+    counts = done["counts"]
+    assert counts["canceled"] >= 1 and counts["queued"] == counts["running"] == 0
+    assert counts["canceled"] + counts["succeeded"] == 12
+
+
+_STYLE = [("styles", ("s.png", _png((20, 20), 1), "image/png"))]
+_BAD_PHOTO = [("photos", ("bad.png", b"not an image", "image/png"))]
+# (fields, files, status, code)
+BAD_CAMPAIGNS = [
+    ({}, _STYLE, 422, "missing_field"),  # no photos
+    ({}, _photos(1), 422, "style_required"),  # no style
+    ({"style_ids": '["nope"]'}, _photos(1), 404, "style_not_found"),
+    ({"regions": '[{"keep_boxes": [[0, 0, 2, 1]]}]'}, _photos(1) + _STYLE, 422, "box_outside"),
+    ({"regions": "[1, 2]"}, _photos(2) + _STYLE, 422, "invalid_parameter"),
+    ({"output_size": "5x5"}, _photos(1) + _STYLE, 422, "invalid_size"),
+    ({}, _photos(1) + _BAD_PHOTO + _STYLE, 415, "unsupported_format"),
+]
+
+
+@pytest.mark.parametrize(("fields", "files", "status", "code"), BAD_CAMPAIGNS)
+def test_a_bad_campaign_is_refused_and_stores_nothing(api, fields, files, status, code) -> None:
+    before = api.state()
+    response = api.client.post(
+        "/v1/campaigns",
+        headers=api.headers(),
+        files=files,
+        data={"method": "optimisation", **fields},
+    )
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+    assert api.state() == before
+
+
+def test_too_many_photos_is_a_422(api_with) -> None:
+    with api_with(max_campaign_photos=2) as api:
+        before = api.state()
+        response = api.client.post(
+            "/v1/campaigns",
+            headers=api.headers(),
+            files=[*_photos(3), ("styles", ("s.png", _png((20, 20), 1), "image/png"))],
+            data={"method": "optimisation"},
+        )
+        assert response.status_code == 422 and response.json()["error"]["code"] == (
+            "too_many_photos"
+        )
+        assert api.state() == before
