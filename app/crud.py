@@ -31,6 +31,7 @@ from app.storage import Storage, sha256_hex
 from app.tables import (
     FINISHED,
     ApiKey,
+    Campaign,
     ImageSet,
     ImageSetMember,
     Job,
