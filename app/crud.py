@@ -226,9 +226,6 @@ def _new_job(*, kind: JobKind, owner: ApiKey, parameters: dict[str, Any], **colu
         webhook_attempts=0,
         **columns,
     )
-    session.add(job)
-    session.commit()
-    return job
 
 
 def get_job(session: Session, *, job_id: str, viewer: ApiKey | None = None) -> Job | None:

@@ -97,8 +97,6 @@ def style_set_stats(
     image: Callable[[str], Any],
 ) -> Any:
     """The set's blended statistics for this model: from storage, or computed and stored."""
-    from safetensors.torch import load, save
-
     from models.networks import StyleStats
 
     with rt.sessions() as session:
