@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=5, gt=0)
     webhook_backoff_s: float = Field(default=2.0, ge=0)
     webhook_timeout_s: float = Field(default=10.0, gt=0)
+    # `Prefer: wait`: how often the jobs table is read on the embedded stack (no server to push
+    # a notification), and elsewhere in case a notification was missed (app/notify.py).
+    wait_poll_interval_s: float = Field(default=0.025, gt=0)
+    wait_fallback_poll_s: float = Field(default=0.5, gt=0)
     webhook_allow_private: bool = False  # loopback/private targets (SSRF guard, literal hosts)
 
     result_cache_max_age_s: int = 86400

@@ -24,6 +24,7 @@ from app.api.routes import (
 from app.api.timing import make_stage_histogram
 from app.config import Settings, get_settings
 from app.db import check_migrated, make_engine, make_sessionmaker, pool_options
+from app.notify import JobWaiter
 from app.queue import make_client
 from app.storage import LocalStorage
 
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await app.state.job_waiter.close()
             app.state.engine.dispose()
 
     app = FastAPI(
@@ -77,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(image_sets.style_sets)
     app.include_router(image_sets.content_sets)
     app.state.api_stage_seconds = make_stage_histogram()
+    app.state.job_waiter = JobWaiter(settings)
     page.install(app)
     return app
 

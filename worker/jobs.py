@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from app import crud
+from app import crud, notify
 from app.tables import Job, JobKind, JobStatus
 from contracts.modelfile import ModelFileError
 from contracts.timings import Timings
@@ -143,7 +143,8 @@ def run_job(
 
     def finish(status: JobStatus, **kwargs: Any) -> JobStatus:
         with rt.sessions() as session:
-            crud.finish_job(session, job_id=job_id, worker=rt.name, status=status, **kwargs)
+            if crud.finish_job(session, job_id=job_id, worker=rt.name, status=status, **kwargs):
+                notify.job_finished(rt.settings, job_id, session)  # wakes `Prefer: wait`
         return status
 
     started = time.monotonic()

@@ -179,6 +179,9 @@ E2E_ENV = {
     "ATELIER_WEBHOOK_SECRET": WEBHOOK_SECRET,
     "ATELIER_WEBHOOK_BACKOFF_S": "0.3",
     "ATELIER_WEBHOOK_ALLOW_PRIVATE": "true",  # the test receiver listens on loopback
+    # `Prefer: wait` on Redis / PostgreSQL must be woken by the worker's notification; the
+    # fallback poll is made too slow to pass for it (test_fast_path.py).
+    "ATELIER_WAIT_FALLBACK_POLL_S": "60",
 }
 
 

@@ -1,5 +1,6 @@
-"""Where a job's time goes: the worker's stages (`result_info.timings`) and the API's
-(`Server-Timing`), through a real API, worker, database and broker on both stacks."""
+"""The fast path, through a real API, worker, database and broker on both stacks: where a job's
+time goes (the worker's `result_info.timings`, the API's `Server-Timing`), `Prefer: wait` woken
+by the worker's notification, and the result's bytes in the answer with `Accept: image/*`."""
 
 import io
 import time
@@ -12,7 +13,7 @@ from app.db import make_engine, make_sessionmaker
 from app.storage import LocalStorage
 from contracts.timings import API_STAGES, WORKER_STAGES
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.every_broker]
 
 
 def _photo(size: int, seed: int) -> bytes:
@@ -94,3 +95,29 @@ def test_the_stage_histograms_are_served(gan_stack) -> None:
         assert f'atelier_job_stage_seconds_count{{stage="{stage}"}}' in metrics, stage
     for stage in ("read_body", "validate", "insert", "enqueue", "wait", "serve_result"):
         assert f'atelier_api_stage_seconds_count{{stage="{stage}"}}' in metrics, stage
+
+
+def test_prefer_wait_is_woken_by_the_workers_notification(gan_stack) -> None:
+    """Off the embedded stack the tests' fallback poll is 60 s (E2E_ENV), so an answer well
+    before it comes from the notification: Redis pub/sub with a Redis broker, PostgreSQL's
+    LISTEN / NOTIFY with RabbitMQ; the embedded stack polls every 25 ms."""
+    with gan_stack.client() as client:
+        response = _submit(client, Prefer="wait=50")
+    assert response.status_code == 200 and response.json()["status"] == "succeeded"
+    assert _server_timing(response.headers["server-timing"])["wait"] < 20
+
+
+def test_accept_image_answers_the_result_itself(gan_stack) -> None:
+    with gan_stack.client() as client:
+        response = _submit(client, Accept="image/*")
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "image/png"
+        assert Image.open(io.BytesIO(response.content)).size == (192, 192)
+        job = client.get(response.headers["location"]).json()
+        assert job["status"] == "succeeded" and response.headers["x-job-id"] == job["id"]
+        assert client.get(job["result_url"]).content == response.content
+        assert "serve_result" in _server_timing(response.headers["server-timing"])
+        # JSON stays the default, `*/*` included.
+        plain = _submit(client, Accept="*/*")
+        assert plain.headers["content-type"] == "application/json"
+        assert plain.json()["status"] == "succeeded"

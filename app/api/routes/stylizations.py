@@ -1,6 +1,5 @@
 """`POST /v1/stylizations`: validate everything, then store, record and enqueue in that order."""
 
-import asyncio
 import ipaddress
 import re
 import secrets
@@ -16,13 +15,15 @@ from app import crud, queue
 from app.api.deps import CurrentKey, QueueDep, SessionDep, SettingsDep, StorageDep, run_db
 from app.api.errors import APIError
 from app.api.regions import check_mask, region_parameters
+from app.api.routes.jobs import result_response
 from app.api.timing import TimedStorage, observe_stages
 from app.api.uploads import BINARY, Form, multipart_openapi, read_form
 from app.config import Settings
 from app.images import validate_image
+from app.notify import JobWaiter
 from app.presenters import job_public
 from app.schemas import ErrorPublic, JobPublic, StylizationCreate
-from app.tables import FINISHED, ApiKey, Job
+from app.tables import FINISHED, ApiKey, Job, JobStatus
 from contracts.timings import Timings
 
 router = APIRouter(prefix="/v1/stylizations", tags=["stylizations"])
@@ -47,6 +48,12 @@ def _wait_seconds(prefer: str | None) -> float:
     return min(float(match.group(1)), MAX_WAIT_S) if match else 0.0
 
 
+def _wants_image(accept: str | None) -> bool:
+    """`Accept: image/*` (or any image type): a `Prefer: wait` submission that finishes in time
+    answers the result's bytes. JSON (the job) stays the default, `*/*` included."""
+    return any(part.strip().startswith("image/") for part in (accept or "").split(","))
+
+
 def _validation_message(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
 
@@ -68,17 +75,21 @@ def check_webhook_host(host: str) -> None:
 
 
 async def wait_for_job(request: Request, job: Job, seconds: float) -> Job:
-    """Poll the job row until it finishes or `seconds` pass (the `Prefer: wait=N` contract)."""
+    """Wait until the job's row says it finished or `seconds` pass (the `Prefer: wait=N`
+    contract), woken by the worker's notification (app/notify.py) or by polling."""
     deadline = time.monotonic() + seconds
     factory = request.app.state.sessionmaker
+    waiter: JobWaiter = request.app.state.job_waiter
 
     def load() -> Job:
         with factory() as session:
             return session.get(Job, job.id) or job
 
-    while job.status not in FINISHED and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-        job = await run_in_threadpool(load)
+    with waiter.watch(job.id) as finished:
+        await waiter.ready(timeout=seconds)
+        while job.status not in FINISHED and (left := deadline - time.monotonic()) > 0:
+            await waiter.wait(finished, left)
+            job = await run_in_threadpool(load)
     return job
 
 
@@ -186,7 +197,8 @@ async def create_stylization(
     client: QueueDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     prefer: Annotated[str | None, Header()] = None,
-) -> JobPublic:
+    accept: Annotated[str | None, Header()] = None,
+) -> JobPublic | Response:
     """Submit a stylization job (multipart: `content` file and a `style` file, `style_id`,
     `style_set_id` or `style_set_image_id`; `method` gan (default) or optimisation)."""
     timings = Timings()
@@ -254,5 +266,14 @@ async def create_stylization(
         response.headers["Preference-Applied"] = f"wait={wait:g}"
         if job.status in FINISHED:
             response.status_code = 200
+        if job.status == JobStatus.succeeded and job.result_sha256 and _wants_image(accept):
+            # The result itself, saving the client a second round trip; the job stays at
+            # Location. Any other outcome (still running, failed) answers the job as JSON.
+            image = await run_db(session, result_response, storage, settings, job.result_sha256)
+            image.headers.update(response.headers)
+            image.headers["X-Job-Id"] = job.id
+            timings.lap("serve_result")
+            observe_stages(request, timings, image)
+            return image
     observe_stages(request, timings, response)
     return job_public(job)
