@@ -10,7 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+import limits
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.modelfile import SHIPPED_MODEL
@@ -33,6 +34,13 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0)
     db_pool_timeout_s: float = Field(default=10.0, gt=0)
     busy_retry_after_s: int = Field(default=2, gt=0)
+
+    # Per-key limits on job submissions (app.limits); an admin overrides them per key. Over a
+    # limit: 429 with Retry-After. Empty rate or 0: no limit.
+    rate_limit: str = "120/minute"  # the `limits` notation: "60/minute", "1000/hour", "5/second"
+    max_active_jobs: int = Field(default=100, ge=0)  # queued or running at once
+    daily_job_quota: int = Field(default=2000, ge=0)  # jobs submitted per UTC day
+    active_jobs_retry_after_s: int = Field(default=10, gt=0)
 
     # Upload limits: bytes are counted while streaming, pixels checked before decoding.
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
@@ -74,6 +82,10 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, gt=0)
     cancel_check_interval_s: float = Field(default=0.5, ge=0)
     broker_polling_interval_s: float = Field(default=0.1, gt=0)
+    # `Prefer: wait`: how often the jobs table is read on the embedded stack (no server to push
+    # a notification), and elsewhere in case a notification was missed (app/notify.py).
+    wait_poll_interval_s: float = Field(default=0.025, gt=0)
+    wait_fallback_poll_s: float = Field(default=0.5, gt=0)
     broker_key_prefix: str = ""  # Redis: lets several deployments (or test runs) share a server
     run_reaper: bool = True  # the API process runs the reaper loop
 
@@ -82,14 +94,17 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=5, gt=0)
     webhook_backoff_s: float = Field(default=2.0, ge=0)
     webhook_timeout_s: float = Field(default=10.0, gt=0)
-    # `Prefer: wait`: how often the jobs table is read on the embedded stack (no server to push
-    # a notification), and elsewhere in case a notification was missed (app/notify.py).
-    wait_poll_interval_s: float = Field(default=0.025, gt=0)
-    wait_fallback_poll_s: float = Field(default=0.5, gt=0)
     webhook_allow_private: bool = False  # loopback/private targets (SSRF guard, literal hosts)
 
     result_cache_max_age_s: int = 86400
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_parses(cls, value: str) -> str:
+        if value.strip():
+            limits.parse(value)  # ValueError names the notation it expects
+        return value
 
     @property
     def sqlalchemy_url(self) -> str:

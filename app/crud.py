@@ -17,12 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
+from app.db import dialect_insert, utcnow
 from app.errors import NotFound
 from app.images import CleanImage, validate_image
 from app.imagesets import Member, SetImage, data_checks, set_digest
@@ -54,13 +52,46 @@ def new_id() -> str:
 # --- API keys ---------------------------------------------------------------------------------
 
 
-def create_api_key(session: Session, *, name: str, is_admin: bool) -> tuple[ApiKey, str]:
-    """Store a new key's hash; the clear key is returned once and never stored."""
+def create_api_key(
+    session: Session, *, name: str, is_admin: bool, **limits: str | int | None
+) -> tuple[ApiKey, str]:
+    """Store a new key's hash; the clear key is returned once and never stored. `limits`:
+    `rate_limit`, `max_active_jobs`, `daily_job_quota` (None: the settings' default)."""
     secret = new_key()
-    row = ApiKey(name=name, prefix=secret[:8], key_hash=hash_key(secret), is_admin=is_admin)
+    row = ApiKey(
+        name=name, prefix=secret[:8], key_hash=hash_key(secret), is_admin=is_admin, **limits
+    )
     session.add(row)
     session.commit()
     return row, secret
+
+
+def list_api_keys(session: Session) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
+
+
+def get_api_key_by_id(session: Session, *, key_id: int) -> ApiKey | None:
+    return session.get(ApiKey, key_id)
+
+
+def set_key_limits(session: Session, *, key: ApiKey, **limits: str | int | None) -> ApiKey:
+    """Set some of a key's limits (`rate_limit`, `max_active_jobs`, `daily_job_quota`); a
+    None clears one back to the settings' default."""
+    for name, value in limits.items():
+        setattr(key, name, value)
+    session.commit()
+    return key
+
+
+def count_unfinished_jobs(session: Session, *, owner: ApiKey) -> int:
+    query = select(func.count()).select_from(Job)
+    query = query.where(Job.owner_id == owner.id, Job.status.not_in(FINISHED))
+    return int(session.scalar(query) or 0)
+
+
+def count_jobs_since(session: Session, *, owner: ApiKey, since: datetime) -> int:
+    query = select(func.count()).select_from(Job)
+    return int(session.scalar(query.where(Job.owner_id == owner.id, Job.created_at >= since)) or 0)
 
 
 def get_api_key(session: Session, *, secret: str) -> ApiKey | None:
@@ -84,9 +115,8 @@ def _add_image(
     if row is None:
         # INSERT ... ON CONFLICT DO NOTHING: concurrent requests uploading the same bytes
         # (content-addressed: one row) must not fail each other with a unique violation.
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         session.execute(
-            insert(StoredImage)
+            dialect_insert(session)(StoredImage)
             .values(
                 sha256=key,
                 content_type=content_type,

@@ -15,6 +15,7 @@ from app.api.routes import (
     health,
     image_sets,
     jobs,
+    keys,
     me,
     models,
     styles,
@@ -24,6 +25,7 @@ from app.api.routes import (
 from app.api.timing import make_stage_histogram
 from app.config import Settings, get_settings
 from app.db import check_migrated, make_engine, make_sessionmaker, pool_options
+from app.limits import SubmissionLimits
 from app.notify import JobWaiter
 from app.queue import make_client
 from app.storage import LocalStorage
@@ -70,16 +72,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.limits = SubmissionLimits(settings, app.state.sessionmaker)
     app.state.storage = LocalStorage(settings.storage_path)
     app.state.queue = make_client(settings)
     app.state.logger = logging.getLogger("atelier.api")
+    app.state.api_stage_seconds = make_stage_histogram()
+    app.state.job_waiter = JobWaiter(settings)
     install_handlers(app)
-    for module in (stylizations, campaigns, jobs, styles, models, trainings, me, health):
+    for module in (stylizations, campaigns, jobs, styles, models, trainings, me, keys, health):
         app.include_router(module.router)
     app.include_router(image_sets.style_sets)
     app.include_router(image_sets.content_sets)
-    app.state.api_stage_seconds = make_stage_histogram()
-    app.state.job_waiter = JobWaiter(settings)
     page.install(app)
     return app
 

@@ -50,6 +50,20 @@ class ApiKey(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The key's own limits (app.limits); None: the settings' default.
+    rate_limit: Mapped[str | None] = mapped_column(String(64), nullable=True)  # "60/minute"
+    max_active_jobs: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    daily_job_quota: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class RateCounter(Base):
+    """A fixed-window rate counter where no Redis keeps them (the `limits` library's storage)."""
+
+    __tablename__ = "rate_counters"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[float] = mapped_column(Float)  # epoch seconds, as `limits` counts
 
 
 class StoredImage(Base):

@@ -75,15 +75,43 @@ def db_upgrade() -> None:
 def keys_create(
     name: Annotated[str, typer.Option(help="Who the key is for.")],
     admin: Annotated[bool, typer.Option("--admin", help="May upload and activate models.")] = False,
+    rate: Annotated[
+        str | None,
+        typer.Option(
+            help='Job submissions allowed, e.g. "60/minute" ("": none). Default: the '
+            "ATELIER_RATE_LIMIT setting."
+        ),
+    ] = None,
+    max_active: Annotated[
+        int | None,
+        typer.Option(min=0, help="Unfinished jobs at once (0: no limit). Default: the setting."),
+    ] = None,
+    daily: Annotated[
+        int | None,
+        typer.Option(min=0, help="Jobs per UTC day (0: no limit). Default: the setting."),
+    ] = None,
 ) -> None:
     """Create an API key and print it once (alone on the last line of stdout)."""
     from app import crud
     from app.db import make_sessionmaker
+    from app.limits import parse_rate
 
+    if rate is not None:
+        try:
+            parse_rate(rate)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--rate") from exc
     engine = _engine()
     _require_migrated(engine)
     with make_sessionmaker(engine)() as session:
-        row, secret = crud.create_api_key(session, name=name, is_admin=admin)
+        row, secret = crud.create_api_key(
+            session,
+            name=name,
+            is_admin=admin,
+            rate_limit=rate,
+            max_active_jobs=max_active,
+            daily_job_quota=daily,
+        )
     kind = "admin key" if admin else "key"
     typer.echo(f"created {kind} #{row.id} for {name!r}; it is shown only this once:")
     typer.echo(secret)

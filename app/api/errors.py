@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.db import is_busy
 from app.errors import DomainError, InvalidInput, NotFound, TooLarge, UnsupportedFormat
+from app.limits import LimitExceeded
 
 
 class APIError(Exception):
@@ -37,13 +38,17 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     NotFound: 404,
     TooLarge: 413,
     UnsupportedFormat: 415,
+    LimitExceeded: 429,
 }
 
 
 def http_error(exc: DomainError) -> APIError:
     """The HTTP answer to a domain error: its code and message, the status of its kind."""
     status = next(s for kind, s in DOMAIN_STATUS.items() if isinstance(exc, kind))
-    return APIError(status, exc.code, exc.message)
+    headers = None
+    if isinstance(exc, LimitExceeded):
+        headers = {"Retry-After": str(exc.retry_after_s)}
+    return APIError(status, exc.code, exc.message, headers=headers)
 
 
 _HTTP_CODES = {

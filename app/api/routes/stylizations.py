@@ -39,7 +39,7 @@ _FORM_SCHEMA = multipart_openapi(
     },
 )
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorPublic} for code in (401, 404, 409, 413, 415, 422)
+    code: {"model": ErrorPublic} for code in (401, 404, 409, 413, 415, 422, 429, 503)
 }
 
 
@@ -211,6 +211,8 @@ async def create_stylization(
             response.headers["Idempotent-Replayed"] = "true"
             return job_public(existing)
 
+    # Over a limit of the key's: 429 with Retry-After before the body is read (nothing stored).
+    await run_db(session, request.app.state.limits.check, key)
     form = await read_form(request, max_file_bytes=settings.max_upload_bytes)
     timings.lap("read_body")
     params = _parameters(form, settings)
