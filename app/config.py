@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     daily_job_quota: int = Field(default=2000, ge=0)  # jobs submitted per UTC day
     active_jobs_retry_after_s: int = Field(default=10, gt=0)
 
+    # Retention (app.retention): a stylization's uploads and result are deleted this many days
+    # after it finished (0: kept forever); styles, sets and models never expire. API processes
+    # with run_reaper sweep every retention_interval_s.
+    retention_days: int = Field(default=30, ge=0)
+    retention_interval_s: float = Field(default=3600.0, gt=0)
+
     # Upload limits: bytes are counted while streaming, pixels checked before decoding.
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     max_pixels: int = Field(default=40_000_000, gt=0)
@@ -87,7 +93,7 @@ class Settings(BaseSettings):
     wait_poll_interval_s: float = Field(default=0.025, gt=0)
     wait_fallback_poll_s: float = Field(default=0.5, gt=0)
     broker_key_prefix: str = ""  # Redis: lets several deployments (or test runs) share a server
-    run_reaper: bool = True  # the API process runs the reaper loop
+    run_reaper: bool = True  # the API process runs the reaper and retention loops
 
     # Webhooks (Standard Webhooks signing).
     webhook_secret: SecretStr | None = None  # default: generated once into data_dir

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import crud, page, reaper
+from app import crud, page, reaper, retention
 from app.api.errors import install_handlers
 from app.api.routes import (
     campaigns,
@@ -47,15 +47,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 session, storage=app.state.storage, enabled=settings.builtin_styles
             )
         app.state.logger.info(done)
-        task = None
+        tasks = []
         if settings.run_reaper:
-            task = asyncio.create_task(
-                reaper.run_forever(app.state.sessionmaker, app.state.queue, settings)
+            factory = app.state.sessionmaker
+            tasks.append(
+                asyncio.create_task(reaper.run_forever(factory, app.state.queue, settings))
+            )
+            tasks.append(
+                asyncio.create_task(retention.run_forever(factory, app.state.storage, settings))
             )
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

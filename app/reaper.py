@@ -9,7 +9,9 @@ Redelivery is harmless because a job is claimed by one conditional UPDATE.
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,10 +38,16 @@ def reap_once(
     return ids
 
 
-async def run_forever(factory: sessionmaker[Session], client: Celery, settings: Settings) -> None:
+async def run_every(interval_s: float, what: str, fn: Callable[..., object], *args: Any) -> None:
+    """Run `fn(*args)` in a thread every `interval_s` seconds, forever; a failed pass is logged
+    and the next one comes all the same."""
     while True:
         try:
-            await asyncio.to_thread(reap_once, factory, client, settings)
+            await asyncio.to_thread(fn, *args)
         except Exception:
-            log.exception("reaper pass failed; retrying")
-        await asyncio.sleep(settings.reaper_interval_s)
+            log.exception("%s pass failed; retrying", what)
+        await asyncio.sleep(interval_s)
+
+
+async def run_forever(factory: sessionmaker[Session], client: Celery, settings: Settings) -> None:
+    await run_every(settings.reaper_interval_s, "reaper", reap_once, factory, client, settings)

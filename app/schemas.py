@@ -355,3 +355,8 @@ class KeyCreated(KeyAdminPublic):
 
 class KeysAdminPublic(BaseModel):
     data: list[KeyAdminPublic]
+
+
+class KeyDataDeleted(BaseModel):
+    jobs_expired: int
+    files_deleted: int

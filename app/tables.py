@@ -30,9 +30,10 @@ class JobStatus(enum.StrEnum):
     succeeded = "succeeded"
     failed = "failed"
     canceled = "canceled"
+    expired = "expired"  # finished, then its files deleted (retention, or asked for)
 
 
-FINISHED = (JobStatus.succeeded, JobStatus.failed, JobStatus.canceled)
+FINISHED = (JobStatus.succeeded, JobStatus.failed, JobStatus.canceled, JobStatus.expired)
 
 
 class JobKind(enum.StrEnum):

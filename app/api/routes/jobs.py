@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
-from app import crud
+from app import crud, retention
 from app.api.deps import CurrentKey, SessionDep, SettingsDep, StorageDep
 from app.api.errors import APIError
 from app.api.timing import observe_stages
@@ -64,6 +64,8 @@ def get_result(
     """The stylized image of a succeeded job."""
     timings = Timings()
     job = _job_or_404(session, key, job_id)
+    if job.status == JobStatus.expired:
+        raise APIError(410, "result_expired", f"job {job_id}'s files were deleted (retention)")
     if job.status != JobStatus.succeeded or job.result_sha256 is None:
         raise APIError(409, "job_not_succeeded", f"job {job_id} is {job.status.value}")
     response = result_response(session, storage, settings, job.result_sha256)
@@ -87,6 +89,20 @@ def result_response(
             "ETag": f'"{image.sha256}"',
         },
     )
+
+
+@router.delete("/{job_id}/files", response_model=JobPublic)
+def delete_job_files(
+    job_id: str, key: CurrentKey, session: SessionDep, storage: StorageDep
+) -> JobPublic:
+    """Delete a finished job's uploads and result now (files other jobs, styles or sets still
+    use stay); the job is kept, `expired`."""
+    job = _job_or_404(session, key, job_id)
+    if job.status not in FINISHED:
+        raise APIError(409, "job_not_finished", f"job {job_id} is {job.status.value}: cancel it")
+    retention.expire_jobs(session, storage, [job])
+    session.refresh(job)
+    return job_public(job)
 
 
 @router.post("/{job_id}/cancel", response_model=JobPublic)

@@ -4,8 +4,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from app import crud
-from app.api.deps import AdminKey, SessionDep, SettingsDep
+from app import crud, retention
+from app.api.deps import AdminKey, SessionDep, SettingsDep, StorageDep
 from app.api.errors import APIError
 from app.config import Settings
 from app.limits import KeyLimits
@@ -14,6 +14,7 @@ from app.schemas import (
     KeyAdminPublic,
     KeyCreate,
     KeyCreated,
+    KeyDataDeleted,
     KeyLimitsPublic,
     KeyLimitsUpdate,
     KeysAdminPublic,
@@ -78,3 +79,14 @@ def set_limits(
     key = key_or_404(session, key_id)
     key = crud.set_key_limits(session, key=key, **body.model_dump(include=body.model_fields_set))
     return key_admin_public(key, settings)
+
+
+@router.delete("/{key_id}/data", response_model=KeyDataDeleted, responses=_ERRORS)
+def delete_key_data(
+    key_id: int, _admin: AdminKey, session: SessionDep, storage: StorageDep
+) -> KeyDataDeleted:
+    """Delete everything a key owns: its finished jobs' files (the jobs are kept, `expired`)
+    and its saved styles; files still used by others stay. Unfinished jobs are left running."""
+    key = key_or_404(session, key_id)
+    removed = retention.delete_key_data(session, storage, owner_id=key.id)
+    return KeyDataDeleted(jobs_expired=removed.jobs, files_deleted=removed.files)
