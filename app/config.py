@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     database_url: str | None = None  # default: sqlite under data_dir
     broker_url: str | None = None  # default: kombu's SQLAlchemy transport on sqlite under data_dir
     storage_dir: Path | None = None  # default: data_dir / "storage"
+    # Where files go: file:///path (default: storage_dir) or s3://bucket/prefix (S3, MinIO...,
+    # credentials from the standard AWS_* variables; s3_endpoint_url for a server not AWS).
+    storage_url: str | None = None
+    s3_endpoint_url: str | None = None
+    result_redirect_expiry_s: int = Field(default=300, gt=0)  # a presigned result URL's life
 
     # The API's database connections: a request holds one only while it reads or records rows
     # (never while a body streams in or an image is decoded), so a pool of this size serves far
@@ -123,6 +128,10 @@ class Settings(BaseSettings):
     @property
     def storage_path(self) -> Path:
         return (self.storage_dir or self.data_dir / "storage").resolve()
+
+    @property
+    def storage_location(self) -> str:
+        return self.storage_url or self.storage_path.as_uri()
 
     @property
     def training_path(self) -> Path:

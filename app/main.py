@@ -28,7 +28,7 @@ from app.db import check_migrated, make_engine, make_sessionmaker, pool_options
 from app.limits import SubmissionLimits
 from app.notify import JobWaiter
 from app.queue import make_client
-from app.storage import LocalStorage
+from app.storage import storage_for
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.limits = SubmissionLimits(settings, app.state.sessionmaker)
-    app.state.storage = LocalStorage(settings.storage_path)
+    app.state.storage = storage_for(settings)
     app.state.queue = make_client(settings)
     app.state.logger = logging.getLogger("atelier.api")
     app.state.api_stage_seconds = make_stage_histogram()

@@ -49,7 +49,7 @@ def _migrate() -> None:
     from app import crud
     from app.config import get_settings
     from app.db import make_sessionmaker, upgrade
-    from app.storage import LocalStorage
+    from app.storage import storage_for
 
     settings = get_settings()
     upgrade(settings.sqlalchemy_url)
@@ -57,7 +57,7 @@ def _migrate() -> None:
     engine = _engine()
     try:
         with make_sessionmaker(engine)() as session:
-            storage = LocalStorage(settings.storage_path)
+            storage = storage_for(settings)
             path = settings.builtin_model_path
             typer.echo(crud.register_builtin_model(session, storage=storage, path=path))
     finally:

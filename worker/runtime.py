@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app import crud
 from app.config import Settings, get_settings
 from app.db import check_migrated, make_engine, make_sessionmaker
-from app.storage import LocalStorage, Storage
+from app.storage import Storage, storage_for
 
 MAX_CACHED_STYLES = 256  # a few KiB each
 MAX_LOADED_MODELS = 2  # the optimisation method plus one GAN fits any card we target
@@ -98,6 +98,6 @@ def runtime() -> Runtime:
     return Runtime(
         settings=settings,
         sessions=make_sessionmaker(engine),
-        storage=LocalStorage(settings.storage_path),
+        storage=storage_for(settings),
         name=f"{socket.gethostname()}:{os.getpid()}",
     )

@@ -540,3 +540,56 @@ def builtin_model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tensors = load_file(root / "trained.safetensors")
     save_file(tensors, path, metadata={"atelier": json.dumps(meta)})
     return path
+
+
+S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """moto's standalone S3-compatible server on the loopback address (skipped, with the reason,
+    when `moto[server]` is not installed)."""
+    import shutil
+
+    server = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
+    if not Path(server).exists():
+        pytest.skip("moto_server not installed (pip install 'moto[server]')")
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen([server, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log)
+    endpoint = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return httpx.get(endpoint, timeout=1).status_code < 500
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(answers, 30, f"moto_server on port {port} did not start")
+        yield endpoint
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+@pytest.fixture
+def s3_bucket(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A new bucket on the moto server; the environment that points a process at it."""
+    import boto3
+
+    for name, value in S3_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    bucket = f"atelier-{uuid.uuid4().hex[:10]}"
+    boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(Bucket=bucket)
+    return {
+        **S3_CREDENTIALS,
+        "ATELIER_STORAGE_URL": f"s3://{bucket}/atelier",
+        "ATELIER_S3_ENDPOINT_URL": moto_endpoint,
+    }

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
 from app import crud, retention
@@ -12,7 +13,7 @@ from app.api.timing import observe_stages
 from app.config import Settings
 from app.presenters import job_public
 from app.schemas import JobPublic, JobsPublic
-from app.storage import Storage
+from app.storage import S3Storage, Storage
 from app.tables import FINISHED, Job, JobKind, JobStatus
 from contracts.timings import Timings
 
@@ -60,14 +61,26 @@ def get_result(
     session: SessionDep,
     storage: StorageDep,
     settings: SettingsDep,
+    redirect: Annotated[
+        bool, Query(description="on S3 storage: 307 to a short-lived presigned URL")
+    ] = False,
 ) -> Response:
-    """The stylized image of a succeeded job."""
+    """The stylized image of a succeeded job (or, with `redirect=1` on S3 storage, a 307 to a
+    presigned URL valid `ATELIER_RESULT_REDIRECT_EXPIRY_S` seconds)."""
     timings = Timings()
     job = _job_or_404(session, key, job_id)
     if job.status == JobStatus.expired:
         raise APIError(410, "result_expired", f"job {job_id}'s files were deleted (retention)")
     if job.status != JobStatus.succeeded or job.result_sha256 is None:
         raise APIError(409, "job_not_succeeded", f"job {job_id} is {job.status.value}")
+    if redirect and isinstance(storage, S3Storage):
+        image = crud.require_image(session, sha256=job.result_sha256)
+        url = storage.presigned_url(
+            image.sha256,
+            expires_s=settings.result_redirect_expiry_s,
+            content_type=image.content_type,
+        )
+        return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
     response = result_response(session, storage, settings, job.result_sha256)
     timings.lap("serve_result")
     observe_stages(request, timings, response)
