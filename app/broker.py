@@ -1,4 +1,4 @@
-"""The embedded broker: kombu's SQLAlchemy transport on a SQLite file, with two fixes.
+"""The embedded broker: kombu's SQLAlchemy transport on a SQLite file, with three fixes.
 
 Why this transport: it needs no server and keeps messages in one transactional file (SQLite's
 `BEGIN IMMEDIATE` makes two consumers unable to take the same message), unlike the filesystem
@@ -9,15 +9,28 @@ transport's loose files. Its caveats, and what covers them:
 - It polls (1 s by default) and passes *every* transport option to `create_engine`, so the
   documented `polling_interval` option crashes it. `Transport` below strips the options that
   are not engine arguments, so `polling_interval` (0.1 s here) works.
+- Polling alone makes a job wait half the interval on average before a worker sees it, and
+  polling faster costs an idle worker CPU (measured: 3% of a core at 0.1 s, 11% at 0.02 s,
+  17% at 0.01 s). So a sender also rings a doorbell: each consuming worker listens on a
+  loopback UDP port named by a file in `<broker file>.bells/`, and between polls it waits on
+  that port instead of sleeping. A lost ring costs one polling interval, never a message.
 - No fanout exchange: no remote control, events, gossip or mingle (the worker disables them).
 - Delivered rows are kept (`visible = 0`): the broker file grows by a row per job, which is
   negligible at the scale of one machine.
 """
 
+import atexit
+import contextlib
+import os
+import select
+import socket
+import time
+from pathlib import Path
 from typing import Any
 
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import sqlalchemy as kombu_sqla
+from kombu.transport.virtual.base import Empty
 from sqlalchemy import create_engine
 
 _NOT_ENGINE_OPTIONS = ("polling_interval", "visibility_timeout")
@@ -36,9 +49,90 @@ class Channel(kombu_sqla.Channel):
         engine = create_engine(conninfo.hostname, **options)
         return engine
 
+    # kombu's stubs disagree between its base classes on these two signatures.
+    def _put(self, queue: Any, payload: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        super()._put(queue, payload, **kwargs)
+        ring(bells(self.connection.client.hostname))  # the message is committed: wake a worker
+
+
+def bells(url: str) -> Path | None:
+    """The doorbells' folder of a SQLite broker URL (None for a database with no file)."""
+    path = url.split("///", 1)[1] if url.startswith("sqlite:///") else ""
+    return Path(path).with_suffix(".bells") if path else None
+
+
+def ring(folder: Path | None) -> None:
+    """Wake the workers listening for messages on this broker (best effort, never raises)."""
+    if folder is None:
+        return
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for name in names:
+            pid, _, port = name.partition("-")
+            try:
+                os.kill(int(pid), 0)  # raises for a worker that died without removing its file
+            except ProcessLookupError:
+                with contextlib.suppress(OSError):
+                    (folder / name).unlink()
+                continue
+            except (ValueError, PermissionError):
+                pass
+            with contextlib.suppress(OSError, ValueError):
+                sock.sendto(b"!", ("127.0.0.1", int(port)))
+
+
+class Doorbell:
+    """A worker's end: a loopback UDP port, announced by a file `<pid>-<port>` in the folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setblocking(False)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.file = folder / f"{os.getpid()}-{self.sock.getsockname()[1]}"
+        self.file.touch()
+        atexit.register(self.file.unlink, missing_ok=True)
+
+    def wait(self, timeout: float) -> None:
+        """Until a ring (rung since the last wait, or now) or `timeout` seconds."""
+        readable, _, _ = select.select([self.sock], [], [], timeout)
+        while readable:
+            try:
+                self.sock.recv(64)
+            except BlockingIOError:
+                return
+
 
 class Transport(kombu_sqla.Transport):
     Channel = Channel
+    _doorbell: Doorbell | None = None
+
+    def drain_events(self, connection: Any, timeout: Any = None) -> Any:  # type: ignore[override]
+        """kombu's loop (virtual.Transport.drain_events), waiting on the doorbell where it
+        slept for the polling interval."""
+        client: Any = self.client
+        cycle: Any = self.cycle
+        if self._doorbell is None:
+            folder = bells(client.hostname)
+            self._doorbell = Doorbell(folder) if folder is not None else None
+        time_start = time.monotonic()
+        polling_interval = self.polling_interval or 0.1
+        if timeout:
+            polling_interval = min(polling_interval, timeout)
+        while True:
+            try:
+                cycle.get(self._deliver, timeout=timeout)
+                return
+            except Empty:
+                if timeout is not None and time.monotonic() - time_start >= timeout:
+                    raise TimeoutError() from None
+                if self._doorbell is not None:
+                    self._doorbell.wait(polling_interval)
+                else:
+                    select.select([], [], [], polling_interval)
 
 
 def register() -> None:
