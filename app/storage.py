@@ -188,4 +188,4 @@ def open_storage(url: str, *, endpoint_url: str | None = None) -> Storage:
 
 def storage_for(settings: Settings) -> Storage:
     """The storage the settings name (`storage_url`, else the local `storage_dir`)."""
-    return open_storage(settings.storage_location, endpoint_url=settings.s3_endpoint_url)
+    return open_storage(settings.storage_location, endpoint_url=settings.s3_endpoint_url or None)
