@@ -108,6 +108,7 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False  # loopback/private targets (SSRF guard, literal hosts)
 
     result_cache_max_age_s: int = 86400
+    metrics_public: bool = False  # /metrics without an admin key (a private scrape network)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("rate_limit")

@@ -99,3 +99,17 @@ def admin_key(key: CurrentKey) -> ApiKey:
 
 
 AdminKey = Annotated[ApiKey, Depends(admin_key)]
+
+
+def metrics_access(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> None:
+    """`/metrics` needs an admin key (Prometheus: `authorization: {credentials: KEY}`) unless
+    `ATELIER_METRICS_PUBLIC` opens it, for a network where only the scraper reaches the API."""
+    if not request.app.state.settings.metrics_public:
+        admin_key(current_key(request, authorization, x_api_key))
+
+
+MetricsAccess = Annotated[None, Depends(metrics_access)]

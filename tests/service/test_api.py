@@ -169,7 +169,7 @@ def test_renamed_size_settings_still_read_their_old_variables(monkeypatch):
 
 def test_submitted_job_is_in_the_broker_queue(api):
     _submit(api)
-    metrics = api.client.get("/metrics").text
+    metrics = api.client.get("/metrics", headers=api.headers(api.admin_key)).text
     assert 'atelier_queue_depth{queue="inference"} 1.0' in metrics
     assert 'atelier_jobs{status="queued"} 1.0' in metrics
 

@@ -63,7 +63,8 @@ def test_submit_poll_and_download_a_real_result(running_stack) -> None:
         listed = client.get("/v1/jobs", params={"status": "succeeded"}).json()
         assert job["id"] in [j["id"] for j in listed["data"]]
 
-    metrics = httpx_get(stack.url + "/metrics")
+    with stack.client(stack.admin_key) as admin:
+        metrics = admin.get("/metrics").text
     assert 'atelier_jobs{status="succeeded"} 1.0' in metrics
     assert "atelier_job_latency_seconds_count 1.0" in metrics
 
@@ -89,12 +90,6 @@ def test_readyz_sees_database_and_broker(running_stack) -> None:
 
     body = httpx.get(running_stack.url + "/readyz").json()
     assert body == {"status": "ready", "checks": {"database": "ok", "broker": "ok"}}
-
-
-def httpx_get(url: str) -> str:
-    import httpx
-
-    return httpx.get(url, timeout=10).text
 
 
 class _Receiver:

@@ -90,7 +90,8 @@ def test_the_stage_histograms_are_served(gan_stack) -> None:
         result = client.get(job["result_url"])
         assert result.status_code == 200
         assert "serve_result" in _server_timing(result.headers["server-timing"])
-        metrics = client.get("/metrics").text
+        admin = {"Authorization": f"Bearer {gan_stack.admin_key}"}
+        metrics = client.get("/metrics", headers=admin).text
     for stage in (*WORKER_STAGES, "wall"):
         assert f'atelier_job_stage_seconds_count{{stage="{stage}"}}' in metrics, stage
     for stage in ("read_body", "validate", "insert", "enqueue", "wait", "serve_result"):

@@ -1,6 +1,8 @@
-"""Liveness, readiness and Prometheus metrics (no API key: meant for probes and scrapers)."""
+"""Liveness and readiness (no API key: meant for probes), and Prometheus metrics (an admin key,
+unless ATELIER_METRICS_PUBLIC)."""
 
 from collections.abc import Iterator
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -11,14 +13,19 @@ from prometheus_client.registry import Collector
 from sqlalchemy import text
 
 from app import crud, queue
+from app.api.deps import MetricsAccess
 from app.api.errors import error_body
 from app.api.timing import STAGE_BUCKETS
 from app.db import check_migrated
+from app.schemas import ErrorPublic
 from app.tables import JobStatus
 from contracts.timings import WORKER_STAGES
 
 router = APIRouter(tags=["health"])
 
+_METRICS_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorPublic} for code in (401, 403)
+}
 LATENCY_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
 
 
@@ -102,8 +109,8 @@ class JobStoreCollector(Collector):
         yield depth
 
 
-@router.get("/metrics", response_class=Response)
-async def metrics(request: Request) -> Response:
+@router.get("/metrics", response_class=Response, responses=_METRICS_ERRORS)
+async def metrics(request: Request, _access: MetricsAccess) -> Response:
     """Prometheus metrics: jobs by status, job latency and stage histograms, queue depth."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(JobStoreCollector(request.app.state))
