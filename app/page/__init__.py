@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 
 from app.api.deps import SettingsDep
 from app.images import ALLOWED_FORMATS
+from contracts.regions import AD_FORMATS
 from contracts.training import BY_API_NAME
 
 APP_DIR = Path(__file__).resolve().parents[1]
@@ -24,13 +25,16 @@ templates = Jinja2Templates(directory=APP_DIR / "templates")
 router = APIRouter(include_in_schema=False)
 
 FORMAT_NAMES = {"WEBP": "WebP"}
-# Common ad formats: the browser centre-crops and scales the photo to these before upload,
-# because the service keeps the photo's size (it stylizes what it is given).
+# The ad formats (contracts.regions, the API's `output_size`): the page shows a crop window of
+# the format's shape on the photo and sends `output_size` + `crop`; the service crops and scales.
+_FORMAT_NAMES = {"1080x1080": "square post", "1200x628": "link ad", "1080x1920": "story"}
 SIZE_PRESETS = [
     ("original", "Original size", None),
-    ("1080x1080", "1080 × 1080 (square post)", (1080, 1080)),
-    ("1200x628", "1200 × 628 (link ad)", (1200, 628)),
-    ("1080x1920", "1080 × 1920 (story)", (1080, 1920)),
+    *(
+        (value, f"{w} × {h} ({_FORMAT_NAMES.get(value, 'ad')})", (w, h))
+        for value, (w, h) in AD_FORMATS.items()
+    ),
+    ("custom", "Custom width × height", None),
 ]
 
 TRAINING_FORM = ("steps", "image_size", "batch_size", "preview_every")
@@ -54,6 +58,7 @@ def index(request: Request, settings: SettingsDep) -> HTMLResponse:
         "max_upload_side": settings.max_upload_side,
         "formats": [FORMAT_NAMES.get(f, f) for f in ALLOWED_FORMATS],
         "content_types": sorted(ALLOWED_FORMATS.values()),
+        "max_campaign_photos": settings.max_campaign_photos,
     }
     # The training form's defaults and bounds: the API's own (contracts.training).
     training = {name: BY_API_NAME[name] for name in TRAINING_FORM}

@@ -12,7 +12,10 @@ const state = {
   key: null,
   me: null,
   photo: null, // {file, img, url}
-  prepared: null, // {blob, name, url}: what was sent (cropped to the size preset)
+  prepared: null, // {url}: the photo as the result shows it (the crop window, for the comparison)
+  boxes: [], // kept regions, [x0, y0, x1, y1] relative to the photo (sent as keep_boxes)
+  crop: null, // the ad format's crop window, [x0, y0, x1, y1] relative (sent as crop)
+  campaign: null, // {id, timer, files: [File]}
   job: null,
   jobTimer: null,
   features: { styleSets: false, contentSets: false, adminTrainings: false },
@@ -98,6 +101,9 @@ function plain(err) {
     no_active_model: "No style model is ready on the server yet. Ask an admin to activate one.",
     model_invalid: "The server's style model could not be loaded. Ask an admin to check it.",
     job_not_succeeded: "This job has no result yet.",
+    box_outside: "A kept region reaches past the photo: draw it again inside the photo.",
+    mask_all_black: "Everything is kept: leave some of the photo to stylize.",
+    too_many_photos: `A campaign takes at most ${LIMITS.max_campaign_photos} photos.`,
   };
   return words[err.code] || err.message || "Something went wrong.";
 }
@@ -108,7 +114,8 @@ function errorField(err) {
   if (named) return named[1] === "content" ? "photo" : "style";
   if (err.code === "unauthorized") return "key";
   if (["style_not_found", "style_set_not_found", "style_required"].includes(err.code)) return "style";
-  if (err.code === "file_too_large") return "photo";
+  if (["file_too_large", "invalid_box", "box_outside", "invalid_mask", "mask_all_black"].includes(err.code)) return "photo";
+  if (["invalid_size", "invalid_crop"].includes(err.code)) return "settings";
   if (err.code === "invalid_parameter") return "settings";
   return "submit";
 }
@@ -208,6 +215,7 @@ async function setPhoto(file) {
   } catch (err) {
     state.photo = null;
     preview.hidden = true;
+    $("photo-editor").hidden = true;
     $("photo").value = "";
     showError("photo", err.message);
     return;
@@ -215,35 +223,186 @@ async function setPhoto(file) {
   preview.src = state.photo.url;
   preview.hidden = false;
   preview.alt = `Preview of ${file.name} (${state.photo.img.naturalWidth} × ${state.photo.img.naturalHeight})`;
+  $("photo-editor").hidden = false;
+  fitPreview();
+  state.boxes = [];
+  resetCrop();
+  drawEditor();
 }
 
-async function preparedPhoto() {
-  // Ad formats: centre-crop and scale to the exact size, since the service keeps the photo's size.
+function fitPreview() {
+  // As large as the column allows (up to 360 px high), small photos too: regions are drawn on it.
+  const img = state.photo?.img;
+  if (!img || $("photo-editor").hidden) return;
+  const scale = Math.min($("photo-editor").clientWidth / img.naturalWidth, 360 / img.naturalHeight);
+  $("photo-preview").style.width = `${Math.floor(img.naturalWidth * scale)}px`;
+  $("photo-preview").style.height = `${Math.floor(img.naturalHeight * scale)}px`;
+}
+
+// --- kept regions and the crop window, drawn on the photo -----------------------------------
+
+const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+const round4 = (v) => Math.round(v * 10000) / 10000;
+
+function outputSize() {
+  // The chosen size as [W, H], null for the photo's own size; an Error for a bad custom size.
   const option = $("size").selectedOptions[0];
-  const { file, img } = state.photo;
-  if (!option.dataset.width) return { blob: file, name: file.name };
-  const W = Number(option.dataset.width);
-  const H = Number(option.dataset.height);
-  const scale = Math.max(W / img.naturalWidth, H / img.naturalHeight);
-  const sw = W / scale;
-  const sh = H / scale;
-  const canvas = document.createElement("canvas");
-  canvas.width = W;
-  canvas.height = H;
-  canvas.getContext("2d").drawImage(
-    img, (img.naturalWidth - sw) / 2, (img.naturalHeight - sh) / 2, sw, sh, 0, 0, W, H);
-  for (const quality of [0.92, 0.8, 0.65]) {
-    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", quality));
-    if (blob.size <= LIMITS.max_upload_bytes) return { blob, name: `photo-${W}x${H}.jpg` };
+  if (option.value === "custom") {
+    const w = Number($("custom-width").value);
+    const h = Number($("custom-height").value);
+    const max = LIMITS.max_upload_side;
+    if (![w, h].every((v) => Number.isInteger(v) && v >= 32 && v <= max)) {
+      throw new Error(`A custom size is two whole numbers of pixels, each from 32 to ${max}.`);
+    }
+    return [w, h];
   }
-  throw new Error(`The photo cropped to ${W} × ${H} is still over ${mb(LIMITS.max_upload_bytes)}.`);
+  return option.dataset.width ? [Number(option.dataset.width), Number(option.dataset.height)] : null;
+}
+
+function resetCrop() {
+  // The largest window of the format's shape, centred (what the API does without a crop).
+  $("custom-size").hidden = $("size").value !== "custom";
+  let size = null;
+  try { size = outputSize(); } catch (_) { /* an unfinished custom size: no window yet */ }
+  const img = state.photo?.img;
+  if (!size || !img) {
+    state.crop = null;
+  } else {
+    const photoRatio = img.naturalWidth / img.naturalHeight;
+    const ratio = size[0] / size[1];
+    const w = ratio >= photoRatio ? 1 : ratio / photoRatio;
+    const h = ratio >= photoRatio ? photoRatio / ratio : 1;
+    state.crop = [(1 - w) / 2, (1 - h) / 2, (1 + w) / 2, (1 + h) / 2];
+  }
+  const modes = $("editor-modes");
+  modes.hidden = !state.crop;
+  const mode = state.crop ? "crop" : "keep";
+  modes.querySelector(`input[value=${mode}]`).checked = true;
+  drawEditor();
+}
+
+function editorMode() {
+  return state.crop ? document.querySelector("input[name=editor-mode]:checked").value : "keep";
+}
+
+function place(el, [x0, y0, x1, y1]) {
+  el.style.left = `${x0 * 100}%`;
+  el.style.top = `${y0 * 100}%`;
+  el.style.width = `${(x1 - x0) * 100}%`;
+  el.style.height = `${(y1 - y0) * 100}%`;
+}
+
+function drawEditor(draft) {
+  const layer = $("keep-layer");
+  layer.replaceChildren();
+  const boxes = draft ? [...state.boxes, draft] : state.boxes;
+  boxes.forEach((box, i) => {
+    const el = document.createElement("div");
+    el.className = box === draft ? "keep-box draft" : "keep-box";
+    place(el, box);
+    el.dataset.box = box.map(round4).join(",");
+    if (box !== draft) {
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.textContent = "×";
+      remove.setAttribute("aria-label", `Remove kept region ${i + 1}`);
+      remove.addEventListener("click", () => { state.boxes.splice(i, 1); drawEditor(); });
+      const tag = document.createElement("span");
+      tag.textContent = "kept";
+      el.append(tag, remove);
+    }
+    layer.append(el);
+  });
+  const frame = $("crop-frame");
+  frame.hidden = !state.crop;
+  if (state.crop) {
+    place(frame, state.crop);
+    frame.dataset.crop = state.crop.map(round4).join(",");
+  }
+  const n = state.boxes.length;
+  $("clear-boxes").hidden = n === 0;
+  $("feather-row").hidden = n === 0;
+  $("editor-hint").textContent = editorMode() === "crop"
+    ? "Drag the crop window to choose what the ad shows; the dimmed part is left out."
+    : n
+      ? `${n} region${n > 1 ? "s" : ""} kept photographic (the rest is stylized). Drag to add another.`
+      : "Drag on the photo to mark a region to keep photographic (a product, a logo, a price).";
+}
+
+function wireEditor() {
+  // Pointer Events: one code path for mouse, pen and touch (touch-action: none on the stage).
+  const stage = $("editor-stage");
+  let drag = null;
+  const at = (e) => {
+    const r = $("photo-preview").getBoundingClientRect();
+    return [clamp((e.clientX - r.left) / r.width, 0, 1), clamp((e.clientY - r.top) / r.height, 0, 1)];
+  };
+  stage.addEventListener("pointerdown", (e) => {
+    if (!state.photo || e.target.closest("button") || e.button > 0) return;
+    e.preventDefault();
+    try {
+      stage.setPointerCapture(e.pointerId); // keep the drag when the finger leaves the photo
+    } catch (_) { /* a pointer the browser does not track (a synthetic event) */ }
+    drag = { mode: editorMode(), start: at(e), crop: state.crop && [...state.crop], box: null };
+  });
+  stage.addEventListener("pointermove", (e) => {
+    if (!drag) return;
+    const [x, y] = at(e);
+    const [sx, sy] = drag.start;
+    if (drag.mode === "crop") {
+      const [x0, y0, x1, y1] = drag.crop;
+      const dx = clamp(x - sx, -x0, 1 - x1);
+      const dy = clamp(y - sy, -y0, 1 - y1);
+      state.crop = [x0 + dx, y0 + dy, x1 + dx, y1 + dy];
+      drawEditor();
+    } else {
+      drag.box = [Math.min(sx, x), Math.min(sy, y), Math.max(sx, x), Math.max(sy, y)];
+      drawEditor(drag.box);
+    }
+  });
+  const end = () => {
+    if (!drag) return;
+    const box = drag.box;
+    drag = null;
+    // A click or a tiny slip of the finger is not a region.
+    if (box && box[2] - box[0] > 0.01 && box[3] - box[1] > 0.01) state.boxes.push(box.map(round4));
+    drawEditor();
+  };
+  stage.addEventListener("pointerup", end);
+  stage.addEventListener("pointercancel", end);
+  $("clear-boxes").addEventListener("click", () => { state.boxes = []; drawEditor(); });
+  $("editor-modes").addEventListener("change", () => drawEditor());
+  // The column's width changes with the window and when the result column appears.
+  new ResizeObserver(() => fitPreview()).observe($("photo-editor"));
+  $("feather").addEventListener("input", () => { $("feather-value").textContent = `${$("feather").value} px`; });
+  for (const id of ["size", "custom-width", "custom-height"]) $(id).addEventListener("change", resetCrop);
+}
+
+async function croppedPreview(size) {
+  // The photo as the result will show it (crop window, format's size), for the comparison.
+  const img = state.photo.img;
+  if (!size) return URL.createObjectURL(state.photo.file);
+  const [x0, y0, x1, y1] = state.crop;
+  const scale = Math.min(1, 720 / Math.max(...size));
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.round(size[0] * scale);
+  canvas.height = Math.round(size[1] * scale);
+  const W = img.naturalWidth, H = img.naturalHeight;
+  canvas.getContext("2d").drawImage(
+    img, x0 * W, y0 * H, (x1 - x0) * W, (y1 - y0) * H, 0, 0, canvas.width, canvas.height);
+  const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.9));
+  return URL.createObjectURL(blob);
 }
 
 // --- styles ---------------------------------------------------------------------------------
 
-function styleCard(value, name, badge) {
+function styleCard(value, name, badge, info) {
   const label = document.createElement("label");
   label.className = "style-card";
+  if (info?.artist) {
+    label.classList.add("builtin");
+    label.title = `${info.title || name}, ${info.artist}, ${info.year} (${info.movement || "public domain"})`;
+  }
   const input = document.createElement("input");
   input.type = "radio";
   input.name = "style";
@@ -253,6 +412,11 @@ function styleCard(value, name, badge) {
   const caption = document.createElement("span");
   caption.textContent = name;
   label.append(input, img, caption);
+  if (info?.artist) {
+    const by = document.createElement("small");
+    by.textContent = info.artist;
+    label.append(by);
+  }
   if (badge) {
     const b = document.createElement("span");
     b.className = "badge";
@@ -269,7 +433,11 @@ async function loadGallery(selectValue) {
   const cards = [];
   try {
     const styles = await api("/v1/styles");
-    for (const style of styles.data) cards.push([styleCard(`style:${style.id}`, style.name), style.image_url]);
+    // Your own styles first, then the built-in paintings (the API lists them in that order).
+    for (const style of styles.data) {
+      const card = styleCard(`style:${style.id}`, style.name, null, style.builtin ? style.info : null);
+      cards.push([card, style.image_url]);
+    }
     if (state.features.styleSets) {
       const sets = await api("/v1/style-sets");
       for (const set of sets.data) {
@@ -300,24 +468,22 @@ async function submit(event) {
     $("photo").focus();
     return;
   }
-  const choice = document.querySelector("input[name=style]:checked")?.value;
-  const styleFile = $("style-file").files[0];
-  if (!choice || (choice === "upload" && !styleFile)) {
-    showError("style", choice ? "Choose the painting to use as the style." : "Pick a style from the gallery, or upload a painting.");
-    return;
-  }
+  const chosen = styleAndSize();
+  if (!chosen) return;
+  const { choice, styleFile, size } = chosen;
   const button = $("submit");
   button.disabled = true;
   try {
-    let prepared;
-    try {
-      prepared = await preparedPhoto();
-    } catch (err) {
-      showError("settings", err.message);
-      return;
-    }
     const form = new FormData();
-    form.append("content", prepared.blob, prepared.name);
+    form.append("content", state.photo.file, state.photo.file.name);
+    if (state.boxes.length) {
+      form.append("keep_boxes", JSON.stringify(state.boxes));
+      form.append("feather", $("feather").value);
+    }
+    if (size) {
+      form.append("output_size", `${size[0]}x${size[1]}`);
+      form.append("crop", JSON.stringify(state.crop.map(round4)));
+    }
     if (choice === "upload") {
       try {
         await checkImageFile(styleFile);
@@ -339,13 +505,10 @@ async function submit(event) {
     } else {
       form.append("style_id", choice.slice(6));
     }
-    form.append("strength", $("strength").value);
-    form.append("preserve_color", $("preserve-color").checked ? "true" : "false");
-    form.append("output_format", $("output-format").value);
-    form.append("method", $("method").value);
+    appendSettings(form);
     const job = await api("/v1/stylizations", { method: "POST", body: form });
     if (state.prepared?.url) URL.revokeObjectURL(state.prepared.url);
-    state.prepared = { ...prepared, url: URL.createObjectURL(prepared.blob) };
+    state.prepared = { url: await croppedPreview(size) };
     follow(job);
     loadRecent();
   } catch (err) {
@@ -358,6 +521,30 @@ async function submit(event) {
   } finally {
     button.disabled = false;
   }
+}
+
+function styleAndSize() {
+  // The chosen style and output size, or null with the error shown by its field.
+  const choice = document.querySelector("input[name=style]:checked")?.value;
+  const styleFile = $("style-file").files[0];
+  if (!choice || (choice === "upload" && !styleFile)) {
+    showError("style", choice ? "Choose the painting to use as the style." : "Pick a style from the gallery, or upload a painting.");
+    return null;
+  }
+  try {
+    return { choice, styleFile, size: outputSize() };
+  } catch (err) {
+    showError("settings", err.message);
+    return null;
+  }
+}
+
+function appendSettings(form) {
+  // The options a single job and a campaign share.
+  form.append("strength", $("strength").value);
+  form.append("preserve_color", $("preserve-color").checked ? "true" : "false");
+  form.append("output_format", $("output-format").value);
+  form.append("method", $("method").value);
 }
 
 function statusText(job) {
@@ -446,6 +633,175 @@ function tryAnother() {
   const first = document.querySelector("input[name=style]:checked") || document.querySelector("input[name=style]");
   $("style-gallery").scrollIntoView({ block: "center" });
   first?.focus();
+}
+
+// --- campaigns: many photos, one look ---------------------------------------------------------
+
+const campaignFiles = [];
+
+async function addCampaignPhotos(files) {
+  clearErrors("campaign");
+  const refused = [];
+  for (const file of files) {
+    if (campaignFiles.length >= LIMITS.max_campaign_photos) {
+      refused.push(`${file.name}: a campaign takes at most ${LIMITS.max_campaign_photos} photos`);
+      continue;
+    }
+    try {
+      const checked = await checkImageFile(file);
+      campaignFiles.push(checked);
+    } catch (err) {
+      refused.push(`${file.name}: ${err.message}`);
+    }
+  }
+  $("campaign-photos").value = "";
+  if (refused.length) showError("campaign", refused.join(" "));
+  drawChosen();
+}
+
+function drawChosen() {
+  const list = $("campaign-chosen");
+  list.replaceChildren(...campaignFiles.map(({ file, url }) => {
+    const li = document.createElement("li");
+    const img = Object.assign(document.createElement("img"), { src: url, alt: file.name });
+    li.append(img);
+    return li;
+  }));
+  const n = campaignFiles.length;
+  $("campaign-start").disabled = n === 0;
+  $("campaign-start").textContent = n ? `Start campaign (${n} photo${n > 1 ? "s" : ""})` : "Start campaign";
+  $("campaign-clear").hidden = n === 0;
+}
+
+async function startCampaign() {
+  clearErrors("campaign", "style", "settings");
+  const chosen = styleAndSize();
+  if (!chosen) return;
+  const { choice, styleFile, size } = chosen;
+  if (choice.startsWith("set:")) {
+    showError("campaign", "A campaign takes one painting: pick a saved or built-in style, or upload one.");
+    return;
+  }
+  const form = new FormData();
+  for (const { file } of campaignFiles) form.append("photos", file, file.name);
+  if (choice === "upload") form.append("styles", styleFile, styleFile.name);
+  else form.append("style_ids", JSON.stringify([choice.slice(6)]));
+  if (size) form.append("output_size", `${size[0]}x${size[1]}`);
+  form.append("name", `Campaign of ${new Date().toLocaleString()}`);
+  appendSettings(form);
+  const button = $("campaign-start");
+  button.disabled = true;
+  try {
+    followCampaign(await api("/v1/campaigns", { method: "POST", body: form }));
+  } catch (err) {
+    const field = errorField(err);
+    showError(["style", "settings"].includes(field) ? field : "campaign", plain(err));
+  } finally {
+    button.disabled = campaignFiles.length === 0;
+  }
+}
+
+function followCampaign(campaign) {
+  if (state.campaign) clearTimeout(state.campaign.timer);
+  state.campaign = { id: campaign.id, timer: null };
+  $("campaign-run").hidden = false;
+  $("campaign-grid").replaceChildren();
+  $("campaign-run").dataset.campaignId = campaign.id;
+  renderCampaign(campaign);
+  $("campaign-run").scrollIntoView({ block: "nearest" });
+}
+
+function campaignCell(child) {
+  const li = document.createElement("li");
+  li.dataset.jobId = child.id;
+  const img = document.createElement("img");
+  img.alt = "";
+  const caption = document.createElement("small");
+  li.append(img, caption);
+  return li;
+}
+
+function renderCampaign(campaign) {
+  const grid = $("campaign-grid");
+  for (const child of campaign.children) {
+    let li = grid.querySelector(`li[data-job-id="${child.id}"]`);
+    if (!li) grid.append(li = campaignCell(child));
+    const name = child.parameters?.photo_name || `photo ${child.parameters?.campaign_photo + 1}`;
+    li.dataset.status = child.status;
+    li.querySelector("small").textContent = child.status === "running"
+      ? `${name} · ${child.percent}%`
+      : `${name} · ${child.status === "succeeded" ? "done" : child.status}`;
+    li.className = `status-${child.status}`;
+    const img = li.querySelector("img");
+    if (child.status === "succeeded" && !img.dataset.loaded) {
+      img.dataset.loaded = "1";
+      img.alt = `Result for ${name}`;
+      imageUrl(child.result_url).then((src) => { img.src = src; }).catch(() => {});
+    }
+  }
+  const c = campaign.counts;
+  const done = c.succeeded + c.failed + c.canceled;
+  $("campaign-progress").value = campaign.percent;
+  $("campaign-progress").setAttribute("aria-valuetext", `${campaign.percent}%`);
+  const status = $("campaign-status");
+  const parts = [`${done} of ${campaign.total} finished`];
+  if (c.running) parts.push(`${c.running} working`);
+  if (c.failed) parts.push(`${c.failed} failed`);
+  if (c.canceled) parts.push(`${c.canceled} canceled`);
+  const active = campaign.status === "queued" || campaign.status === "running";
+  status.textContent = active ? `Working: ${parts.join(" · ")}` : `Campaign ${campaign.status}: ${parts.join(" · ")}`;
+  status.className = `status-${campaign.status}`;
+  $("campaign-cancel").hidden = !active;
+  $("campaign-download").hidden = active || c.succeeded === 0;
+  if (active) {
+    state.campaign.timer = setTimeout(async () => {
+      try {
+        const fresh = await api(`/v1/campaigns/${campaign.id}`);
+        if (state.campaign?.id === fresh.id) renderCampaign(fresh);
+      } catch (err) {
+        status.textContent = plain(err);
+        state.campaign.timer = setTimeout(() => renderCampaign(campaign), POLL_MS * 4);
+      }
+    }, POLL_MS);
+  } else {
+    loadRecent();
+  }
+}
+
+async function downloadCampaign() {
+  // The archive needs the key: fetched, then handed to the browser as a file.
+  clearErrors("campaign");
+  try {
+    const res = await api(`/v1/campaigns/${state.campaign.id}/archive`, { raw: true });
+    const named = /filename="([^"]+)"/.exec(res.headers.get("Content-Disposition") || "");
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(await res.blob());
+    a.download = named ? named[1] : `campaign-${state.campaign.id}.zip`;
+    document.body.append(a);
+    a.click();
+    a.remove();
+  } catch (err) {
+    showError("campaign", plain(err));
+  }
+}
+
+function wireCampaign() {
+  $("campaign-photos").addEventListener("change", () => addCampaignPhotos([...$("campaign-photos").files]));
+  dropZone($("campaign-drop"), (files) => addCampaignPhotos(files));
+  $("campaign-start").addEventListener("click", startCampaign);
+  $("campaign-clear").addEventListener("click", () => {
+    campaignFiles.length = 0;
+    drawChosen();
+  });
+  $("campaign-download").addEventListener("click", downloadCampaign);
+  $("campaign-cancel").addEventListener("click", async () => {
+    clearTimeout(state.campaign.timer);
+    try {
+      renderCampaign(await api(`/v1/campaigns/${state.campaign.id}/cancel`, { method: "POST" }));
+    } catch (err) {
+      showError("campaign", plain(err));
+    }
+  });
 }
 
 // --- recent jobs ----------------------------------------------------------------------------
@@ -863,6 +1219,17 @@ async function modelAction(path, json) {
 
 // --- wiring ---------------------------------------------------------------------------------
 
+function dropZone(zone, onFiles) {
+  // Files dragged from the desktop onto `zone`, highlighted while they hover.
+  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    onFiles([...e.dataTransfer.files]);
+  });
+}
+
 function wire() {
   $("key-form").addEventListener("submit", (e) => {
     e.preventDefault();
@@ -876,15 +1243,7 @@ function wire() {
     showKeyForm();
   });
   $("photo").addEventListener("change", () => { if ($("photo").files[0]) setPhoto($("photo").files[0]); });
-  const zone = $("dropzone");
-  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
-  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
-  zone.addEventListener("drop", (e) => {
-    e.preventDefault();
-    zone.classList.remove("over");
-    const file = e.dataTransfer.files[0];
-    if (file) setPhoto(file);
-  });
+  dropZone($("dropzone"), (files) => { if (files[0]) setPhoto(files[0]); });
   $("style-file").addEventListener("change", () => {
     $("style-upload-choice").checked = true;
     clearErrors("style");
@@ -895,6 +1254,8 @@ function wire() {
   });
   $("compare-slider").addEventListener("input", (e) => setCompare(e.target.value));
   $("stylize-form").addEventListener("submit", submit);
+  wireEditor();
+  wireCampaign();
   $("try-another").addEventListener("click", tryAnother);
   $("refresh-recent").addEventListener("click", loadRecent);
   $("set-form").addEventListener("submit", createSet);
