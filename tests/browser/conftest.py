@@ -2,7 +2,7 @@
 system browser) against a real uvicorn API and a real Celery worker on the embedded stack.
 
 Screenshots go to `artifacts/screenshots/` and their paths are listed at the end of the run;
-`ATELIER_DOCS_SCREENSHOTS=1` also copies the README's two screenshots into `docs/screenshots/`.
+`ATELIER_DOCS_SCREENSHOTS=1` also copies the README's screenshots into `docs/screenshots/`.
 """
 
 import importlib.util
@@ -84,6 +84,36 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
+def ad_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The embedded stack with the built-in styles and the shipped model, as deployed."""
+    from app import crud
+    from app.db import make_engine, make_sessionmaker
+    from app.storage import LocalStorage
+    from contracts.modelfile import SHIPPED_MODEL
+
+    root = tmp_path_factory.mktemp("ads")
+    with service.make_stack("embedded", root) as stack:
+        stack.env.update(
+            ATELIER_BUILTIN_STYLES="true",
+            ATELIER_BUILTIN_MODEL=str(SHIPPED_MODEL),
+            ATELIER_ENCODER="efficientnet-lite0",
+            ATELIER_MAX_UPLOAD_BYTES=str(4 * 1024 * 1024),
+        )
+        engine = make_engine(stack.settings.sqlalchemy_url)
+        with make_sessionmaker(engine)() as session:
+            done = crud.register_builtin_model(
+                session,
+                storage=LocalStorage(stack.settings.storage_path),
+                path=Path(SHIPPED_MODEL),
+            )
+        engine.dispose()
+        assert "registered" in done, done
+        stack.start_api()
+        stack.start_worker()
+        yield stack
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
@@ -110,12 +140,18 @@ def page(browser: Any, stack: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def screenshot() -> Any:
-    """`screenshot(page, name, docs=False)`: save a full-page PNG under artifacts/screenshots/."""
+    """`screenshot(page, name, docs=False, element=None, full=True)`: save a full-page PNG
+    (one element's, or the window's) under artifacts/screenshots/."""
 
-    def take(page: Any, name: str, docs: bool = False) -> Path:
+    def take(
+        page: Any, name: str, docs: bool = False, element: str | None = None, full: bool = True
+    ) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        if element:  # one part of the page (a README figure), not the whole scroll
+            page.locator(element).screenshot(path=str(path))
+        else:  # the whole page, or (full=False) what the window shows
+            page.screenshot(path=str(path), full_page=full)
         _saved.append(path)
         if docs and os.environ.get("ATELIER_DOCS_SCREENSHOTS") == "1":
             # The committed copies: 256 colours keep them small in the repository.

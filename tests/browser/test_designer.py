@@ -84,10 +84,10 @@ def test_designer_stylizes_a_photo_and_downloads_a_different_image(
     assert page.get_attribute("#after", "src").startswith("blob:")
     assert not page.is_hidden("#compare-slider")  # before/after comparison
     page.wait_for_selector("#recent-list li img[src^='blob:']")
-    screenshot(page, "desktop", docs=True)
+    screenshot(page, "designer-desktop")
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
-    screenshot(page, "phone", docs=True)
+    screenshot(page, "designer-phone")
     page.set_viewport_size({"width": 1280, "height": 900})
     page.focus("#compare-slider")
     page.keyboard.press("End")
