@@ -8,6 +8,7 @@ limits (set by an admin) replace the settings' defaults; a refusal is `LimitExce
 API answers 429 with Retry-After, before anything is stored.
 """
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from app.config import Settings
 from app.db import dialect_insert, utcnow
 from app.errors import DomainError
 from app.tables import ApiKey, RateCounter
+
+log = logging.getLogger("atelier.limits")
 
 
 class LimitExceeded(DomainError):
@@ -163,8 +166,17 @@ class SubmissionLimits:
         # request holding two at once would, in a burst, leave the pool with none to give.
         session.close()
         rate = parse_rate(limits.rate)
-        if rate is not None and not self.limiter.hit(rate, "submit", str(key.id)):
+        if rate is None:
+            return
+        try:
+            allowed = self.limiter.hit(rate, "submit", str(key.id))
             reset = self.limiter.get_window_stats(rate, "submit", str(key.id)).reset_time
+        except Exception:
+            # The counters' store is down (Redis restarting): let the submission through
+            # rather than fail it; the job counts above still hold.
+            log.warning("rate limiter unavailable; submission allowed", exc_info=True)
+            return
+        if not allowed:
             raise LimitExceeded(
                 "rate_limited",
                 f"this key may submit {limits.rate}",

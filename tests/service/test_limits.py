@@ -143,3 +143,12 @@ def test_keys_create_takes_limits_on_the_command_line(api, monkeypatch) -> None:
     assert bad.exit_code == 2
     assert "rate" in bad.output
     assert "x" not in rows
+
+
+def test_a_rate_limiter_whose_redis_is_down_lets_submissions_through(api_with, make_png) -> None:  # noqa: ANN001
+    """The counters live in Redis with a Redis broker; Redis down is no reason to refuse (the
+    job stays queued, and the reaper sends it once the broker is back)."""
+    with api_with(broker_url="redis://127.0.0.1:9/0", rate_limit="1/minute") as api:
+        answers = [_submit(api.client, api.headers(), make_png(color=(i, 0, 0))) for i in range(2)]
+    assert [a.status_code for a in answers] == [202, 202]
+    assert answers[1].json()["status"] == "queued"
