@@ -16,9 +16,9 @@ Printed per run: submitted (distinct keys accepted), succeeded, failed (with cod
 final state once the clients are done plus --grace seconds), duplicated (two job rows for one
 Idempotency-Key, or two different job ids answered for one key; a job row finishes once by
 construction, a conditional UPDATE), redelivered (succeeded jobs that needed more than one
-attempt: the reaper's or the broker's redelivery at work), p50 / p95 / max latency (first submission attempt to the final state seen), and for
-each fault the time to recover: from the fault to the next job that succeeds (the API restart:
-to the first answer of /healthz).
+attempt: the reaper's or the broker's redelivery at work), p50 / p95 / max latency (first
+submission attempt to the final state seen), and for each fault the time to recover: from the
+fault to the next job that succeeds (the API restart: to the first answer of /healthz).
 """
 
 import argparse
