@@ -704,6 +704,19 @@ def finish_campaign_if_done(session: Session, *, campaign_id: str) -> Campaign |
     return session.get(Campaign, campaign_id, populate_existing=True)
 
 
+def finish_ended_campaigns(session: Session) -> list[Campaign]:
+    """End every campaign whose children have all finished but that nobody ended: a child the
+    reaper failed or canceled (no worker finishes it), or a worker killed between finishing the
+    last child and ending the campaign. Each is ended by `finish_campaign_if_done`, so a
+    campaign a worker ends at the same moment is still ended (and its webhook sent) once."""
+    unfinished = select(Job.id).where(Job.campaign_id == Campaign.id, Job.status.not_in(FINISHED))
+    ended = session.scalars(
+        select(Campaign.id).where(Campaign.finished_at.is_(None), ~unfinished.exists())
+    ).all()
+    done = [finish_campaign_if_done(session, campaign_id=campaign_id) for campaign_id in ended]
+    return [campaign for campaign in done if campaign is not None]
+
+
 def record_campaign_webhook_attempt(
     session: Session, *, campaign_id: str, attempt: int, delivered: bool, max_attempts: int
 ) -> None:

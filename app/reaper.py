@@ -35,6 +35,11 @@ def reap_once(
         for job_id, kind in ids:
             if queue.dispatch(client, session, job_id=job_id, kind=kind, log=log):
                 log.warning("re-sent job %s to the queue", job_id)
+        # A child failed or canceled above has no worker to end its campaign: end it here.
+        for campaign in crud.finish_ended_campaigns(session):
+            log.warning("ended campaign %s: its children all finished", campaign.id)
+            if campaign.webhook_url:
+                queue.send_campaign_webhook(client, campaign.id)
     return ids
 
 

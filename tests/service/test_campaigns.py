@@ -5,6 +5,8 @@ stops the rest, and bad campaigns are refused with nothing stored."""
 import http.server
 import io
 import json
+import os
+import signal
 import threading
 import time
 import zipfile
@@ -150,6 +152,104 @@ def test_cancel_stops_the_children_not_yet_run(running_stack) -> None:
     counts = done["counts"]
     assert counts["canceled"] >= 1 and counts["queued"] == counts["running"] == 0
     assert counts["canceled"] + counts["succeeded"] == 12
+
+
+def _running_child(campaign: dict) -> bool:
+    return any(c["status"] == "running" and c["progress"] > 0 for c in campaign["children"])
+
+
+def _deliveries(receiver: _Receiver, n: int) -> list[str]:
+    """The webhook types received, once `n` came (or 30 s passed), and a moment more for a
+    second that should not come."""
+    deadline = time.monotonic() + 30
+    while len(receiver.received) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)  # a duplicate would follow at once (same reaper pass or worker)
+    return [m["type"] for m in receiver.received]
+
+
+@pytest.mark.e2e
+def test_a_sigkilled_worker_mid_campaign_still_ends_with_every_child_once(fresh_stack) -> None:
+    """The worker is killed while a child runs (some already done): the reaper re-queues that
+    child, a new worker finishes the rest; each child succeeds once, the campaign ends once."""
+    stack = fresh_stack
+    receiver = _Receiver()
+    doomed = stack.start_worker(ATELIER_OPTIMISATION_STEPS="150")  # about a second a child
+    try:
+        with stack.client() as client:
+            response = client.post(
+                "/v1/campaigns",
+                files=[
+                    *_photos(5),
+                    ("styles", ("a.png", _png((40, 40), 5), "image/png")),
+                    ("styles", ("b.png", _png((40, 40), 6), "image/png")),
+                ],
+                data={"method": "optimisation", "webhook_url": receiver.url},
+            )
+            assert response.status_code == 202, response.text
+            campaign = response.json()
+            _wait_campaign(
+                stack,
+                client,
+                campaign["id"],
+                lambda c: c["counts"]["succeeded"] >= 2 and _running_child(c),
+            )
+            os.kill(doomed.pid, signal.SIGKILL)
+            doomed.wait()
+            killed = client.get(f"/v1/campaigns/{campaign['id']}").json()
+            stack.start_worker()  # normal (short) settings
+            done = _wait_campaign(stack, client, campaign["id"], lambda c: c["finished_at"])
+            archive = client.get(done["archive_url"])
+        types = _deliveries(receiver, 1)
+    finally:
+        receiver.server.shutdown()
+    assert done["status"] == "succeeded", done
+    assert done["counts"]["succeeded"] == 10
+    # None twice: the child running at the kill ran a second time; every other child once
+    # (those done before the kill were not run again).
+    cut = [c["id"] for c in killed["children"] if c["status"] == "running"]
+    before = {c["id"]: c for c in killed["children"] if c["status"] == "succeeded"}
+    attempts = {c["id"]: c["attempts"] for c in done["children"]}
+    assert len(cut) == 1 and attempts[cut[0]] == 2, (cut, attempts)
+    assert all(n == 1 for job_id, n in attempts.items() if job_id != cut[0]), attempts
+    for child in done["children"]:
+        if child["id"] in before:
+            assert child["finished_at"] == before[child["id"]]["finished_at"]
+    with zipfile.ZipFile(io.BytesIO(archive.content)) as zipped:
+        names = zipped.namelist()
+    assert len(names) == len(set(names)) == 10
+    assert types == ["campaign.succeeded"]  # the campaign ended once
+
+
+@pytest.mark.e2e
+def test_a_child_failed_by_the_reaper_still_ends_its_campaign(stack_with) -> None:
+    """No worker finishes a child the reaper fails (its worker died on its last attempt):
+    the reaper itself ends the campaign, and its one webhook goes out."""
+    receiver = _Receiver()
+    try:
+        with stack_with(ATELIER_MAX_ATTEMPTS="1") as stack:
+            doomed = stack.start_worker(ATELIER_OPTIMISATION_STEPS="1000000")  # never ends
+            with stack.client() as client:
+                response = client.post(
+                    "/v1/campaigns",
+                    files=[*_photos(1), ("styles", ("s.png", _png((40, 40), 2), "image/png"))],
+                    data={"method": "optimisation", "webhook_url": receiver.url},
+                )
+                assert response.status_code == 202, response.text
+                campaign = response.json()
+                _wait_campaign(stack, client, campaign["id"], _running_child)
+                os.kill(doomed.pid, signal.SIGKILL)
+                doomed.wait()
+                done = _wait_campaign(stack, client, campaign["id"], lambda c: c["finished_at"])
+            stack.start_worker()  # webhooks are delivered by a worker
+            types = _deliveries(receiver, 1)
+            api_log = stack.logs("api.log")
+    finally:
+        receiver.server.shutdown()
+    assert done["status"] == "failed", done
+    assert done["children"][0]["error"]["code"] == "worker_lost"
+    assert types == ["campaign.failed"]
+    assert f"ended campaign {campaign['id']}" in api_log
 
 
 _STYLE = [("styles", ("s.png", _png((20, 20), 1), "image/png"))]
