@@ -533,10 +533,11 @@ def mark_expired(session: Session, *, job: Job) -> bool:
 
 
 def job_files(job: Job) -> set[str]:
-    """The storage keys a job's rows name: its uploads, its result, its mask, its preview."""
+    """The storage keys a job's row names: uploads, result, mask, training preview, checkpoint."""
     keys = {job.content_sha256, job.style_sha256, job.result_sha256}
     keys.add((job.parameters or {}).get("mask_sha256"))
     keys.add((job.progress_info or {}).get("preview_sha256"))
+    keys.add((job.progress_info or {}).get("checkpoint_sha256"))
     return {k for k in keys if isinstance(k, str)}
 
 
@@ -552,6 +553,7 @@ def files_in_use(session: Session, *, keys: set[str]) -> set[str]:
         (Job.result_sha256, live),
         (Job.parameters["mask_sha256"].as_string(), live),
         (Job.progress_info["preview_sha256"].as_string(), live),
+        (Job.progress_info["checkpoint_sha256"].as_string(), live),
         (Style.image_sha256, None),
         (ImageSetMember.image_sha256, None),
         (ImageSetMember.thumb_sha256, None),
@@ -765,15 +767,13 @@ def list_styles(session: Session, *, viewer: ApiKey) -> list[Style]:
 
 def register_builtin_styles(session: Session, *, storage: Storage, enabled: bool) -> str:
     """Register the shipped styles not yet registered (by file name), in one transaction; say
-    what was done in one line for the start-up log. Idempotent."""
+    what was done in one line for the start-up log. Idempotent, and safe when API processes
+    start together: a style is inserted with ON CONFLICT DO NOTHING on its unique file name."""
     from app.builtin_styles import builtin_styles
 
     if not enabled:
         return "built-in styles: disabled (ATELIER_BUILTIN_STYLES=false)"
-    known = {
-        (style.info or {}).get("file")
-        for style in session.scalars(select(Style).where(Style.is_builtin))
-    }
+    known = set(session.scalars(select(Style.builtin_file).where(Style.is_builtin)))
     added = 0
     for number, shipped in enumerate(builtin_styles()):
         if shipped.file in known:
@@ -782,19 +782,23 @@ def register_builtin_styles(session: Session, *, storage: Storage, enabled: bool
             shipped.path.read_bytes(), field=shipped.file, max_pixels=10**8, max_upload_side=10**5
         )
         row = _add_clean_image(session, storage=storage, image=image)
-        session.add(
-            Style(
+        inserted = session.execute(
+            dialect_insert(session)(Style)
+            .values(
                 id=new_id(),
                 name=shipped.name,
                 image_sha256=row.sha256,
                 owner_id=None,
                 is_builtin=True,
                 info=asdict(shipped),
+                builtin_file=shipped.file,
                 # Listed in the data file's order.
                 created_at=utcnow() + timedelta(microseconds=number),
             )
+            .on_conflict_do_nothing(index_elements=["builtin_file"])
+            .returning(Style.id)
         )
-        added += 1
+        added += inserted.first() is not None  # None: another process registered it first
     session.commit()
     return f"built-in styles: {added} registered, {len(known)} already there"
 

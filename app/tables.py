@@ -82,6 +82,8 @@ class StoredImage(Base):
 
 class Style(Base):
     __tablename__ = "styles"
+    # One row per shipped file: API processes starting together cannot register one twice.
+    __table_args__ = (UniqueConstraint("builtin_file", name="uq_styles_builtin_file"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -90,6 +92,8 @@ class Style(Base):
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), index=True)
     is_builtin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     info: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # title, artist...
+    # A built-in style's file name in app/builtin_styles/ (None for uploaded styles).
+    builtin_file: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

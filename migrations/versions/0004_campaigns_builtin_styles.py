@@ -26,6 +26,9 @@ def upgrade() -> None:
             sa.Column("is_builtin", sa.Boolean(), nullable=False, server_default=sa.false())
         )
         batch_op.add_column(sa.Column("info", sa.JSON(), nullable=True))
+        # One row per shipped file, so two API processes starting together register it once.
+        batch_op.add_column(sa.Column("builtin_file", sa.String(length=200), nullable=True))
+        batch_op.create_unique_constraint("uq_styles_builtin_file", ["builtin_file"])
 
     # A style image's encoder statistics for one model, computed once and kept in storage.
     op.create_table(
@@ -73,6 +76,8 @@ def downgrade() -> None:
     op.drop_table("campaigns")
     op.drop_table("style_stats")
     with op.batch_alter_table("styles", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_styles_builtin_file", type_="unique")
+        batch_op.drop_column("builtin_file")
         batch_op.drop_column("info")
         batch_op.drop_column("is_builtin")
         batch_op.alter_column("owner_id", existing_type=sa.Integer(), nullable=False)

@@ -108,3 +108,64 @@ def test_a_builtin_style_is_encoded_once_for_all_workers(
             statuses.append(run_stylize(rt, response.json()["id"]))
     assert [str(s) for s in statuses] == ["succeeded", "succeeded"]
     assert len(encoded) == 1
+
+
+@pytest.mark.e2e
+def test_api_processes_starting_together_register_each_style_once(fresh_stack) -> None:
+    """Four registrations at the same moment (as four API processes starting together) on the
+    stack's real database: each shipped style once, and the database itself refuses a second."""
+    import threading
+
+    from sqlalchemy import func, select
+    from sqlalchemy.exc import IntegrityError
+
+    from app.db import make_engine, make_sessionmaker
+    from app.storage import LocalStorage
+    from app.tables import Style
+
+    settings = fresh_stack.settings
+    engine = make_engine(settings.sqlalchemy_url)
+    factory = make_sessionmaker(engine)
+    storage = LocalStorage(settings.storage_path)
+    start = threading.Barrier(4)
+    said: list[str] = []
+    errors: list[BaseException] = []
+
+    def register() -> None:
+        try:
+            with factory() as session:
+                start.wait()
+                said.append(crud.register_builtin_styles(session, storage=storage, enabled=True))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=register) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert not errors, errors
+        shipped = builtin_styles()
+        added = sum(int(line.split(": ")[1].split()[0]) for line in said)
+        assert added == len(shipped), said
+        with factory() as session:
+            rows = session.scalars(select(Style.builtin_file).where(Style.is_builtin)).all()
+            assert sorted(rows) == sorted(s.file for s in shipped)
+            twin = session.scalars(select(Style).where(Style.is_builtin).limit(1)).one()
+            session.add(
+                Style(
+                    id="twin",
+                    name=twin.name,
+                    image_sha256=twin.image_sha256,
+                    is_builtin=True,
+                    builtin_file=twin.builtin_file,
+                )
+            )
+            with pytest.raises(IntegrityError):
+                session.commit()
+            session.rollback()
+            count = select(func.count()).select_from(Style).where(Style.is_builtin)
+            assert session.scalar(count) == len(shipped)
+    finally:
+        engine.dispose()
