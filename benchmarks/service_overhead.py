@@ -220,15 +220,17 @@ def throughput(
     clients: int,
     jobs_each: int,
     accept_image: bool,
-) -> float:
-    """Jobs per second with `clients` clients each submitting `jobs_each` jobs back to back."""
+) -> tuple[float, list[Run]]:
+    """Jobs per second with `clients` clients each submitting `jobs_each` jobs back to back,
+    and the runs (their worker stages)."""
     errors: list[BaseException] = []
+    runs: list[Run] = []
 
     def client_loop() -> None:
         try:
             with make_client() as client:
                 for _ in range(jobs_each):
-                    one_job(client, method, content, style, accept_image)
+                    runs.append(one_job(client, method, content, style, accept_image))
         except BaseException as exc:
             errors.append(exc)
 
@@ -240,7 +242,7 @@ def throughput(
         t.join()
     if errors:
         raise errors[0]
-    return clients * jobs_each / (time.perf_counter() - start)
+    return clients * jobs_each / (time.perf_counter() - start), runs
 
 
 def postgres_url() -> str | None:
@@ -361,10 +363,17 @@ def main() -> None:
             print(f"    outside the worker's own model call {1000 * inside:7.1f} ms")
             stage_table(runs)
             if result["rate"] is not None:
+                rate, busy = result["rate"]
                 print(
-                    f"    throughput, {args.clients} clients, one worker: {result['rate']:.2f} jobs/s"
-                    f" = {100 * result['rate'] * model:.0f}% of 1 / model time"
-                    f" ({1 / model:.2f} jobs/s)"
+                    f"    throughput, {args.clients} clients, one worker: {rate:.2f} jobs/s"
+                    f" = {100 * rate * model:.0f}% of 1 / model time ({1 / model:.2f} jobs/s)"
+                )
+                # Under load: the worker's model call, and its time per job besides the wait.
+                worker_model = median_ms([r.worker["model"] for r in busy])
+                per_job = median_ms([r.worker["wall"] - r.worker["dequeue_delay"] for r in busy])
+                print(
+                    f"    under load, per job: worker model {worker_model:.1f} ms,"
+                    f" worker busy {per_job:.1f} ms"
                 )
 
 

@@ -22,6 +22,7 @@ WORKER_STAGES = (
     "encode",  # the result to the output format
     "store",  # the result's bytes and row
     "db_updates",  # claiming the job, progress writes
+    "handoff",  # waiting for the previous job's last stage to leave the worker's finisher
 )
 # The API's stages for a submission (`serve_result` for a result download).
 API_STAGES = ("read_body", "validate", "store", "insert", "enqueue", "wait", "serve_result")

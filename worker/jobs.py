@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from app import crud, notify
@@ -112,8 +113,10 @@ def make_progress(
     return progress
 
 
-# A job's work: returns `finish_job` arguments for success (result image, result info).
-Work = Callable[[Runtime, Job, Progress], dict[str, Any]]
+# A job's work: returns `finish_job` arguments for success (result image, result info), or a
+# function that returns them (its last stage, which `run_job` may run on a `Finisher`).
+Outcome = dict[str, Any]
+Work = Callable[[Runtime, Job, Progress], Outcome | Callable[[], Outcome]]
 
 
 def time_limit_s(rt: Runtime, job: Job) -> float:
@@ -123,14 +126,49 @@ def time_limit_s(rt: Runtime, job: Job) -> float:
     return rt.settings.job_time_limit_s
 
 
+class Finisher:
+    """One thread that runs a job's last stage (encode, store, final write) while the worker's
+    main thread takes the next job's message and runs its model: on a CPU the two overlap on two
+    cores (Pillow and torch release the GIL). At most one job waits for it.
+
+    The guarantees hold: the message is acknowledged once the model ran, but the jobs table is
+    the truth: a worker killed before the final write leaves the job `running` with a stopped
+    heartbeat, and the reaper gives it to another worker. A clean shutdown waits for the thread
+    (concurrent.futures joins its threads at interpreter exit).
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atelier-finisher")
+        self._last: Future[Any] | None = None
+
+    def wait(self) -> None:
+        """Until the previous job's last stage is done."""
+        if self._last is not None:
+            self._last.result()
+
+    def submit(self, fn: Callable[[], Any]) -> None:
+        self.wait()
+        self._last = self._pool.submit(fn)
+
+
 def run_job(
-    rt: Runtime, job_id: str, work: Work, timings: Timings | None = None
+    rt: Runtime,
+    job_id: str,
+    work: Work,
+    timings: Timings | None = None,
+    *,
+    finisher: Finisher | None = None,
+    on_done: Callable[[JobStatus | None], None] | None = None,
 ) -> JobStatus | None:
     """Claim a job, run `work` under a heartbeat, and record the outcome (with `timings`, the
     stages `work` timed, plus the claim, in `result_info.timings`).
 
+    `work` may return, instead of its outcome, a function computing it (its last stage): with a
+    `finisher` that stage runs there and this returns None at once; `on_done` gets the final
+    status either way.
+
     Returns the final status, or None when nothing was run (the job was finished, canceled or
-    taken) or this worker lost the job while running it.
+    taken), this worker lost the job while running it, or the last stage went to `finisher`.
     """
     timings = timings or Timings()
     with timings.stage("db_updates"), rt.sessions() as session:
@@ -149,9 +187,12 @@ def run_job(
 
     started = time.monotonic()
     limit = time_limit_s(rt, job)
-    with Heartbeat(rt, job_id) as beat:
+    beat = Heartbeat(rt, job_id)
+
+    def settle(produce: Callable[[], Any]) -> Any:
+        """Run `produce` and record its outcome: a final status, None, or the next stage."""
         try:
-            outcome = work(rt, job, make_progress(rt, job_id, started, limit, timings))
+            outcome = produce()
         except JobCanceled:
             return finish(JobStatus.canceled)
         except JobTimedOut:
@@ -172,6 +213,8 @@ def run_job(
                 error_code="internal_error",
                 error_message=f"{type(exc).__name__}: {exc}",
             )
+        if callable(outcome):
+            return outcome
         if beat.lost:
             return None
         info = outcome.setdefault("result_info", {})
@@ -179,3 +222,36 @@ def run_job(
         # The last write, which carries these figures, cannot time itself: `wall` ends here.
         info["timings"] = timings.record()
         return finish(JobStatus.succeeded, **outcome)
+
+    def conclude(produce: Callable[[], Any] | None, status: JobStatus | None = None) -> Any:
+        """Run the last stage (if any), stop the heartbeat, report the final status."""
+        try:
+            if produce is not None:
+                status = settle(produce)
+        finally:
+            beat.__exit__()
+        if on_done is not None:
+            on_done(status)
+        return status
+
+    beat.__enter__()
+    try:
+        first = settle(lambda: work(rt, job, make_progress(rt, job_id, started, limit, timings)))
+    except BaseException:
+        beat.__exit__()
+        raise
+    if not callable(first):  # finished (or failed) in one stage
+        return conclude(None, first)
+    if finisher is None:
+        return conclude(first)
+    with timings.stage("handoff"):
+        finisher.wait()  # the previous job's last stage: one job at a time waits for it
+    handed = time.perf_counter()
+
+    def last_stage() -> Any:
+        # Until the finisher's thread got the GIL back from the main thread (up to 5 ms).
+        timings.stages["handoff"] += time.perf_counter() - handed
+        return conclude(first)
+
+    finisher.submit(last_stage)
+    return None

@@ -12,7 +12,7 @@ from app.tables import ImageSet, Job, JobStatus, ModelFile
 from contracts.modelfile import ModelFileError
 from contracts.timings import Timings
 from worker import regions
-from worker.jobs import JobFailed, Progress, run_job
+from worker.jobs import Finisher, JobFailed, Progress, run_job
 from worker.runtime import Runtime
 
 
@@ -120,8 +120,10 @@ def style_set_stats(
 
 def stylize_work(
     rt: Runtime, job: Job, progress: Progress, timings: Timings | None = None
-) -> dict[str, Any]:
-    """Stylize the job's photo; `timings` gets each stage's seconds."""
+) -> Callable[[], dict[str, Any]]:
+    """Stylize the job's photo; returns its last stage (put back kept regions, encode, store),
+    which the worker may run while it takes the next job. `timings` gets each stage's
+    seconds."""
     import torch
 
     timings = timings or Timings()
@@ -149,33 +151,47 @@ def stylize_work(
             working_size=params.get("working_size", params.get("max_side")),
             progress=progress,
         )
-    with timings.stage("regions"):
-        result = regions.protect(rt, params, framed, result)  # kept regions back from the photo
-    with timings.stage("encode"):
-        data, content_type = encode(result, params.get("output_format", "png"))
-    with timings.stage("store"), rt.sessions() as session:
-        row = crud.store_image(
-            session,
-            storage=rt.storage,
-            data=data,
-            width=result.width,
-            height=result.height,
-            content_type=content_type,
-        )
-    return {
-        "result_sha256": row.sha256,
-        "result_info": {
-            "method": stylizer.method,  # what ran: "gan" or "optimisation"
-            "untrained": bool(stylizer.untrained),
-            # The model version that made the result; with `seed` it reproduces it.
-            "model_id": model.id if model is not None else None,
-            "model_sha256": model.sha256 if model is not None else None,
-            "model_name": model.name if model is not None else None,
-            "seed": seed,
-        },
-    }
+
+    def last_stage() -> dict[str, Any]:
+        with timings.stage("regions"):
+            # Kept regions back from the photo.
+            image = regions.protect(rt, params, framed, result)
+        with timings.stage("encode"):
+            data, content_type = encode(image, params.get("output_format", "png"))
+        with timings.stage("store"), rt.sessions() as session:
+            row = crud.store_image(
+                session,
+                storage=rt.storage,
+                data=data,
+                width=image.width,
+                height=image.height,
+                content_type=content_type,
+            )
+        return {
+            "result_sha256": row.sha256,
+            "result_info": {
+                "method": stylizer.method,  # what ran: "gan" or "optimisation"
+                "untrained": bool(stylizer.untrained),
+                # The model version that made the result; with `seed` it reproduces it.
+                "model_id": model.id if model is not None else None,
+                "model_sha256": model.sha256 if model is not None else None,
+                "model_name": model.name if model is not None else None,
+                "seed": seed,
+            },
+        }
+
+    return last_stage
 
 
-def run_stylize(rt: Runtime, job_id: str, enqueued_at: float | None = None) -> JobStatus | None:
+def run_stylize(
+    rt: Runtime,
+    job_id: str,
+    enqueued_at: float | None = None,
+    *,
+    finisher: Finisher | None = None,
+    on_done: Callable[[JobStatus | None], None] | None = None,
+) -> JobStatus | None:
+    """Run a stylization job; with a `finisher`, its last stage runs there (see run_job)."""
     timings = Timings(enqueued_at)
-    return run_job(rt, job_id, functools.partial(stylize_work, timings=timings), timings)
+    work = functools.partial(stylize_work, timings=timings)
+    return run_job(rt, job_id, work, timings, finisher=finisher, on_done=on_done)

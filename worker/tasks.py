@@ -3,13 +3,17 @@ what to do (`worker.jobs` runs a job, `worker.stylization` and `worker.training`
 `worker.webhooks` delivers the outcome). A redelivered message for a job that already ran does
 nothing."""
 
+from typing import Any
+
 from celery import Task
+from celery.signals import worker_shutdown
 
 from app import crud, queue
 from app.queue import CAMPAIGN_WEBHOOK_TASK, STYLIZE_TASK, TRAIN_TASK, WEBHOOK_TASK
 from app.tables import FINISHED, JobStatus
 from worker import webhooks
 from worker.celery_app import celery_app
+from worker.jobs import Finisher
 from worker.runtime import Runtime, runtime
 from worker.stylization import run_stylize
 from worker.training import run_train
@@ -30,11 +34,26 @@ def _notify(rt: Runtime, job_id: str, status: JobStatus | None) -> None:
             queue.send_campaign_webhook(celery_app, campaign.id)
 
 
+# A job's last stage (encode, store, final write) runs here while the next job's model runs.
+FINISHER = Finisher()
+
+
+@worker_shutdown.connect
+def _finish_the_last_job(**_: Any) -> None:
+    FINISHER.wait()
+
+
 @celery_app.task(name=STYLIZE_TASK)
 def stylize(job_id: str, enqueued_at: float | None = None) -> None:
     """Run a stylization job (inference queue); `enqueued_at`: when the API sent it."""
     rt = runtime()
-    _notify(rt, job_id, run_stylize(rt, job_id, enqueued_at))
+    run_stylize(
+        rt,
+        job_id,
+        enqueued_at,
+        finisher=FINISHER,
+        on_done=lambda status: _notify(rt, job_id, status),
+    )
 
 
 @celery_app.task(name=TRAIN_TASK)
