@@ -31,9 +31,19 @@ from typing import Any
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import sqlalchemy as kombu_sqla
 from kombu.transport.virtual.base import Empty
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 
 _NOT_ENGINE_OPTIONS = ("polling_interval", "visibility_timeout")
+
+
+def _fast_commits(dbapi_connection: Any, _record: Any) -> None:
+    """WAL without an fsync per commit: a send costs 0.9 ms instead of 19 ms here (and a
+    delivery likewise). A crash of a process loses nothing; a power cut may lose the last
+    messages, which the reaper re-sends (the jobs table, fully synchronous, is the truth)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 class Channel(kombu_sqla.Channel):
@@ -47,6 +57,8 @@ class Channel(kombu_sqla.Channel):
             and not k.startswith(("max_retries", "interval_", "retry_"))
         }
         engine = create_engine(conninfo.hostname, **options)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _fast_commits)
         return engine
 
     # kombu's stubs disagree between its base classes on these two signatures.
