@@ -4,10 +4,12 @@ evaluate and register (`worker.registry`).
 
 Everything a run needs lives in `ATELIER_TRAINING_DIR/<job id>/`: the data as written once
 (`worker.training_data`), the base model, the checkpoint (every `checkpoint_every` steps) and
-the output. A job whose worker died is re-queued by the reaper; the next worker finds the
-checkpoint there and resumes (models.train resumes bit-for-bit), so the step does not restart
-from 0. A canceled job keeps its folder and checkpoint; a succeeded one is removed once its
-model is in storage.
+the output. Each new checkpoint is also copied to storage (`progress_info.checkpoint_sha256`,
+the previous copy deleted). A job whose worker died is re-queued by the reaper; the next worker,
+on this host or another (S3 storage), finds the checkpoint in the folder or fetches it from
+storage and resumes (models.train resumes bit-for-bit), so the step does not restart from 0.
+A canceled job keeps its folder and checkpoint; a succeeded one's folder and stored checkpoint
+are removed once its model is in storage.
 """
 
 import io
@@ -66,6 +68,29 @@ def _preview_png(images: Any) -> bytes:
     return out.getvalue()
 
 
+def keep_checkpoint(rt: Runtime, run: TrainingRun) -> None:
+    """Copy the run's new checkpoint to storage (replacing the previous one there), so that a
+    worker on another host can resume the job from it."""
+    previous = run.info.get("checkpoint_sha256")
+    run.info["checkpoint_sha256"] = rt.storage.put(run.checkpoint.read_bytes())
+    if previous and previous != run.info["checkpoint_sha256"]:
+        rt.storage.delete(previous)
+
+
+def fetch_checkpoint(rt: Runtime, run: TrainingRun) -> None:
+    """A checkpoint an earlier attempt (maybe on another host) kept in storage, into the run's
+    folder; none, or gone: the run starts from step 0."""
+    key = run.info.get("checkpoint_sha256")
+    if not key:
+        return
+    try:
+        with rt.storage.local_path(key) as path:
+            shutil.copyfile(path, run.checkpoint)
+        log.info("job %s: checkpoint fetched from storage", run.job.id)
+    except FileNotFoundError:
+        log.warning("job %s: its stored checkpoint %s is gone: starting over", run.job.id, key)
+
+
 def run_trainer(rt: Runtime, run: TrainingRun, progress: Progress) -> None:
     """Train (or resume from the run's checkpoint), reporting the trainer's progress: step,
     losses, speed, ETA, the step of its last checkpoint and the step it resumed from."""
@@ -78,6 +103,8 @@ def run_trainer(rt: Runtime, run: TrainingRun, progress: Progress) -> None:
     progress(TRAIN_SHARE * info.get("step", 0) / steps, dict(info), force=True)
 
     def on_progress(p: TrainProgress) -> None:
+        if p.checkpoint_step and p.checkpoint_step != info.get("checkpoint_step"):
+            keep_checkpoint(rt, run)  # before it is reported: the stored one is never behind
         info.update(
             step=p.step,
             total=p.total,
@@ -92,6 +119,8 @@ def run_trainer(rt: Runtime, run: TrainingRun, progress: Progress) -> None:
     def on_preview(step: int, images: Any) -> None:
         info.update(preview_sha256=rt.storage.put(_preview_png(images)), preview_step=step)
 
+    if not run.checkpoint.exists():
+        fetch_checkpoint(rt, run)
     resume = run.checkpoint if run.checkpoint.exists() else None
     if resume is not None:
         log.info("job %s: resuming from its checkpoint", run.job.id)
@@ -127,6 +156,8 @@ def train_work(rt: Runtime, job: Job, progress: Progress) -> dict[str, Any]:
     run_trainer(rt, run, progress)
     result_info = evaluate_and_register(rt, run, progress)
     shutil.rmtree(run.root, ignore_errors=True)
+    if run.info.get("checkpoint_sha256"):  # the model is registered: no resume needed any more
+        rt.storage.delete(run.info["checkpoint_sha256"])
     return {"result_info": result_info}
 
 

@@ -9,6 +9,7 @@
 
 import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -98,6 +99,9 @@ def test_training_queue_resume_after_sigkill_and_cancel_keeps_checkpoint(fresh_s
 
         os.kill(doomed.pid, signal.SIGKILL)
         doomed.wait()
+        # The next worker might be on another host: it finds no training folder, only the
+        # checkpoint its predecessor copied to storage.
+        shutil.rmtree(stack.settings.training_path / job_id)
         stack.start_worker("-Q", "training")
         resumed = stack.wait_job(
             admin,
