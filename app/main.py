@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from app import crud, page, reaper, retention
 from app.api.errors import install_handlers
+from app.api.openapi import document_errors
 from app.api.routes import (
     campaigns,
     health,
@@ -83,10 +84,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.api_stage_seconds = make_stage_histogram()
     app.state.job_waiter = JobWaiter(settings)
     install_handlers(app)
-    for module in (stylizations, campaigns, jobs, styles, models, trainings, me, keys, health):
-        app.include_router(module.router)
-    app.include_router(image_sets.style_sets)
-    app.include_router(image_sets.content_sets)
+    routers = [
+        module.router
+        for module in (stylizations, campaigns, jobs, styles, models, trainings, me, keys, health)
+    ]
+    for router in (*routers, image_sets.style_sets, image_sets.content_sets):
+        app.include_router(router)
+    document_errors(app, [*routers, image_sets.style_sets, image_sets.content_sets])
     page.install(app)
     return app
 

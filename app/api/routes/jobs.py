@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from app import crud, retention
 from app.api.deps import CurrentKey, SessionDep, SettingsDep, StorageDep
 from app.api.errors import APIError
+from app.api.openapi import errors
 from app.api.timing import observe_stages
 from app.config import Settings
 from app.presenters import job_public
@@ -53,7 +54,14 @@ def get_job(job_id: str, key: CurrentKey, session: SessionDep) -> JobPublic:
     return job_public(_job_or_404(session, key, job_id))
 
 
-@router.get("/{job_id}/result", response_class=Response)
+@router.get(
+    "/{job_id}/result",
+    response_class=Response,
+    responses={
+        **errors(409, 410),
+        307: {"description": "`redirect=1` on S3 storage: to a short-lived presigned URL"},
+    },
+)
 def get_result(
     request: Request,
     job_id: str,
@@ -104,7 +112,7 @@ def result_response(
     )
 
 
-@router.delete("/{job_id}/files", response_model=JobPublic)
+@router.delete("/{job_id}/files", response_model=JobPublic, responses=errors(409))
 def delete_job_files(
     job_id: str, key: CurrentKey, session: SessionDep, storage: StorageDep
 ) -> JobPublic:
@@ -118,7 +126,7 @@ def delete_job_files(
     return job_public(job)
 
 
-@router.post("/{job_id}/cancel", response_model=JobPublic)
+@router.post("/{job_id}/cancel", response_model=JobPublic, responses=errors(409))
 def cancel_job(job_id: str, key: CurrentKey, session: SessionDep) -> JobPublic:
     """Cancel: a queued job never runs; a running job stops at its next progress check."""
     job = _job_or_404(session, key, job_id)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Body, Request, Response
 from app import crud
 from app.api.deps import AdminKey, CurrentKey, SessionDep, SettingsDep, StorageDep
 from app.api.errors import APIError
+from app.api.openapi import errors
 from app.api.uploads import BINARY, NAME_SCHEMA, form_name, multipart_openapi, read_form
 from app.presenters import activation_public, model_public
 from app.schemas import ActivationsPublic, ModelActivate, ModelPublic, ModelsPublic
@@ -43,7 +44,7 @@ def list_activations(_admin: AdminKey, session: SessionDep) -> ActivationsPublic
     return ActivationsPublic(data=[activation_public(a) for a in crud.list_activations(session)])
 
 
-@router.post("/rollback", response_model=ModelsPublic)
+@router.post("/rollback", response_model=ModelsPublic, responses=errors(409))
 def rollback(admin: AdminKey, session: SessionDep) -> ModelsPublic:
     """Re-activate the model that was active before the current one (admin)."""
     found, previous_id = crud.rollback_target(session)
@@ -99,7 +100,7 @@ async def upload_model(
     return model_public(model)
 
 
-@router.post("/{model_id}/activate", response_model=ModelPublic)
+@router.post("/{model_id}/activate", response_model=ModelPublic, responses=errors(409))
 def activate_model(
     model_id: str,
     admin: AdminKey,

@@ -6,6 +6,7 @@ from fastapi.concurrency import run_in_threadpool
 from app import crud
 from app.api.deps import CurrentKey, SessionDep, SettingsDep, StorageDep
 from app.api.errors import APIError
+from app.api.openapi import errors
 from app.api.uploads import BINARY, NAME_SCHEMA, form_name, multipart_openapi, read_form
 from app.images import validate_image
 from app.presenters import style_public
@@ -80,7 +81,7 @@ def get_style_image(
     )
 
 
-@router.delete("/{style_id}", status_code=204, response_class=Response)
+@router.delete("/{style_id}", status_code=204, response_class=Response, responses=errors(403))
 def delete_style(style_id: str, key: CurrentKey, session: SessionDep) -> Response:
     """Delete a style (jobs that used it keep their copy of the image); built-ins: 403."""
     style = _style_or_404(session, key, style_id)

@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from app import crud, queue
 from app.api.deps import AdminKey, QueueDep, SessionDep, StorageDep
 from app.api.errors import APIError
+from app.api.openapi import errors
 from app.presenters import job_public
 from app.schemas import JobPublic, TrainingCreate
 from app.tables import JobKind
@@ -20,7 +21,7 @@ from contracts import training
 router = APIRouter(prefix="/v1/admin/trainings", tags=["trainings"])
 
 
-@router.post("", status_code=202, response_model=JobPublic)
+@router.post("", status_code=202, response_model=JobPublic, responses=errors(404))
 async def create_training(
     body: TrainingCreate,
     request: Request,
@@ -64,7 +65,7 @@ async def create_training(
     return job_public(job)
 
 
-@router.get("/{job_id}/preview", response_class=Response)
+@router.get("/{job_id}/preview", response_class=Response, responses=errors(409))
 def get_preview(
     job_id: str, _admin: AdminKey, session: SessionDep, storage: StorageDep
 ) -> Response:
