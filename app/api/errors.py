@@ -4,6 +4,7 @@ Routes raise APIError with an HTTP status; the shared helpers raise the domain e
 `app.errors`, translated here into their status (the worker sees only those, never APIError).
 """
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -61,6 +62,20 @@ _HTTP_CODES = {
 }
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method the schema documents for the request's path. Starlette answers 405 with the
+    methods of the first route that matched the path alone, which misses a path's other routes
+    (GET and POST /v1/styles are two)."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, request.url.path):
+            methods |= {method.upper() for method in operations}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def _api_error(_request: Request, exc: APIError) -> JSONResponse:
@@ -95,8 +110,11 @@ def install_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        headers = exc.headers
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": allowed_methods(request)}
         return JSONResponse(
-            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers
         )

@@ -26,3 +26,16 @@ def test_generated_requests_get_documented_answers_and_no_5xx(stack_with) -> Non
             run = subprocess.run(argv, capture_output=True, text=True, timeout=600)
             assert run.returncode == 0, run.stdout[-6000:]
             assert "generated" in run.stdout
+
+
+def test_405_lists_every_method_of_the_path(api) -> None:  # noqa: ANN001
+    """GET and POST /v1/styles are two routes: a 405 names both (Starlette named the first)."""
+    for path, allowed in (
+        ("/v1/styles", "GET, HEAD, POST"),
+        ("/v1/style-sets/abc/images/1", "DELETE, GET, HEAD"),
+        ("/v1/admin/keys", "GET, HEAD, POST"),
+    ):
+        answer = api.client.put(path, headers=api.headers())
+        assert answer.status_code == 405
+        assert answer.headers["Allow"] == allowed, path
+        assert answer.json()["error"]["code"] == "method_not_allowed"
