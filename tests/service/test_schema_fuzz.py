@@ -14,7 +14,7 @@ pytestmark = pytest.mark.e2e
 CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance"
 
 
-def test_generated_requests_get_documented_answers_and_no_5xx(stack_with) -> None:  # noqa: ANN001
+def test_generated_requests_get_documented_answers_and_no_5xx(stack_with, tmp_path) -> None:  # noqa: ANN001
     cli = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")
     if not Path(cli).exists():
         pytest.skip("schemathesis is not installed (dev extra)")
@@ -23,7 +23,8 @@ def test_generated_requests_get_documented_answers_and_no_5xx(stack_with) -> Non
             argv = [cli, "run", f"{stack.url}/openapi.json", "--header"]
             argv += [f"Authorization: Bearer {key}", "--checks", CHECKS]
             argv += ["--max-examples", "10", "--seed", "1", "--phases", "examples,coverage,fuzzing"]
-            run = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+            # In a scratch folder: the CLI keeps a `.schemathesis/` cache where it runs.
+            run = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=tmp_path)
             assert run.returncode == 0, run.stdout[-6000:]
             assert "generated" in run.stdout
 
