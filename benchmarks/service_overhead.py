@@ -369,8 +369,9 @@ def main() -> None:
                     f" = {100 * rate * model:.0f}% of 1 / model time ({1 / model:.2f} jobs/s)"
                 )
                 # Under load: the worker's model call, and its time per job besides the wait.
-                worker_model = median_ms([r.worker["model"] for r in busy])
-                per_job = median_ms([r.worker["wall"] - r.worker["dequeue_delay"] for r in busy])
+                timed = [r.worker for r in busy if "wall" in r.worker]  # none before timings
+                worker_model = median_ms([t["model"] for t in timed])
+                per_job = median_ms([t["wall"] - t.get("dequeue_delay", 0.0) for t in timed])
                 print(
                     f"    under load, per job: worker model {worker_model:.1f} ms,"
                     f" worker busy {per_job:.1f} ms"
