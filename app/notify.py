@@ -100,17 +100,21 @@ class JobWaiter:
                 self._events.pop(job_id, None)
 
     async def ready(self, timeout: float) -> None:
-        """Wait (at most `timeout`) until the listener is subscribed, so that a job finishing
-        from now on is announced to it; polling covers the time before."""
+        """Wait (at most `timeout`, and never past one poll interval: a broker that does not
+        answer leaves the wait to polling) until the listener is subscribed, so that a job
+        finishing from now on is announced to it."""
         if self.kind != "poll":
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._listening.wait(), timeout)
+                await asyncio.wait_for(self._listening.wait(), min(timeout, self.poll_s))
 
-    async def wait(self, event: asyncio.Event, seconds: float) -> None:
-        """Until the event is set or `seconds` (at most one poll interval) pass."""
+    async def wait(self, event: asyncio.Event, seconds: float) -> bool:
+        """Until the event is set or `seconds` (at most one poll interval) pass; whether a
+        notification came."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), min(seconds, self.poll_s))
+        woken = event.is_set()
         event.clear()
+        return woken
 
     def _wake(self, job_id: str) -> None:
         for event in self._events.get(job_id, ()):
@@ -160,3 +164,4 @@ class JobWaiter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self._listening = asyncio.Event()  # an event belongs to its loop; the next start's is new

@@ -269,6 +269,15 @@ def scratch_rabbitmq_vhost() -> Iterator[str]:
         subprocess.run([ctl, "delete_vhost", vhost], capture_output=True)
 
 
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis server's URL (the test is skipped, saying why, when it does not answer)."""
+    reason = redis_unavailable()
+    if reason:
+        pytest.skip(reason)
+    return REDIS_URL
+
+
 @contextlib.contextmanager
 def scratch_postgres_database() -> Iterator[str]:
     """A new, empty database on the test server, dropped afterwards."""
