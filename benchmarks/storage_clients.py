@@ -1,4 +1,5 @@
-"""Storage backends: the local folder (baseline) and S3 through boto3, against moto's server.
+"""Storage backends: the local folder (baseline), and S3 through boto3 (what app.storage uses)
+and through obstore (when installed: the bench extra), against moto's server.
 
     python benchmarks/storage_clients.py [--count 40] [--sizes 64,1024,4096]
 
@@ -17,7 +18,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -56,6 +58,47 @@ def rows(storage: object, size_kib: int, count: int) -> dict[str, float]:
     }
 
 
+class ObstoreS3:
+    """The same operations through obstore (Rust object_store) for comparison, when installed."""
+
+    def __init__(self, bucket: str, prefix: str, endpoint: str) -> None:
+        from obstore.store import S3Store
+
+        self.prefix = prefix
+        self.store = S3Store(
+            bucket,
+            endpoint=endpoint,
+            region="us-east-1",
+            access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
+            secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+            client_options={"allow_http": True},
+        )
+
+    def put(self, data: bytes) -> str:
+        import hashlib
+
+        import obstore
+
+        key = hashlib.sha256(data).hexdigest()
+        try:
+            obstore.head(self.store, f"{self.prefix}/{key}")
+        except FileNotFoundError:
+            obstore.put(self.store, f"{self.prefix}/{key}", data)
+        return key
+
+    def get(self, key: str) -> bytes:
+        import obstore
+
+        return bytes(obstore.get(self.store, f"{self.prefix}/{key}").bytes())
+
+    @contextmanager
+    def local_path(self, key: str) -> Iterator[Path]:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / key
+            path.write_bytes(self.get(key))
+            yield path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=40)
@@ -85,14 +128,26 @@ def main() -> None:
             except httpx.HTTPError:
                 time.sleep(0.1)
         boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="bench")
-        print("| object | operation | folder ms | S3 (boto3) ms | ratio |")
+        try:
+            import obstore  # noqa: F401
+
+            has_obstore = True
+        except ImportError:
+            has_obstore = False
+        print("| object | operation | folder ms | S3 (boto3) ms | S3 (obstore) ms |")
         print("|---|---|---:|---:|---:|")
         with tempfile.TemporaryDirectory() as tmp:
             for size in (int(s) for s in args.sizes.split(",")):
                 local = rows(LocalStorage(Path(tmp) / str(size)), size, args.count)
                 s3 = rows(S3Storage("bench", f"p{size}", endpoint_url=endpoint), size, args.count)
+                ob = (
+                    rows(ObstoreS3("bench", f"o{size}", endpoint), size, args.count)
+                    if (has_obstore)
+                    else {}
+                )
                 for op, ms in local.items():
-                    print(f"| {size} KiB | {op} | {ms:.2f} | {s3[op]:.2f} | {s3[op] / ms:.1f}x |")
+                    other = f"{ob[op]:.2f}" if op in ob else "-"
+                    print(f"| {size} KiB | {op} | {ms:.2f} | {s3[op]:.2f} | {other} |")
     finally:
         proc.terminate()
         proc.wait(10)
