@@ -147,8 +147,15 @@ class Finisher:
             self._last.result()
 
     def submit(self, fn: Callable[[], Any]) -> None:
+        def run() -> None:
+            # Its failure is that job's (left running, for the reaper), never the next one's.
+            try:
+                fn()
+            except Exception:
+                log.exception("a job's last stage failed")
+
         self.wait()
-        self._last = self._pool.submit(fn)
+        self._last = self._pool.submit(run)
 
 
 def run_job(

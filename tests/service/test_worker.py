@@ -381,3 +381,32 @@ def test_a_training_job_reports_every_step_in_order(api, runtime, monkeypatch):
     # The first write is the job's start, before step 1; then one per step.
     assert training[1:] == [(1, 0), (2, 2), (3, 3)], training
     assert [phase for phase, _, _ in written][-1] == "evaluating"
+
+
+def test_a_jobs_last_stage_on_the_finisher_reports_its_status_when_done(api, runtime):
+    """The worker's task path: run_stylize returns at once, the last stage (encode, store,
+    final write) ends on the finisher thread, and `on_done` gets each job's final status."""
+    from worker.jobs import Finisher
+    from worker.stylization import run_stylize
+
+    finisher, done = Finisher(), {}
+    jobs = [_submit(api), _submit(api)]
+    for job_id in jobs:
+        on_done = lambda status, job_id=job_id: done.__setitem__(job_id, status)  # noqa: E731
+        assert run_stylize(runtime, job_id, finisher=finisher, on_done=on_done) is None
+    finisher.wait()
+    assert done == {job_id: JobStatus.succeeded for job_id in jobs}
+    for job_id in jobs:
+        job = _job(api, job_id)
+        assert job["status"] == "succeeded" and "handoff" in job["result_info"]["timings"]
+        assert api.client.get(job["result_url"], headers=api.headers()).status_code == 200
+
+
+def test_a_failed_last_stage_never_fails_the_next_job():
+    from worker.jobs import Finisher
+
+    finisher, ran = Finisher(), []
+    finisher.submit(lambda: 1 / 0)  # logged; that job stays running for the reaper
+    finisher.submit(lambda: ran.append("next"))
+    finisher.wait()
+    assert ran == ["next"]
