@@ -481,6 +481,7 @@ async function submit(event) {
       form.append("feather", $("feather").value);
     }
     if (size) {
+      if (!state.crop) resetCrop(); // a custom size typed without leaving the field
       form.append("output_size", `${size[0]}x${size[1]}`);
       form.append("crop", JSON.stringify(state.crop.map(round4)));
     }
