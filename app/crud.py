@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy import delete, false, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -106,10 +106,33 @@ def has_admin_key(session: Session) -> bool:
 # --- images -----------------------------------------------------------------------------------
 
 
+def lock_files(session: Session, keys: set[str], *, exclusive: bool = False) -> None:
+    """Until this transaction ends, hold the lock that orders writing a content-addressed file
+    against deleting it. A writer takes it shared (writers never wait for each other) before it
+    puts the bytes and keeps it until the row naming them is committed; retention takes it
+    exclusive for one key while it checks that nothing live names the file and deletes it. So a
+    deletion either sees the new row, or ends before the writer's put, which then writes the
+    bytes again (a put first looks whether they are there).
+
+    PostgreSQL: a transaction-level advisory lock per key (a 64-bit hash of it; a collision only
+    makes one wait for the other). SQLite: its one write lock, taken now by a write that changes
+    nothing (it allows one writer at a time anyway; taking it early is what orders the two)."""
+    if not keys:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        lock = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
+        for key in sorted(keys):
+            session.execute(select(lock(func.hashtextextended(key, 0))))
+    else:
+        session.execute(update(StoredImage).where(false()).values(sha256=StoredImage.sha256))
+
+
 def _add_image(
     session: Session, *, storage: Storage, data: bytes, width: int, height: int, content_type: str
 ) -> StoredImage:
-    """Write the bytes to storage and add (not commit) their row."""
+    """Write the bytes to storage and add (not commit) their row; the file cannot be deleted by
+    retention until this transaction ends (`lock_files`)."""
+    lock_files(session, {sha256_hex(data)})
     key = storage.put(data)
     row = session.get(StoredImage, key)
     if row is None:

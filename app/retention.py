@@ -38,11 +38,19 @@ class Removed:
 
 
 def delete_unused(session: Session, storage: Storage, keys: set[str]) -> int:
-    """Delete those of `keys` that nothing live names; how many."""
-    unused = keys - crud.files_in_use(session, keys=keys)
-    for key in unused:
-        storage.delete(key)
-    return len(unused)
+    """Delete those of `keys` that nothing live names; how many. Each key is checked and deleted
+    under its exclusive lock (`crud.lock_files`), one transaction a key: a request storing the
+    same bytes meanwhile either is seen (its row names the file) or writes them again after."""
+    unused = keys - crud.files_in_use(session, keys=keys)  # most keys answered in one look
+    session.commit()  # a fresh transaction: SQLite takes its write lock only at the start of one
+    deleted = 0
+    for key in sorted(unused):
+        crud.lock_files(session, {key}, exclusive=True)
+        if not crud.files_in_use(session, keys={key}):
+            storage.delete(key)
+            deleted += 1
+        session.commit()
+    return deleted
 
 
 def expire_jobs(session: Session, storage: Storage, jobs: list[Job]) -> Removed:

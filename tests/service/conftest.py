@@ -602,3 +602,19 @@ def s3_bucket(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
         "ATELIER_STORAGE_URL": f"s3://{bucket}/atelier",
         "ATELIER_S3_ENDPOINT_URL": moto_endpoint,
     }
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def job_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a migrated, empty job store of each kind (no API, no broker)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'atelier.db'}"
+        upgrade(url)
+        yield url
+        return
+    reason = postgres_unavailable()
+    if reason:
+        pytest.skip(f"PostgreSQL not reachable: {reason}")
+    with scratch_postgres_database() as url:
+        upgrade(url)
+        yield url

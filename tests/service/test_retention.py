@@ -2,14 +2,20 @@
 period (a periodic pass of the API process), a user deletes one job's files, an admin a key's
 data; a content-addressed file still needed by a live job or a saved style is never deleted."""
 
+import threading
+import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import event, update
+from sqlalchemy.orm import Session
 
+from app import crud, retention
 from app.db import make_engine, make_sessionmaker, utcnow
+from app.images import validate_image
 from app.storage import LocalStorage
-from app.tables import Job
+from app.tables import ApiKey, Job, JobStatus
 
 
 def _job_row(stack: Any, job_id: str) -> Job:
@@ -32,6 +38,13 @@ def _age(stack: Any, job_id: str, days: int) -> None:
             session.commit()
     finally:
         engine.dispose()
+
+
+def _wait_gone(storage: LocalStorage, key: str) -> None:
+    deadline = time.monotonic() + 10
+    while storage.exists(key):
+        assert time.monotonic() < deadline, f"file {key} still there"
+        time.sleep(0.02)
 
 
 def test_expired_results_answer_410_and_shared_files_stay(stack_with, make_png) -> None:  # noqa: ANN001
@@ -65,7 +78,8 @@ def test_expired_results_answer_410_and_shared_files_stay(stack_with, make_png) 
         gone = client.get(f"/v1/jobs/{old['id']}/result")
         assert gone.status_code == 410
         assert gone.json()["error"]["code"] == "result_expired"
-        assert not storage.exists(old_row.result_sha256 or "")
+        # The pass deletes the files just after it marks the job (each under its lock).
+        _wait_gone(storage, old_row.result_sha256 or "")
         assert not storage.exists(old_row.style_sha256 or "")  # its uploaded style: only its own
         assert storage.exists(old_row.content_sha256 or "")  # the live job still needs it
         assert client.get(f"/v1/jobs/{live['id']}/result").status_code == 200
@@ -113,3 +127,104 @@ def test_an_admin_deletes_everything_a_key_owns(api, make_png) -> None:  # noqa:
     assert api.client.get(f"/v1/styles/{style['id']}", headers=user).status_code == 404
     other = api.headers(api.other_key)
     assert api.client.get(f"/v1/styles/{kept['id']}/image", headers=other).status_code == 200
+
+
+class _PausingStorage:
+    """A folder whose `put` stops after writing, until the test lets it go on: a request caught
+    between storing its upload and committing the job row that names it."""
+
+    def __init__(self, inner: LocalStorage) -> None:
+        self.inner, self.stored, self.go = inner, threading.Event(), threading.Event()
+
+    def put(self, data: bytes) -> str:
+        key = self.inner.put(data)
+        self.stored.set()
+        assert self.go.wait(30)
+        return key
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_file_deleted_while_a_new_job_uploads_the_same_bytes_is_kept(
+    job_store: str, tmp_path: Path, make_png: Any
+) -> None:
+    """Retention judges a file unused and deletes it while a new job is uploading the very same
+    bytes (stored, its row not yet committed): the new job's file must still be there. On each
+    kind of job store, with real concurrent transactions."""
+    engine = make_engine(job_store)
+    factory = make_sessionmaker(engine)
+    storage = LocalStorage(tmp_path / "storage")
+    photo = validate_image(
+        make_png((40, 32), color=(10, 120, 200)),
+        field="content",
+        max_pixels=10**6,
+        max_upload_side=4096,
+    )
+
+    def submit(session: Session, owner: ApiKey, store: Any) -> Job:
+        return crud.create_stylization(
+            session,
+            storage=store,
+            owner=owner,
+            parameters={"method": "optimisation"},
+            content=photo,
+            style_image=photo,
+            style_sha256=None,
+            style_id=None,
+            model_id=None,
+            idempotency_key=None,
+            webhook_url=None,
+        )
+
+    with factory() as session:
+        owner, _ = crud.create_api_key(session, name="race", is_admin=False)
+        old = submit(session, owner, storage)
+        session.execute(update(Job).where(Job.id == old.id).values(status=JobStatus.expired))
+        session.commit()
+    key = old.content_sha256
+    assert storage.exists(key)
+
+    # A new job with the same photo stops between its put and its commit.
+    pausing = _PausingStorage(storage)
+    uploaded: list[Job] = []
+
+    def upload() -> None:
+        with factory() as session:
+            uploaded.append(submit(session, session.merge(owner), pausing))
+
+    # Retention, meanwhile; its statements are watched, so the test knows when it is waiting.
+    deleted: list[int] = []
+    statements: list[str] = []
+    retention_engine = make_engine(job_store)
+    event.listen(retention_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+
+    def sweep() -> None:
+        with make_sessionmaker(retention_engine)() as session:
+            deleted.append(retention.delete_unused(session, storage, {key}))
+
+    uploader = threading.Thread(target=upload)
+    uploader.start()
+    assert pausing.stored.wait(30)
+    sweeper = threading.Thread(target=sweep)
+    sweeper.start()
+    # Until the sweep has ended (the file judged unused and deleted: the race lost) or has asked
+    # for the file's lock (it then waits for the upload to commit).
+    deadline = time.monotonic() + 30
+    while sweeper.is_alive() and not any(lock in s for s in statements for lock in LOCKS):
+        assert time.monotonic() < deadline, "the sweep neither ended nor asked for a lock"
+        time.sleep(0.01)
+    pausing.go.set()
+    uploader.join(30)
+    sweeper.join(30)
+
+    assert uploaded and uploaded[0].content_sha256 == key
+    assert deleted == [0]
+    assert storage.exists(key), "the new job's upload was deleted under it"
+    assert storage.get(key) == photo.png
+    engine.dispose()
+    retention_engine.dispose()
+
+
+# How each job store's lock shows in the SQL (`crud.lock_files`).
+LOCKS = ("pg_advisory_xact_lock(", "UPDATE images SET sha256=images.sha256 WHERE 0 = 1")
