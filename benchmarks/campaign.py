@@ -17,6 +17,7 @@ and prints photos per second for each, with the campaign's speed-up over one by 
 
 import argparse
 import io
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -27,7 +28,9 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from service_overhead import postgres_url, service_runs  # noqa: E402
+from service_overhead import service_runs  # noqa: E402
+
+DATABASE = "atelier_bench_campaign"
 
 
 def photo_jpeg(seed: int, width: int, height: int) -> bytes:
@@ -57,30 +60,40 @@ def single(client: httpx.Client, data: bytes, fields: dict[str, str], wait: bool
     return dict(response.json())
 
 
-def finished(client: httpx.Client, job: dict[str, Any]) -> bytes:
+# (seconds until every result is in hand, the finished jobs)
+Timed = tuple[float, list[dict[str, Any]]]
+
+
+def finished(client: httpx.Client, job: dict[str, Any]) -> dict[str, Any]:
+    """The job once it succeeded, its result's bytes fetched."""
     while job["status"] in ("queued", "running"):
         time.sleep(0.05)
         job = client.get(f"/v1/jobs/{job['id']}").json()
     assert job["status"] == "succeeded", job
-    return client.get(job["result_url"]).content
+    assert client.get(job["result_url"]).status_code == 200
+    return job
 
 
-def one_by_one(client: httpx.Client, photos: list[bytes], fields: dict[str, str]) -> float:
+def one_by_one(client: httpx.Client, photos: list[bytes], fields: dict[str, str]) -> Timed:
     start = time.perf_counter()
-    for data in photos:
-        finished(client, single(client, data, fields, wait=True))
-    return time.perf_counter() - start
+    jobs = [finished(client, single(client, data, fields, wait=True)) for data in photos]
+    return time.perf_counter() - start, jobs
 
 
-def all_at_once(client: httpx.Client, photos: list[bytes], fields: dict[str, str]) -> float:
+def all_at_once(client: httpx.Client, photos: list[bytes], fields: dict[str, str]) -> Timed:
     start = time.perf_counter()
     jobs = [single(client, data, fields, wait=False) for data in photos]
-    for job in jobs:
-        finished(client, job)
-    return time.perf_counter() - start
+    jobs = [finished(client, job) for job in jobs]
+    return time.perf_counter() - start, jobs
 
 
-def campaign(client: httpx.Client, photos: list[bytes], fields: dict[str, str]) -> float:
+def worker_busy(jobs: list[dict[str, Any]]) -> float:
+    """Median seconds the worker spent on a job (its wall time less the wait in the queue)."""
+    timings = [job["result_info"]["timings"] for job in jobs]
+    return statistics.median(t["wall"] - t.get("dequeue_delay", 0.0) for t in timings)
+
+
+def campaign(client: httpx.Client, photos: list[bytes], fields: dict[str, str]) -> Timed:
     start = time.perf_counter()
     shared = {k: v for k, v in fields.items() if k != "style_id"}
     response = client.post(
@@ -96,13 +109,28 @@ def campaign(client: httpx.Client, photos: list[bytes], fields: dict[str, str]) 
     assert state["counts"]["succeeded"] == len(photos), state["counts"]
     archive = client.get(state["archive_url"])
     assert archive.status_code == 200
-    return time.perf_counter() - start
+    return time.perf_counter() - start, state["children"]
+
+
+def scratch_postgres() -> str | None:
+    """A fresh PostgreSQL database of this benchmark's own (the other benchmarks drop theirs
+    when they start, so sharing one would break a run going on beside them)."""
+    try:
+        import psycopg
+
+        with psycopg.connect("host=127.0.0.1 dbname=test user=postgres", connect_timeout=2) as conn:
+            conn.autocommit = True
+            conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {DATABASE}")
+        return f"postgresql+psycopg://postgres@127.0.0.1:5432/{DATABASE}"
+    except Exception:
+        return None
 
 
 def redis_stack(redis_url: str) -> tuple[str, dict[str, str]]:
     """Redis as the broker, and PostgreSQL as the job store when it is reachable."""
-    env = {"ATELIER_BROKER_URL": redis_url, "ATELIER_BROKER_KEY_PREFIX": "atelier-bench:"}
-    database = postgres_url()
+    env = {"ATELIER_BROKER_URL": redis_url, "ATELIER_BROKER_KEY_PREFIX": "atelier-bench-campaign:"}
+    database = scratch_postgres()
     if database:
         env["ATELIER_DATABASE_URL"] = database
     return f"Redis + {'PostgreSQL' if database else 'SQLite'}", env
@@ -117,7 +145,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None, help="default: the shipped model")
     parser.add_argument("--encoder", default="efficientnet-lite0")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/13")
     args = parser.parse_args()
     if args.model is None:
         from contracts.modelfile import SHIPPED_MODEL
@@ -127,18 +155,23 @@ def main() -> None:
 
     width, height = (int(v) for v in args.size.split("x"))
     photos = [photo_jpeg(seed, width, height) for seed in range(args.photos)]
-    stacks = {"embedded": ("embedded (SQLite, serverless broker)", {})}
+    stacks: dict[str, tuple[str, dict[str, str]]] = {
+        "embedded": ("embedded (SQLite, serverless broker)", {})
+    }
     if "redis" in args.stacks:
         stacks["redis"] = redis_stack(args.redis)
     print(
         f"\n{args.photos} photos -> {args.size}, built-in style '{args.style}', GAN "
         f"({args.model.name}), one worker; until every result's bytes are in hand"
     )
-    print(f"  {'stack':38s} {'how':26s} {'seconds':>8s} {'photos/s':>9s} {'vs 1 by 1':>9s}")
+    print(
+        f"  {'stack':38s} {'how':26s} {'seconds':>8s} {'photos/s':>9s} {'vs 1 by 1':>9s}"
+        f" {'worker s/photo':>15s}"
+    )
     for name in args.stacks.split(","):
         title, env = stacks[name]
 
-        def runs(client: httpx.Client, _make: Any) -> dict[str, float]:
+        def runs(client: httpx.Client, _make: Any) -> dict[str, Timed]:
             fields = {
                 "style_id": builtin_style(client, args.style),
                 "output_size": args.size,
@@ -156,9 +189,12 @@ def main() -> None:
         except Exception as exc:  # e.g. Redis not running
             print(f"  {title:38s} skipped: {type(exc).__name__}: {exc}")
             continue
-        base = seconds["single jobs, one by one"]
-        for how, s in seconds.items():
-            print(f"  {title:38s} {how:26s} {s:8.1f} {args.photos / s:9.2f} {base / s:8.2f}x")
+        base = seconds["single jobs, one by one"][0]
+        for how, (s, jobs) in seconds.items():
+            print(
+                f"  {title:38s} {how:26s} {s:8.1f} {args.photos / s:9.2f} {base / s:8.2f}x"
+                f" {worker_busy(jobs):15.2f}"
+            )
 
 
 if __name__ == "__main__":
