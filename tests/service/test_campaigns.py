@@ -122,10 +122,10 @@ def test_a_campaign_of_5_photos_x_2_styles_gives_10_results_and_one_zip(running_
             assert names[0] == f"001-shot-0__{saved['id']}.jpg" and names[1].endswith("__red.jpg")
             assert sizes == {(64, 48)}
 
-            deadline = time.monotonic() + 30
-            while not receiver.received and time.monotonic() < deadline:
-                time.sleep(0.05)
-            final = client.get(f"/v1/campaigns/{campaign['id']}").json()
+            # The worker records the delivery once the receiver has answered: wait for that.
+            final = _wait_campaign(
+                stack, client, campaign["id"], lambda c: c["webhook_status"] == "delivered", 30
+            )
     finally:
         receiver.server.shutdown()
     # One webhook for the whole campaign (the children have none of their own).
