@@ -35,10 +35,11 @@ from PIL import Image, ImageDraw
 from torch import nn
 from torchmetrics.image.kid import KernelInceptionDistance
 
+from models.color import rgb_to_lab
 from models.encoders import EfficientNetLite0, Encoder
 from models.images import resize_max_side, to_tensor
 from models.inference import GANStylizer, OptimisationStylizer, Stylizer
-from models.losses import content_loss, mean_std, rgb_to_lab, sliced_wasserstein, style_loss
+from models.losses import content_loss, mean_std, sliced_wasserstein, style_loss
 
 Pair = tuple[int, int]  # (photo index, painting index)
 # Called with (method, pairs done, pairs in all) after every pair.

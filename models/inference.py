@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from models.color import match_palette, palette
 from models.encoders import DEFAULT_ENCODER, Encoder, build_encoder
 from models.images import resize_max_side, to_image, to_tensor
 from models.modelfile import load_model, read_metadata
@@ -187,7 +188,7 @@ class GANStylizer:
         x = self._prepare(to_tensor(resize_max_side(style, self.style_size)))
         with self._autocast():
             feats = self.encoder(x, self.taps)
-        return StyleStats.of({t: f.float() for t, f in feats.items()})
+        return StyleStats.of({t: f.float() for t, f in feats.items()}, palette(x).cpu())
 
     def _blend_styles(
         self, styles: Sequence[StyleInput], weights: Sequence[float] | None
@@ -238,6 +239,9 @@ class GANStylizer:
         )
         if preserve_color:
             out = preserve_colors(out, x)
+        elif style.palette is not None:
+            # After tiling, so the whole image shares one mapping; less of it at lower strength.
+            out = match_palette(out, style.palette, self.generator.config.palette_match * strength)
         return to_image(out)
 
     @torch.inference_mode()

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 
+from models.color import rgb_to_lab
+
 Features = Mapping[str, torch.Tensor]
 EPS = 1e-5
 
@@ -59,21 +61,6 @@ def style_loss(
 def gram_style_loss(fake: Features, style_gram: Features, taps: tuple[str, ...]) -> torch.Tensor:
     # sum_l || G_l(x) - G_l(s) ||^2 (Gatys et al.), used by the optimisation method.
     return sum((F.mse_loss(gram(fake[t]), style_gram[t]) for t in taps), torch.zeros(()))
-
-
-def rgb_to_lab(x: torch.Tensor) -> torch.Tensor:
-    """sRGB (N, 3, H, W) in [0, 1] -> CIE Lab (D65): L in [0, 100], a and b about [-110, 110]."""
-    x = x.float().clamp(0, 1)
-    linear = torch.where(x > 0.04045, ((x + 0.055) / 1.055).pow(2.4), x / 12.92)
-    m = x.new_tensor(
-        [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750],
-         [0.0193339, 0.1191920, 0.9503041]]
-    )  # fmt: skip
-    xyz = torch.einsum("ij,njhw->nihw", m, linear)
-    xyz = xyz / xyz.new_tensor([0.95047, 1.0, 1.08883]).view(1, 3, 1, 1)
-    f = torch.where(xyz > 0.008856, xyz.clamp_min(1e-8).pow(1 / 3), 7.787 * xyz + 16 / 116)
-    fx, fy, fz = f[:, 0], f[:, 1], f[:, 2]
-    return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], dim=1)
 
 
 def sliced_wasserstein(

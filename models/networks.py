@@ -32,6 +32,9 @@ class GeneratorConfig:
     # straight to RGB). Two 3x3 convolutions at stride 1 let the decoder draw edges and strokes
     # finer than two pixels; without them every 2x2 block shares one feature vector.
     refine_width: int = 0
+    # How far inference moves the output's Lab histograms to the painting's palette (0: not at
+    # all, 1: exactly; models.color.match_palette). Not learned: set when a model is shipped.
+    palette_match: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -63,14 +66,18 @@ def style_vector(stats: StyleStats, taps: tuple[str, ...]) -> torch.Tensor:
 
 @dataclass
 class StyleStats:
-    """Per-tap channel mean and std (each (N, C, 1, 1)) of one style, or of a blend of styles."""
+    """Per-tap channel mean and std (each (N, C, 1, 1)) of one style, or of a blend of styles,
+    and the painting's palette ((N, 3, K) Lab quantiles, models.color.palette) when known."""
 
     mean: dict[str, torch.Tensor] = field(default_factory=dict)
     std: dict[str, torch.Tensor] = field(default_factory=dict)
+    palette: torch.Tensor | None = None
 
     @classmethod
-    def of(cls, features: dict[str, torch.Tensor]) -> StyleStats:
-        stats = cls()
+    def of(
+        cls, features: dict[str, torch.Tensor], palette: torch.Tensor | None = None
+    ) -> StyleStats:
+        stats = cls(palette=palette)
         for t, f in features.items():
             stats.mean[t], stats.std[t] = mean_std(f)
         return stats
@@ -83,12 +90,19 @@ class StyleStats:
         for t in styles[0].mean:
             out.mean[t] = sum(w / total * s.mean[t] for s, w in zip(styles, weights, strict=True))  # type: ignore[assignment]
             out.std[t] = sum(w / total * s.std[t] for s, w in zip(styles, weights, strict=True))  # type: ignore[assignment]
+        palettes = [s.palette for s in styles]
+        if all(p is not None for p in palettes):
+            # Averaged quantiles: the 1-D Wasserstein barycentre of the palettes, channel by channel.
+            out.palette = torch.stack(
+                [w / total * p for p, w in zip(palettes, weights, strict=True) if p is not None]
+            ).sum(0)
         return out
 
     def to(self, device: torch.device | str) -> StyleStats:
         return StyleStats(
             {t: v.to(device) for t, v in self.mean.items()},
             {t: v.to(device) for t, v in self.std.items()},
+            None if self.palette is None else self.palette.to(device),
         )
 
     def to_tensors(self) -> dict[str, torch.Tensor]:
@@ -96,12 +110,15 @@ class StyleStats:
         return {
             **{f"mean.{t}": v for t, v in self.mean.items()},
             **{f"std.{t}": v for t, v in self.std.items()},
+            **({"palette": self.palette} if self.palette is not None else {}),
         }
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> StyleStats:
-        out = cls()
+        out = cls(palette=tensors.get("palette"))
         for k, v in tensors.items():
+            if k == "palette":
+                continue
             kind, tap = k.split(".", 1)
             (out.mean if kind == "mean" else out.std)[tap] = v
         return out

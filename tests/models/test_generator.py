@@ -141,7 +141,7 @@ def test_vgg19_encoder_gets_its_own_generator_layout() -> None:
 
 
 def test_lab_conversion_matches_reference_values() -> None:
-    from models.losses import rgb_to_lab
+    from models.color import rgb_to_lab
 
     # sRGB white, black and pure red in CIE Lab (D65), as colour-science tables give them.
     rgb = torch.tensor([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]).T.reshape(1, 3, 3, 1)
@@ -151,7 +151,8 @@ def test_lab_conversion_matches_reference_values() -> None:
 
 
 def test_color_distance_is_zero_for_the_same_palette_and_grows_with_the_difference() -> None:
-    from models.losses import color_loss, rgb_to_lab, sliced_wasserstein
+    from models.color import rgb_to_lab
+    from models.losses import color_loss, sliced_wasserstein
 
     g = torch.Generator().manual_seed(0)
     image = torch.rand(2, 3, 32, 32, generator=g)
