@@ -13,7 +13,10 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
+from app import crud
+from app.config import Settings
 from app.db import make_engine, make_sessionmaker
+from app.storage import storage_for
 from app.tables import Job
 
 BURST = 100
@@ -30,6 +33,18 @@ def _job_count(url: str) -> int:
     try:
         with make_sessionmaker(engine)() as session:
             return int(session.scalar(select(func.count()).select_from(Job)) or 0)
+    finally:
+        engine.dispose()
+
+
+def _orphans(settings: Settings) -> set[str]:
+    """The files in storage that no row names."""
+    storage = storage_for(settings)
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            keys = set(storage.keys())
+            return keys - crud.files_in_use(session, keys=keys)
     finally:
         engine.dispose()
 
@@ -87,3 +102,6 @@ def test_past_capacity_the_api_answers_503_with_retry_after(stack_with) -> None:
         assert {r.headers["Retry-After"] for r in busy} == {"2"}
         accepted = {r.json()["id"] for r in answers if r.status_code == 202}
         assert _job_count(stack.settings.sqlalchemy_url) == len(accepted)
+        # Nothing left behind by a refused submission: every file in storage is named by a row
+        # (a job, a built-in style...); the waits for the database all come before the put.
+        assert _orphans(stack.settings) == set()

@@ -17,6 +17,7 @@ from app.api.openapi import errors
 from app.api.uploads import BINARY, NAME_SCHEMA, form_name, multipart_openapi, read_form
 from app.presenters import activation_public, model_public
 from app.schemas import ActivationsPublic, ModelActivate, ModelPublic, ModelsPublic
+from app.storage import sha256_hex
 from app.tables import ModelFile
 from contracts.modelfile import ModelFileError, read_model_metadata
 
@@ -94,6 +95,9 @@ async def upload_model(
         raise APIError(422, "model_invalid", f"not an Atelier model file: {exc}") from exc
     name = form_name(form, part.filename, "model")
     data = bytes(part.data)
+    # The lock before the bytes: a database that makes us wait (503) does so before any file is
+    # written, and retention cannot delete the file before the model's row names it.
+    crud.lock_files(session, {sha256_hex(data)})
     key = storage.put(data)
     model = crud.create_model(session, name=name, sha256=key, size_bytes=len(data), info=info)
     response.headers["Location"] = f"/v1/models/{model.id}"
