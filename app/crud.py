@@ -89,6 +89,18 @@ def count_unfinished_jobs(session: Session, *, owner: ApiKey) -> int:
     return int(session.scalar(query) or 0)
 
 
+def lock_key(session: Session, *, key_id: int) -> None:
+    """Until this transaction ends, hold the key's row, so that its submissions count and insert
+    their jobs one at a time (PostgreSQL: FOR NO KEY UPDATE, which still lets other rows name it;
+    SQLite: its one write lock)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            select(ApiKey.id).where(ApiKey.id == key_id).with_for_update(key_share=True)
+        )
+    else:
+        session.execute(update(ApiKey).where(false()).values(id=ApiKey.id))
+
+
 def count_jobs_since(session: Session, *, owner: ApiKey, since: datetime) -> int:
     query = select(func.count()).select_from(Job)
     return int(session.scalar(query.where(Job.owner_id == owner.id, Job.created_at >= since)) or 0)

@@ -139,18 +139,33 @@ class SubmissionLimits:
             storage = DatabaseStorage(factory)
         self.limiter = FixedWindowRateLimiter(storage)
 
+    def _check_active(self, session: Session, key: ApiKey, limits: KeyLimits) -> None:
+        if not limits.max_active_jobs:
+            return
+        active = crud.count_unfinished_jobs(session, owner=key)
+        if active >= limits.max_active_jobs:
+            raise LimitExceeded(
+                "too_many_active_jobs",
+                f"this key has {active} unfinished jobs, its limit: wait for one to finish",
+                self.settings.active_jobs_retry_after_s,
+            )
+
+    def hold_active_slot(self, session: Session, key: ApiKey) -> None:
+        """The unfinished-jobs check once more, in the transaction that will insert the job and
+        before its files are written: the key's row is held (`crud.lock_key`) until that
+        transaction ends, so a burst of a key's submissions cannot all pass a count taken before
+        any of them inserted its job (the early check, before the body is read, spares the
+        upload of most refused ones)."""
+        limits = KeyLimits.of(key, self.settings)
+        if limits.max_active_jobs:
+            crud.lock_key(session, key_id=key.id)
+            self._check_active(session, key, limits)
+
     def check(self, session: Session, key: ApiKey) -> None:
         """Raise LimitExceeded when `key` may not submit a job now; else count this submission
         against its rate. The job counts come first: they consume nothing."""
         limits = KeyLimits.of(key, self.settings)
-        if limits.max_active_jobs:
-            active = crud.count_unfinished_jobs(session, owner=key)
-            if active >= limits.max_active_jobs:
-                raise LimitExceeded(
-                    "too_many_active_jobs",
-                    f"this key has {active} unfinished jobs, its limit: wait for one to finish",
-                    self.settings.active_jobs_retry_after_s,
-                )
+        self._check_active(session, key, limits)
         if limits.daily_job_quota:
             now = utcnow()
             midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)

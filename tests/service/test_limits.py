@@ -2,6 +2,9 @@
 own limits set by an admin (API and CLI). Over a limit: 429 with Retry-After and a code, and
 nothing is stored."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -152,3 +155,29 @@ def test_a_rate_limiter_whose_redis_is_down_lets_submissions_through(api_with, m
         answers = [_submit(api.client, api.headers(), make_png(color=(i, 0, 0))) for i in range(2)]
     assert [a.status_code for a in answers] == [202, 202]
     assert answers[1].json()["status"] == "queued"
+
+
+def test_a_burst_of_one_keys_submissions_never_passes_its_active_job_limit(
+    stack_with, make_png
+) -> None:  # noqa: ANN001
+    """20 submissions of one key at the same moment on a served API (no worker: every accepted
+    job stays unfinished), the key limited to 3 unfinished jobs: exactly 3 accepted, the rest
+    429 `too_many_active_jobs`, 3 job rows. The count is taken again under the key's lock in
+    the transaction that inserts the job, so the burst cannot all pass one early count."""
+    with stack_with(ATELIER_MAX_ACTIVE_JOBS="3") as stack:
+        start = threading.Barrier(20)
+
+        def submit(i: int) -> httpx.Response:
+            with stack.client() as client:
+                start.wait(30)
+                return _submit(client, {}, make_png(color=(i, 40, 9)))
+
+        with ThreadPoolExecutor(20) as pool:
+            answers = list(pool.map(submit, range(20)))
+
+        statuses = sorted(a.status_code for a in answers)
+        assert statuses == [202] * 3 + [429] * 17, [a.text for a in answers if a.status_code >= 500]
+        refused = [a.json()["error"]["code"] for a in answers if a.status_code == 429]
+        assert set(refused) == {"too_many_active_jobs"}
+        with stack.client() as client:
+            assert len(client.get("/v1/jobs").json()["data"]) == 3

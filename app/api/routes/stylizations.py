@@ -20,6 +20,7 @@ from app.api.timing import TimedStorage, observe_stages
 from app.api.uploads import BINARY, Form, multipart_openapi, read_form
 from app.config import Settings
 from app.images import validate_image
+from app.limits import SubmissionLimits
 from app.notify import JobWaiter
 from app.presenters import job_public
 from app.schemas import ErrorPublic, JobPublic, StylizationCreate
@@ -168,6 +169,13 @@ def _check_method(session: Session, params: StylizationCreate) -> None:
         )
 
 
+def _create_stylization(session: Session, limits: SubmissionLimits, **fields: Any) -> Job:
+    """The job and its files in one transaction that first counts the key's unfinished jobs
+    again under the key's lock (a refusal writes nothing)."""
+    limits.hold_active_slot(session, fields["owner"])
+    return crud.create_stylization(session, **fields)
+
+
 def _recorded(params: StylizationCreate, settings: Settings) -> dict[str, Any]:
     """The job's parameters as recorded: what the worker needs and what reproduces the result."""
     parameters = params.model_dump(
@@ -241,7 +249,8 @@ async def create_stylization(
     # Everything is valid: only now touch storage and the database.
     job = await run_db(
         session,
-        crud.create_stylization,
+        _create_stylization,
+        request.app.state.limits,
         storage=TimedStorage(storage, timings),
         owner=key,
         parameters=recorded,
