@@ -150,33 +150,38 @@ class SubmissionLimits:
                 self.settings.active_jobs_retry_after_s,
             )
 
-    def hold_active_slot(self, session: Session, key: ApiKey) -> None:
-        """The unfinished-jobs check once more, in the transaction that will insert the job and
-        before its files are written: the key's row is held (`crud.lock_key`) until that
-        transaction ends, so a burst of a key's submissions cannot all pass a count taken before
-        any of them inserted its job (the early check, before the body is read, spares the
-        upload of most refused ones)."""
+    def _check_daily(self, session: Session, key: ApiKey, limits: KeyLimits) -> None:
+        if not limits.daily_job_quota:
+            return
+        now = utcnow()
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        today = crud.count_jobs_since(session, owner=key, since=midnight)
+        if today >= limits.daily_job_quota:
+            tomorrow = midnight + timedelta(days=1)
+            raise LimitExceeded(
+                "quota_exceeded",
+                f"this key's daily quota of {limits.daily_job_quota} jobs is used (UTC day)",
+                math.ceil((tomorrow - now).total_seconds()),
+            )
+
+    def hold_job_counts(self, session: Session, key: ApiKey) -> None:
+        """The job counts (unfinished, today's) once more, in the transaction that will insert
+        the job and before its files are written: the key's row is held (`crud.lock_key`) until
+        that transaction ends, so a burst of a key's submissions cannot all pass counts taken
+        before any of them inserted its job (the early check, before the body is read, spares
+        the upload of most refused ones)."""
         limits = KeyLimits.of(key, self.settings)
-        if limits.max_active_jobs:
+        if limits.max_active_jobs or limits.daily_job_quota:
             crud.lock_key(session, key_id=key.id)
             self._check_active(session, key, limits)
+            self._check_daily(session, key, limits)
 
     def check(self, session: Session, key: ApiKey) -> None:
         """Raise LimitExceeded when `key` may not submit a job now; else count this submission
         against its rate. The job counts come first: they consume nothing."""
         limits = KeyLimits.of(key, self.settings)
         self._check_active(session, key, limits)
-        if limits.daily_job_quota:
-            now = utcnow()
-            midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-            today = crud.count_jobs_since(session, owner=key, since=midnight)
-            if today >= limits.daily_job_quota:
-                tomorrow = midnight + timedelta(days=1)
-                raise LimitExceeded(
-                    "quota_exceeded",
-                    f"this key's daily quota of {limits.daily_job_quota} jobs is used (UTC day)",
-                    math.ceil((tomorrow - now).total_seconds()),
-                )
+        self._check_daily(session, key, limits)
         # The counts' connection goes back before the rate counter takes one of its own: a
         # request holding two at once would, in a burst, leave the pool with none to give.
         session.close()

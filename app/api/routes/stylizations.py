@@ -170,9 +170,9 @@ def _check_method(session: Session, params: StylizationCreate) -> None:
 
 
 def _create_stylization(session: Session, limits: SubmissionLimits, **fields: Any) -> Job:
-    """The job and its files in one transaction that first counts the key's unfinished jobs
-    again under the key's lock (a refusal writes nothing)."""
-    limits.hold_active_slot(session, fields["owner"])
+    """The job and its files in one transaction that first counts the key's jobs again under
+    the key's lock (a refusal writes nothing)."""
+    limits.hold_job_counts(session, fields["owner"])
     return crud.create_stylization(session, **fields)
 
 
