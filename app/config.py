@@ -146,6 +146,11 @@ class Settings(BaseSettings):
     def embedded_broker(self) -> bool:
         return self.celery_broker_url.startswith(("sqla+", "sqlalchemy+"))
 
+    @property
+    def amqp_broker(self) -> bool:
+        """RabbitMQ (or another AMQP 0-9-1 server)."""
+        return self.celery_broker_url.startswith(("amqp", "pyamqp"))
+
 
 # Settings renamed for what they are, their old environment variables still read for one release.
 RENAMED = {

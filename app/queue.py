@@ -35,7 +35,7 @@ def broker_options(settings: Settings) -> dict[str, Any]:
         "accept_content": ["json"],
     }
     transport: dict[str, Any] = {}
-    if settings.celery_broker_url.startswith(("amqp", "pyamqp")):
+    if settings.amqp_broker:
         # RabbitMQ: durable queues (Celery's default for the queues it creates) and persistent
         # messages survive a broker restart; publisher confirms make `send_task` return only
         # once the broker has the message, so a job is marked dispatched only then. With

@@ -3,6 +3,7 @@
 Each command imports the web stack inside its body; only `worker` loads torch (via `models`).
 """
 
+import os
 import signal
 import subprocess
 import sys
@@ -122,6 +123,11 @@ def worker_argv(queues: str, pool: str, concurrency: int, loglevel: str) -> list
     # lacks; liveness comes from the jobs table instead.
     return [
         "worker",
+        # A node name of its own: Celery's default (celery@<host>) is the same for every worker
+        # on a host, and on RabbitMQ the second one then dies at start (its remote-control
+        # queue, exclusive, is taken: RESOURCE_LOCKED), leaving one worker where two were run.
+        "--hostname",
+        f"atelier-{os.getpid()}@%h",
         "-Q",
         queues,
         "--pool",

@@ -1,9 +1,10 @@
 """The Celery app the worker runs: `celery -A worker.celery_app worker` (or `atelier worker`)."""
 
+import functools
 import sys
 from typing import Any
 
-from celery import Celery
+from celery import Celery, bootsteps
 from celery.signals import worker_init
 
 from app.config import get_settings
@@ -47,7 +48,38 @@ def make_celery() -> Celery:
     return celery
 
 
+class WakeForQueuedCallbacks(bootsteps.StartStopStep):
+    """The worker's event loop polls at once while callbacks wait in its ready queue.
+
+    kombu's Hub runs the queued callbacks, then polls its sockets for up to the next timer (10 s
+    at most). A callback queued by one of those callbacks on the loop's own thread wakes
+    nothing, so it waits out that poll. On RabbitMQ that is a job's acknowledgement: the reader
+    callback delivers the next message, the solo pool runs the task right there, its ack (acks
+    late) is queued, and with prefetch 1 RabbitMQ sends nothing more until it gets the ack, so
+    the worker sat idle up to 10 s with jobs waiting (measured: bursts every 10 s, p50 9.6 s
+    against 0.8 s on Redis; the ack queued after the loop's last look at the queue, then a 10 s
+    poll with no events). This step checks the queue just before each poll and wakes the loop
+    (its own waker, as a call from another thread would) when something waits.
+    """
+
+    requires = {"celery.worker.components:Hub"}
+
+    def start(self, worker: Any) -> None:
+        hub = getattr(worker, "hub", None)
+        if hub is not None:
+            hub.on_tick.add(functools.partial(wake_if_ready, hub))
+
+
+def wake_if_ready(hub: Any) -> None:
+    """Make the hub's next poll return at once if callbacks are waiting (kombu internals:
+    `_ready` and `_waker`, present since kombu 5.4; a hub without them is left alone)."""
+    waker = getattr(hub, "_waker", None)
+    if getattr(hub, "_ready", None) and waker is not None:
+        waker.wake()
+
+
 celery_app = make_celery()
+celery_app.steps["worker"].add(WakeForQueuedCallbacks)
 
 
 @worker_init.connect

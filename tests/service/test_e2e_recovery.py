@@ -10,6 +10,7 @@ after the visibility timeout, when the job is finished and the task does nothing
 import io
 import os
 import signal
+import time
 
 import pytest
 from PIL import Image
@@ -69,3 +70,24 @@ def test_cancel_running_job_then_survive_a_sigkilled_worker(fresh_stack) -> None
     assert done["status"] == "succeeded", done
     assert done["attempts"] == 2  # the killed run, then the re-queued one
     assert "re-sent job" in stack.logs("api.log")
+
+
+def test_two_workers_on_one_host_both_come_up_and_serve(fresh_stack) -> None:
+    """Two workers started on one host both come up and stay up while jobs run: each has a node
+    name of its own (on RabbitMQ the second used to die at start, its remote-control queue taken:
+    RESOURCE_LOCKED, leaving one worker where two were started)."""
+    stack = fresh_stack
+    workers = [stack.start_worker(), stack.start_worker()]
+    deadline = time.monotonic() + 120
+    while not all(" ready." in stack.logs(f"worker{i}.log") for i in range(2)):
+        assert all(w.poll() is None for w in workers), stack.all_logs()
+        assert time.monotonic() < deadline, stack.all_logs()
+        time.sleep(0.1)
+    with stack.client() as client:
+        jobs = [_submit(client) for _ in range(4)]
+        for job in jobs:
+            done = stack.wait_job(
+                client, job["id"], lambda j: j["status"] in ("succeeded", "failed")
+            )
+            assert done["status"] == "succeeded", done
+    assert all(w.poll() is None for w in workers), stack.all_logs()
