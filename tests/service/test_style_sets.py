@@ -169,6 +169,10 @@ ADMIN_ROUTES = [
     ("POST", "/v1/models/x/activate"),
     ("POST", "/v1/models/rollback"),
     ("GET", "/v1/models/activations"),
+    ("GET", "/v1/admin/keys"),
+    ("POST", "/v1/admin/keys"),
+    ("PATCH", "/v1/admin/keys/x"),
+    ("DELETE", "/v1/admin/keys/x/data"),
 ]
 
 
@@ -186,7 +190,9 @@ def test_every_admin_route_refuses_a_user_key(api):
     def needs_admin(route: APIRoute) -> bool:
         return any(d.call is admin_key for d in route.dependant.dependencies)
 
-    names = {"{set_id}": "x", "{member_id}": "y", "{job_id}": "x", "{model_id}": "x"}
+    names = {
+        "{set_id}": "x", "{member_id}": "y", "{job_id}": "x", "{model_id}": "x", "{key_id}": "x"
+    }  # fmt: skip
     declared = set()
     for info in pkgutil.iter_modules(routes_pkg.__path__):
         module = importlib.import_module(f"app.api.routes.{info.name}")
