@@ -2,54 +2,16 @@
 jobs, the zip holds every result at the format's size, one webhook says when it ended, cancel
 stops the rest, and bad campaigns are refused with nothing stored."""
 
-import http.server
 import io
 import json
 import os
 import signal
-import threading
 import time
 import zipfile
 
 import pytest
 from PIL import Image
-
-
-def _png(size: tuple[int, int], seed: int) -> bytes:
-    width, height = size
-    image = Image.new("RGB", size)
-    image.putdata(
-        [
-            ((x * 255) // width, (y * 255) // height, (seed * 70) % 256)
-            for y in range(height)
-            for x in range(width)
-        ]
-    )
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
-
-
-class _Receiver:
-    """A loopback webhook receiver that records every delivery."""
-
-    def __init__(self) -> None:
-        self.received: list[dict] = []
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers["content-length"]))
-                receiver.received.append(json.loads(body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+from service_helpers import WebhookReceiver, gradient_png
 
 
 def _wait_campaign(stack, client, campaign_id: str, until, timeout: float = 120) -> dict:
@@ -64,19 +26,19 @@ def _wait_campaign(stack, client, campaign_id: str, until, timeout: float = 120)
 
 
 def _photos(n: int) -> list[tuple[str, tuple[str, bytes, str]]]:
-    return [("photos", (f"shot {i}.png", _png((90, 60), i), "image/png")) for i in range(n)]
+    return [("photos", (f"shot {i}.png", gradient_png((90, 60), i), "image/png")) for i in range(n)]
 
 
 @pytest.mark.e2e
 def test_a_campaign_of_5_photos_x_2_styles_gives_10_results_and_one_zip(running_stack) -> None:
     stack = running_stack
-    receiver = _Receiver()
+    receiver = WebhookReceiver()
     try:
         with stack.client() as client:
             saved = client.post(
-                "/v1/styles", files={"image": ("blue.png", _png((40, 40), 9), "image/png")}
+                "/v1/styles", files={"image": ("blue.png", gradient_png((40, 40), 9), "image/png")}
             ).json()
-            files = [*_photos(5), ("styles", ("red.png", _png((40, 40), 3), "image/png"))]
+            files = [*_photos(5), ("styles", ("red.png", gradient_png((40, 40), 3), "image/png"))]
             data = {
                 "name": "Spring sale",
                 "style_ids": json.dumps([saved["id"]]),
@@ -129,8 +91,8 @@ def test_a_campaign_of_5_photos_x_2_styles_gives_10_results_and_one_zip(running_
     finally:
         receiver.server.shutdown()
     # One webhook for the whole campaign (the children have none of their own).
-    assert [m["type"] for m in receiver.received] == ["campaign.succeeded"]
-    assert receiver.received[0]["data"]["counts"]["succeeded"] == 10
+    assert [m["type"] for m in receiver.payloads()] == ["campaign.succeeded"]
+    assert receiver.payloads()[0]["data"]["counts"]["succeeded"] == 10
     assert final["webhook_status"] == "delivered"
 
 
@@ -140,7 +102,7 @@ def test_cancel_stops_the_children_not_yet_run(running_stack) -> None:
     with stack.client() as client:
         response = client.post(
             "/v1/campaigns",
-            files=[*_photos(12), ("styles", ("s.png", _png((40, 40), 4), "image/png"))],
+            files=[*_photos(12), ("styles", ("s.png", gradient_png((40, 40), 4), "image/png"))],
             data={"method": "optimisation", "output_size": "256x256"},
         )
         assert response.status_code == 202, response.text
@@ -158,14 +120,14 @@ def _running_child(campaign: dict) -> bool:
     return any(c["status"] == "running" and c["progress"] > 0 for c in campaign["children"])
 
 
-def _deliveries(receiver: _Receiver, n: int) -> list[str]:
+def _deliveries(receiver: WebhookReceiver, n: int) -> list[str]:
     """The webhook types received, once `n` came (or 30 s passed), and a moment more for a
     second that should not come."""
     deadline = time.monotonic() + 30
     while len(receiver.received) < n and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(1.0)  # a duplicate would follow at once (same reaper pass or worker)
-    return [m["type"] for m in receiver.received]
+    return [m["type"] for m in receiver.payloads()]
 
 
 @pytest.mark.e2e
@@ -173,7 +135,7 @@ def test_a_sigkilled_worker_mid_campaign_still_ends_with_every_child_once(fresh_
     """The worker is killed while a child runs (some already done): the reaper re-queues that
     child, a new worker finishes the rest; each child succeeds once, the campaign ends once."""
     stack = fresh_stack
-    receiver = _Receiver()
+    receiver = WebhookReceiver()
     doomed = stack.start_worker(ATELIER_OPTIMISATION_STEPS="150")  # about a second a child
     try:
         with stack.client() as client:
@@ -181,8 +143,8 @@ def test_a_sigkilled_worker_mid_campaign_still_ends_with_every_child_once(fresh_
                 "/v1/campaigns",
                 files=[
                     *_photos(5),
-                    ("styles", ("a.png", _png((40, 40), 5), "image/png")),
-                    ("styles", ("b.png", _png((40, 40), 6), "image/png")),
+                    ("styles", ("a.png", gradient_png((40, 40), 5), "image/png")),
+                    ("styles", ("b.png", gradient_png((40, 40), 6), "image/png")),
                 ],
                 data={"method": "optimisation", "webhook_url": receiver.url},
             )
@@ -225,14 +187,17 @@ def test_a_sigkilled_worker_mid_campaign_still_ends_with_every_child_once(fresh_
 def test_a_child_failed_by_the_reaper_still_ends_its_campaign(stack_with) -> None:
     """No worker finishes a child the reaper fails (its worker died on its last attempt):
     the reaper itself ends the campaign, and its one webhook goes out."""
-    receiver = _Receiver()
+    receiver = WebhookReceiver()
     try:
         with stack_with(ATELIER_MAX_ATTEMPTS="1") as stack:
             doomed = stack.start_worker(ATELIER_OPTIMISATION_STEPS="1000000")  # never ends
             with stack.client() as client:
                 response = client.post(
                     "/v1/campaigns",
-                    files=[*_photos(1), ("styles", ("s.png", _png((40, 40), 2), "image/png"))],
+                    files=[
+                        *_photos(1),
+                        ("styles", ("s.png", gradient_png((40, 40), 2), "image/png")),
+                    ],
                     data={"method": "optimisation", "webhook_url": receiver.url},
                 )
                 assert response.status_code == 202, response.text
@@ -252,7 +217,7 @@ def test_a_child_failed_by_the_reaper_still_ends_its_campaign(stack_with) -> Non
     assert f"ended campaign {campaign['id']}" in api_log
 
 
-_STYLE = [("styles", ("s.png", _png((20, 20), 1), "image/png"))]
+_STYLE = [("styles", ("s.png", gradient_png((20, 20), 1), "image/png"))]
 _BAD_PHOTO = [("photos", ("bad.png", b"not an image", "image/png"))]
 # (fields, files, status, code)
 BAD_CAMPAIGNS = [
@@ -286,7 +251,7 @@ def test_too_many_photos_is_a_422(api_with) -> None:
         response = api.client.post(
             "/v1/campaigns",
             headers=api.headers(),
-            files=[*_photos(3), ("styles", ("s.png", _png((20, 20), 1), "image/png"))],
+            files=[*_photos(3), ("styles", ("s.png", gradient_png((20, 20), 1), "image/png"))],
             data={"method": "optimisation"},
         )
         assert response.status_code == 422 and response.json()["error"]["code"] == (

@@ -10,24 +10,9 @@ import time
 
 import pytest
 from PIL import Image
+from service_helpers import WebhookReceiver, gradient_png
 
 pytestmark = [pytest.mark.e2e, pytest.mark.every_broker]
-
-
-def _photo(size: tuple[int, int], seed: int) -> bytes:
-    # A gradient with a seed-dependent tint: not flat, so the stylizer has something to do.
-    width, height = size
-    image = Image.new("RGB", size)
-    image.putdata(
-        [
-            ((x * 255) // width, (y * 255) // height, (seed * 80) % 256)
-            for y in range(height)
-            for x in range(width)
-        ]
-    )
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
 
 
 def test_submit_poll_and_download_a_real_result(running_stack) -> None:
@@ -36,8 +21,8 @@ def test_submit_poll_and_download_a_real_result(running_stack) -> None:
         response = client.post(
             "/v1/stylizations",
             files={
-                "content": ("photo.png", _photo((80, 60), 1), "image/png"),
-                "style": ("style.png", _photo((48, 48), 2), "image/png"),
+                "content": ("photo.png", gradient_png((80, 60), 1), "image/png"),
+                "style": ("style.png", gradient_png((48, 48), 2), "image/png"),
             },
             data={"output_format": "jpeg", "strength": "0.8", "method": "optimisation"},
         )
@@ -74,8 +59,8 @@ def test_prefer_wait_returns_the_finished_job(running_stack) -> None:
         response = client.post(
             "/v1/stylizations",
             files={
-                "content": ("a.png", _photo((40, 40), 3), "image/png"),
-                "style": ("b.png", _photo((40, 40), 4), "image/png"),
+                "content": ("a.png", gradient_png((40, 40), 3), "image/png"),
+                "style": ("b.png", gradient_png((40, 40), 4), "image/png"),
             },
             data={"method": "optimisation"},
             headers={"Prefer": "wait=30"},
@@ -92,42 +77,15 @@ def test_readyz_sees_database_and_broker(running_stack) -> None:
     assert body == {"status": "ready", "checks": {"database": "ok", "broker": "ok"}}
 
 
-class _Receiver:
-    """A loopback webhook receiver that fails its first delivery (to exercise the retry)."""
-
-    def __init__(self) -> None:
-        import http.server
-        import threading
-
-        self.received: list[tuple[dict[str, str], bytes, float]] = []
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers["content-length"]))
-                receiver.received.append(
-                    ({k.lower(): v for k, v in self.headers.items()}, body, time.monotonic())
-                )
-                self.send_response(500 if len(receiver.received) == 1 else 204)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 def test_webhook_is_signed_and_retried(running_stack, webhook_secret) -> None:
-    receiver = _Receiver()
+    receiver = WebhookReceiver(fail_first=True)
     try:
         with running_stack.client() as client:
             job = client.post(
                 "/v1/stylizations",
                 files={
-                    "content": ("a.png", _photo((32, 32), 5), "image/png"),
-                    "style": ("b.png", _photo((32, 32), 6), "image/png"),
+                    "content": ("a.png", gradient_png((32, 32), 5), "image/png"),
+                    "style": ("b.png", gradient_png((32, 32), 6), "image/png"),
                 },
                 data={"webhook_url": receiver.url, "method": "optimisation"},
             ).json()
