@@ -343,14 +343,21 @@ def list_jobs(
 
 
 def record_webhook_attempt(
-    session: Session, *, job_id: str, attempt: int, delivered: bool, max_attempts: int
+    session: Session,
+    *,
+    table: type[Job] | type[Campaign],
+    row_id: str,
+    attempt: int,
+    delivered: bool,
+    max_attempts: int,
 ) -> None:
-    """A webhook delivery's outcome: delivered, retrying, or failed after `max_attempts`."""
-    status = "retrying" if attempt < max_attempts else "failed"
-    if delivered:
-        status = "delivered"
+    """A job's or a campaign's webhook delivery: delivered, retrying, or failed after
+    `max_attempts`."""
+    status = "delivered" if delivered else "retrying" if attempt < max_attempts else "failed"
     session.execute(
-        update(Job).where(Job.id == job_id).values(webhook_attempts=attempt, webhook_status=status)
+        update(table)
+        .where(table.id == row_id)
+        .values(webhook_attempts=attempt, webhook_status=status)
     )
     session.commit()
 
@@ -752,18 +759,6 @@ def finish_ended_campaigns(session: Session) -> list[Campaign]:
     ).all()
     done = [finish_campaign_if_done(session, campaign_id=campaign_id) for campaign_id in ended]
     return [campaign for campaign in done if campaign is not None]
-
-
-def record_campaign_webhook_attempt(
-    session: Session, *, campaign_id: str, attempt: int, delivered: bool, max_attempts: int
-) -> None:
-    status = "delivered" if delivered else "retrying" if attempt < max_attempts else "failed"
-    session.execute(
-        update(Campaign)
-        .where(Campaign.id == campaign_id)
-        .values(webhook_attempts=attempt, webhook_status=status)
-    )
-    session.commit()
 
 
 # --- styles -----------------------------------------------------------------------------------

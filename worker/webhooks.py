@@ -75,23 +75,13 @@ def deliver(rt: Runtime, job_id: str, attempt: int) -> float | None:
     Returns the seconds to wait before the next attempt, or None when there is none to make
     (delivered, given up after ATELIER_WEBHOOK_MAX_ATTEMPTS, or nothing to deliver).
     """
-    settings = rt.settings
     with rt.sessions() as session:
         job = crud.get_job(session, job_id=job_id)
         if job is None or not job.webhook_url or job.webhook_status == "delivered":
             return None
         url = job.webhook_url
         message_id, body = message(job)
-    error = post(settings, url, message_id, body)
-    with rt.sessions() as session:
-        crud.record_webhook_attempt(
-            session,
-            job_id=job_id,
-            attempt=attempt,
-            delivered=error is None,
-            max_attempts=settings.webhook_max_attempts,
-        )
-    return retry_in(settings, f"job {job_id}", error, attempt)
+    return _post_and_record(rt, Job, job_id, url, message_id, body, attempt)
 
 
 def retry_in(settings: Settings, what: str, error: str | None, attempt: int) -> float | None:
@@ -106,7 +96,6 @@ def retry_in(settings: Settings, what: str, error: str | None, attempt: int) -> 
 def deliver_campaign(rt: Runtime, campaign_id: str, attempt: int) -> float | None:
     """Deliver an ended campaign's one webhook (`campaign.<status>`, the campaign as `GET
     /v1/campaigns/{id}` shows it), as `deliver` does a job's."""
-    settings = rt.settings
     with rt.sessions() as session:
         campaign = session.get(Campaign, campaign_id)
         if campaign is None or not campaign.webhook_url or campaign.webhook_status == "delivered":
@@ -117,13 +106,29 @@ def deliver_campaign(rt: Runtime, campaign_id: str, attempt: int) -> float | Non
         {"type": f"campaign.{public.status.value}", "data": public.model_dump(mode="json")},
         separators=(",", ":"),
     )
-    error = post(settings, url, f"{campaign_id}.{public.status.value}", body)
+    message_id = f"{campaign_id}.{public.status.value}"
+    return _post_and_record(rt, Campaign, campaign_id, url, message_id, body, attempt)
+
+
+def _post_and_record(
+    rt: Runtime,
+    table: type[Job] | type[Campaign],
+    row_id: str,
+    url: str,
+    message_id: str,
+    body: str,
+    attempt: int,
+) -> float | None:
+    """POST one attempt, record its outcome on the row, and say when to try again."""
+    settings = rt.settings
+    error = post(settings, url, message_id, body)
     with rt.sessions() as session:
-        crud.record_campaign_webhook_attempt(
+        crud.record_webhook_attempt(
             session,
-            campaign_id=campaign_id,
+            table=table,
+            row_id=row_id,
             attempt=attempt,
             delivered=error is None,
             max_attempts=settings.webhook_max_attempts,
         )
-    return retry_in(settings, f"campaign {campaign_id}", error, attempt)
+    return retry_in(settings, f"{table.__name__.lower()} {row_id}", error, attempt)
