@@ -88,7 +88,12 @@ def _same_pad(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
 
 class SameConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _same_pad(x, self.kernel_size[0], self.stride[0])
+        kernel, stride = self.kernel_size[0], self.stride[0]
+        if stride == 1 and kernel % 2:
+            # SAME at stride 1 is symmetric: the convolution pads as it reads, with no padded
+            # copy of the (widest, expanded) activation.
+            return F.conv2d(x, self.weight, self.bias, 1, kernel // 2, self.dilation, self.groups)
+        x = _same_pad(x, kernel, stride)
         return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 
@@ -116,11 +121,11 @@ class MBConvBlock(nn.Module):
         """The block's widest activation (after the 1x1 expansion): a rich, cheap feature."""
         if self.expand == 1:
             return x
-        return F.relu6(self._bn0(self._expand_conv(x)))
+        return F.relu6(self._bn0(self._expand_conv(x)), inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.expanded(x)
-        h = F.relu6(self._bn1(self._depthwise_conv(h)))
+        h = F.relu6(self._bn1(self._depthwise_conv(h)), inplace=True)
         h = self._bn2(self._project_conv(h))
         return x + h if self.residual else h
 
@@ -182,7 +187,7 @@ class EfficientNetLite0(Encoder):
     ) -> dict[str, torch.Tensor]:
         wanted = taps or self.style_taps
         last = max(_LITE0_TAPS[t][0] for t in wanted)
-        x = F.relu6(self._bn0(self._conv_stem((image - 0.5) / 0.5)))
+        x = F.relu6(self._bn0(self._conv_stem((image - 0.5) / 0.5)), inplace=True)
         out: dict[str, torch.Tensor] = {}
         blocks: list[MBConvBlock] = list(self._blocks)  # type: ignore[arg-type]
         for i, block in enumerate(blocks[: last + 1]):
@@ -201,7 +206,7 @@ class EfficientNetLite0(Encoder):
 
     def pooled(self, image: torch.Tensor) -> torch.Tensor:
         """Global-average-pooled head features (N, 1280): the image embedding KID compares."""
-        x = F.relu6(self._bn0(self._conv_stem((image - 0.5) / 0.5)))
+        x = F.relu6(self._bn0(self._conv_stem((image - 0.5) / 0.5)), inplace=True)
         for block in self._blocks:
             x = block(x)
         return F.relu6(self._bn1(self._conv_head(x))).mean(dim=(2, 3))

@@ -22,8 +22,8 @@ EPS = 1e-5
 
 def mean_std(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and std over space: (N, C, H, W) -> two (N, C, 1, 1)."""
-    var = x.float().var(dim=(2, 3), keepdim=True, unbiased=False)
-    return x.float().mean(dim=(2, 3), keepdim=True), (var + EPS).sqrt()
+    var, mean = torch.var_mean(x.float(), dim=(2, 3), keepdim=True, correction=0)  # one pass
+    return mean, (var + EPS).sqrt()
 
 
 def normalize(x: torch.Tensor) -> torch.Tensor:
