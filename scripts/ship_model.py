@@ -2,7 +2,8 @@
 
     python scripts/ship_model.py TRAINED.safetensors --evaluation scores.json \
         --corpus ../shared/corpus --wall-time-s 8640 --hardware "..." --notes notes.md \
-        --recipes recipes/default.toml recipes/default-colour.toml --palette-match 0.5
+        --recipes recipes/default.toml recipes/default-colour.toml recipes/default-style.toml \
+        --palette-match 0.5
 
 writes models/shipped/atelier-default.safetensors (the weights of TRAINED, its metadata plus a
 `card` record) and models/shipped/MODEL_CARD.md rendered from that record, so the card and the
@@ -72,9 +73,9 @@ file and re-run it rather than editing this page.
   {card["corpus"]["files"]}); trained on `train/` only, never on `val/`.
   **Research data**: the corpus was assembled from public research data sets whose image rights
   are not granted to us (see the corpus's SOURCES.md). To make a model you can ship, retrain the
-  same recipe on photos and paintings you hold the rights to:
-  `atelier train --recipe recipes/default.toml --content-dir YOUR/photos --style-dir YOUR/paintings --out runs/default/atelier-default.safetensors`,
-  then the same with `--recipe recipes/default-colour.toml --out runs/default/atelier-default-colour.safetensors`.
+  same recipes, in the order above, on photos and paintings you hold the rights to:
+  `atelier train --recipe RECIPE --content-dir YOUR/photos --style-dir YOUR/paintings --out OUT`,
+  where each recipe's header names its OUT and its `init` the file the one before it wrote.
 - **Hardware**: {card["hardware"]}; wall time {card["wall_time_s"] / 3600:.2f} h.
 
 ## Evaluation ({ev["pairs"]} pairs of `val/`, {ev["image_size"]} px short side; {card["evaluation_kind"]})
