@@ -9,8 +9,6 @@ there are.
 
 from __future__ import annotations
 
-import functools
-
 import torch
 
 # sRGB (linear) -> CIE XYZ, D65 white.
@@ -25,72 +23,32 @@ PALETTE_LEVELS = 256  # quantiles per Lab channel
 # exact enough for 256 levels, and a sort of 64 K values instead of all of a large image's.
 RANK_SAMPLE = 65536
 RANK_BINS = 4096  # histogram bins per channel for a result's ranks (L: 0.025 units a bin)
-# Entries of the linear -> sRGB table used when a result is matched (an 8-bit sRGB step is at
-# least 16 of its entries wide, so interpolation errs by well under half a step).
-ENCODE_TABLE_SIZE = 4096
 
 
 def rgb_to_lab(x: torch.Tensor) -> torch.Tensor:
     """sRGB (N, 3, H, W) in [0, 1] -> CIE Lab (D65): L in [0, 100], a and b about [-110, 110]."""
     x = x.float().clamp(0, 1)
-    return _linear_to_lab(torch.where(x > 0.04045, ((x + 0.055) / 1.055).pow(2.4), x / 12.92))
-
-
-def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
-    """CIE Lab (N, 3, H, W) -> sRGB in [0, 1] (colours outside the gamut are clipped)."""
-    linear = _lab_to_linear(lab)
-    srgb = torch.where(
-        linear > 0.0031308, 1.055 * linear.clamp_min(1e-8).pow(1 / 2.4) - 0.055, 12.92 * linear
-    )
-    return srgb.clamp(0, 1)
-
-
-@functools.cache
-def _decode_table() -> torch.Tensor:
-    """sRGB 8-bit code -> linear light: 256 exact values."""
-    v = torch.arange(256, dtype=torch.float64) / 255
-    return torch.where(v > 0.04045, ((v + 0.055) / 1.055).pow(2.4), v / 12.92).float()
-
-
-@functools.cache
-def _encode_table() -> torch.Tensor:
-    """Linear light on an even grid of [0, 1] -> sRGB, for interpolation."""
-    v = torch.linspace(0, 1, ENCODE_TABLE_SIZE, dtype=torch.float64)
-    return torch.where(v > 0.0031308, 1.055 * v.pow(1 / 2.4) - 0.055, 12.92 * v).float()
-
-
-def _srgb8_to_lab(x: torch.Tensor) -> torch.Tensor:
-    """rgb_to_lab of `x` rounded to the 8 bits it is stored in, with the sRGB decode read from a
-    table: the same Lab as rgb_to_lab on those 8-bit values, for a third of the time at 512 px."""
-    codes = x.float().clamp(0, 1).mul(255).round_().long()
-    linear = _decode_table().to(x.device).take(codes)
-    return _linear_to_lab(linear)
-
-
-def _linear_to_lab(linear: torch.Tensor) -> torch.Tensor:
-    xyz = torch.einsum("ij,njhw->nihw", linear.new_tensor(_RGB_TO_XYZ), linear)
+    linear = torch.where(x > 0.04045, ((x + 0.055) / 1.055).pow(2.4), x / 12.92)
+    xyz = torch.einsum("ij,njhw->nihw", x.new_tensor(_RGB_TO_XYZ), linear)
     xyz = xyz / xyz.new_tensor(_WHITE).view(1, 3, 1, 1)
     f = torch.where(xyz > 0.008856, xyz.clamp_min(1e-8).pow(1 / 3), 7.787 * xyz + 16 / 116)
     fx, fy, fz = f[:, 0], f[:, 1], f[:, 2]
     return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], dim=1)
 
 
-def _lab_to_linear(lab: torch.Tensor) -> torch.Tensor:
+def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
+    """CIE Lab (N, 3, H, W) -> sRGB in [0, 1] (colours outside the gamut are clipped)."""
     lab = lab.float()
     fy = (lab[:, 0] + 16) / 116
     f = torch.stack([fy + lab[:, 1] / 500, fy, fy - lab[:, 2] / 200], dim=1)
     xyz = torch.where(f > 0.206893, f.pow(3), (f - 16 / 116) / 7.787)
     xyz = xyz * xyz.new_tensor(_WHITE).view(1, 3, 1, 1)
     to_rgb = torch.linalg.inv(xyz.new_tensor(_RGB_TO_XYZ))
-    return torch.einsum("ij,njhw->nihw", to_rgb, xyz).clamp(0, 1)
-
-
-def _lab_to_srgb_tabled(lab: torch.Tensor) -> torch.Tensor:
-    """lab_to_rgb with the sRGB encode interpolated from a table (within 1e-4 of it)."""
-    pos = _lab_to_linear(lab).mul_(ENCODE_TABLE_SIZE - 1)
-    lo = pos.floor().long().clamp_(max=ENCODE_TABLE_SIZE - 2)
-    table = _encode_table().to(lab.device)
-    return torch.lerp(table.take(lo), table.take(lo + 1), pos - lo)
+    linear = torch.einsum("ij,njhw->nihw", to_rgb, xyz).clamp(0, 1)
+    srgb = torch.where(
+        linear > 0.0031308, 1.055 * linear.clamp_min(1e-8).pow(1 / 2.4) - 0.055, 12.92 * linear
+    )
+    return srgb.clamp(0, 1)
 
 
 def palette(x: torch.Tensor, levels: int = PALETTE_LEVELS) -> torch.Tensor:
@@ -123,8 +81,7 @@ def match_palette(x: torch.Tensor, target: torch.Tensor, amount: float) -> torch
     """
     if amount <= 0:
         return x
-    # The result is stored as 8-bit sRGB: both conversions use tables (a third of the time).
-    lab = _srgb8_to_lab(x)
+    lab = rgb_to_lab(x)
     flat = lab.flatten(2).contiguous()  # (N, 3, P)
     # Each pixel's rank in its channel, as a fraction in [0, 1], from a fine histogram (a sort
     # of every pixel costs more than the generator at 512 px)...
@@ -141,4 +98,4 @@ def match_palette(x: torch.Tensor, target: torch.Tensor, amount: float) -> torch
     frac = pos - lo
     matched = torch.lerp(target.gather(-1, lo), target.gather(-1, lo + 1), frac)
     mixed = torch.lerp(flat, matched, amount).view_as(lab)
-    return _lab_to_srgb_tabled(mixed).to(x.dtype)
+    return lab_to_rgb(mixed).to(x.dtype)
