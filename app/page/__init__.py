@@ -1,4 +1,5 @@
-"""The web page at `/`: one server-rendered template and a small script, no build step.
+"""The web page at `/`: one server-rendered template and a script of ES modules, one per panel,
+served as they are (no build step).
 
 The page talks to the same `/v1` API as any client (with the key kept in the browser), so it
 needs no routes of its own beyond serving itself; the upload limits are rendered into it so the
@@ -21,6 +22,7 @@ from contracts.training import BY_API_NAME
 
 APP_DIR = Path(__file__).resolve().parents[1]
 STATIC_DIR = APP_DIR / "static"
+SCRIPT_DIR = STATIC_DIR / "atelier"  # the page's ES modules; main.js imports the others
 templates = Jinja2Templates(directory=APP_DIR / "templates")
 router = APIRouter(include_in_schema=False)
 
@@ -44,9 +46,21 @@ TRAINING_FORM = ("steps", "image_size", "batch_size", "preview_every")
 def asset_version() -> str:
     """A digest of the static files, appended to their URLs so a new release is never stale."""
     digest = hashlib.sha256()
-    for path in sorted(STATIC_DIR.iterdir()):
+    for path in sorted(p for p in STATIC_DIR.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(STATIC_DIR).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
+
+
+@lru_cache
+def import_map() -> dict[str, dict[str, str]]:
+    """Each module's URL mapped to its versioned URL: the modules import one another by plain
+    relative paths (`./api.js`), and the browser's import map adds the version to those too."""
+    version = asset_version()
+    urls = [
+        f"/static/{p.relative_to(STATIC_DIR).as_posix()}" for p in sorted(SCRIPT_DIR.glob("*.js"))
+    ]
+    return {"imports": {url: f"{url}?v={version}" for url in urls}}
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -70,11 +84,12 @@ def index(request: Request, settings: SettingsDep) -> HTMLResponse:
             "training": training,
             "presets": SIZE_PRESETS,
             "version": asset_version(),
+            "import_map": import_map(),
         },
     )
 
 
 def install(app: FastAPI) -> None:
-    """Serve the page at `/` and its script and stylesheet under `/static`."""
+    """Serve the page at `/` and its script modules and stylesheet under `/static`."""
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

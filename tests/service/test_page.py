@@ -29,6 +29,14 @@ def test_page_is_served_with_the_limits_the_api_enforces(api):
     assert limits["max_upload_bytes"] == api.settings.max_upload_bytes
     assert limits["max_pixels"] == api.settings.max_pixels
     assert limits["max_upload_side"] == api.settings.max_upload_side
-    script = re.search(r'src="(/static/atelier\.js\?v=\w+)"', response.text)[1]
+    script = re.search(r'type="module" src="(/static/atelier/main\.js\?v=\w+)"', response.text)[1]
     assert api.client.get(script).status_code == 200
+    # The modules it imports, each at its versioned URL (the page's import map).
+    imports = json.loads(re.search(r'<script type="importmap">(.*?)</script>', response.text)[1])[
+        "imports"
+    ]
+    assert "/static/atelier/api.js" in imports
+    for versioned in imports.values():
+        served = api.client.get(versioned)
+        assert served.status_code == 200 and "javascript" in served.headers["content-type"]
     assert "/" not in api.client.get("/openapi.json").json()["paths"]  # the page is not API
