@@ -1,0 +1,90 @@
+"""The options a request takes, typed for the caller's editor and type checker, and how they
+travel in a multipart form (the service reads every field as text; lists go as JSON)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any, Literal, TypedDict
+
+# A photo, painting, mask or model file: a path, its bytes, or an open binary file.
+FileInput = str | os.PathLike[str] | bytes | IO[bytes]
+
+
+class StylizationOptions(TypedDict, total=False):
+    """What `POST /v1/stylizations` (and each child of a campaign) accepts beside the images;
+    the service's defaults apply to what is left out (see its API guide)."""
+
+    method: Literal["gan", "optimisation"]  # gan: fast, needs a model; optimisation: slow
+    strength: float  # 0..1
+    preserve_color: bool
+    tile_size: int  # GAN: the largest side in one pass
+    working_size: int  # optimisation: the side it works at
+    output_format: Literal["png", "jpeg", "webp"]
+    model_id: str
+    webhook_url: str
+    seed: int
+    keep_boxes: Sequence[Sequence[float]]  # [[x0, y0, x1, y1], ...] relative, kept photographic
+    feather: int  # pixels of soft edge outside the kept regions
+    output_size: str  # "1080x1080" or any WIDTHxHEIGHT
+    crop: Sequence[float]  # [x0, y0, x1, y1] relative: where to crop for output_size
+
+
+class CampaignFields(TypedDict, total=False):
+    """A campaign's own form fields (its options are `StylizationOptions`)."""
+
+    photos: Sequence[FileInput]
+    styles: Sequence[FileInput]
+    style_ids: Sequence[str]
+    regions: Sequence[Mapping[str, Any] | None]  # per photo: {"keep_boxes": [...], "crop": [...]}
+    name: str
+
+
+class TrainingSettings(TypedDict, total=False):
+    """A training job's settings (`contracts.training` on the service holds their defaults
+    and bounds; a fine-tune inherits its base model's loss settings unless set here)."""
+
+    steps: int
+    image_size: int
+    batch_size: int
+    lr_g: float
+    lr_d: float
+    w_adv: float
+    w_content: float
+    w_style: float
+    w_identity: float
+    w_color: float
+    augment: str
+    seed: int
+    checkpoint_every: int
+    preview_every: int
+    eval_images: int
+    gate_content_margin: float
+
+
+def form_text(value: object) -> str:
+    """A field's value as the form carries it: booleans in lower case, lists as JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    return json.dumps(value)
+
+
+def form_fields(options: Mapping[str, object]) -> dict[str, str]:
+    """The given options (None: left to the service's default) as form text."""
+    return {name: form_text(value) for name, value in options.items() if value is not None}
+
+
+def file_part(value: FileInput, default_name: str) -> tuple[str, bytes, str]:
+    """(filename, bytes, content type) of a multipart file part. The service decides by the
+    bytes, never by the declared type, so none is guessed here."""
+    if isinstance(value, bytes):
+        return default_name, value, "application/octet-stream"
+    if isinstance(value, str | os.PathLike):
+        path = Path(value)
+        return path.name, path.read_bytes(), "application/octet-stream"
+    name = Path(str(getattr(value, "name", default_name))).name
+    return name, value.read(), "application/octet-stream"
