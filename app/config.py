@@ -11,14 +11,17 @@ from pathlib import Path
 from typing import Literal
 
 import limits
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts.backends import check_backend_choice
 from contracts.modelfile import SHIPPED_MODEL
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ATELIER_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="ATELIER_", env_file=".env", extra="ignore", populate_by_name=True
+    )
 
     data_dir: Path = Path("data")
     database_url: str | None = None  # default: sqlite under data_dir
@@ -79,6 +82,15 @@ class Settings(BaseSettings):
     # The model the worker runs.
     encoder: str = "efficientnet-lite0"
     device: str = "auto"
+    # The inference backend (contracts.backends): auto (measured: the fastest installed one
+    # whose exported graphs match torch), torch, onnxruntime or openvino. ATELIER_RUNTIME, the
+    # name the issue first gave it, is read too.
+    backend: str = Field(
+        default="auto", validation_alias=AliasChoices("ATELIER_BACKEND", "ATELIER_RUNTIME")
+    )
+    # Where a worker keeps exported graphs on its own disk (default: data_dir / "graphs"); the
+    # job store and storage share them between workers.
+    graph_cache_dir: Path | None = None
     optimisation_steps: int = Field(default=100, gt=0)
     optimisation_size: int = Field(default=384, gt=0)
 
@@ -111,6 +123,11 @@ class Settings(BaseSettings):
     metrics_public: bool = False  # /metrics without an admin key (a private scrape network)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    @field_validator("backend")
+    @classmethod
+    def _backend_known(cls, value: str) -> str:
+        return check_backend_choice(value)
+
     @field_validator("rate_limit")
     @classmethod
     def _rate_parses(cls, value: str) -> str:
@@ -133,6 +150,10 @@ class Settings(BaseSettings):
     @property
     def storage_location(self) -> str:
         return self.storage_url or self.storage_path.as_uri()
+
+    @property
+    def graph_cache_path(self) -> Path:
+        return (self.graph_cache_dir or self.data_dir / "graphs").resolve()
 
     @property
     def training_path(self) -> Path:

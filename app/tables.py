@@ -159,6 +159,18 @@ class ModelFile(Base):
     sheet_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
+class ExportedGraph(Base):
+    """A model file's exported inference graphs (models.backends.export), in storage: exported
+    by the first worker that needed them, fetched by every other (worker.graph_cache)."""
+
+    __tablename__ = "exported_graphs"
+
+    # models.backends.export.graph_key: the model file's sha256, the graph format, the exporter.
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    graph_sha256: Mapped[str] = mapped_column(String(64))  # the packed graphs in storage
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class ModelActivation(Base):
     """The activation log: every activate and rollback, with who, why and what was active."""
 

@@ -13,6 +13,18 @@ import typer
 from contracts.stylize import METHODS, MIN_SIDE
 
 DEVICE_HELP = "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps."
+BACKEND_HELP = (
+    "Inference backend for the GAN: auto (the fastest installed one whose exported graphs match "
+    "torch, measured once per model and machine), torch, onnxruntime or openvino."
+)
+
+
+def backend_option() -> Any:
+    """--backend, defaulting to $ATELIER_BACKEND (or $ATELIER_RUNTIME), else auto."""
+    import os
+
+    default = os.environ.get("ATELIER_BACKEND") or os.environ.get("ATELIER_RUNTIME") or "auto"
+    return typer.Option(default, "--backend", "--runtime", help=BACKEND_HELP)
 
 
 def setting(name: str) -> Any:
@@ -32,13 +44,20 @@ def fail(message: str) -> typer.Exit:
 @contextmanager
 def clear_errors() -> Iterator[None]:
     """Bad input ends in one line on stderr and exit code 2, never a traceback."""
+    from models.backends import BackendUnavailableError
     from models.encoders import EncoderUnavailableError
     from models.images import ImageError
     from models.modelfile import ModelFileError
 
     try:
         yield
-    except (ImageError, ModelFileError, EncoderUnavailableError, ValueError) as err:
+    except (
+        ImageError,
+        ModelFileError,
+        EncoderUnavailableError,
+        BackendUnavailableError,
+        ValueError,
+    ) as err:
         raise fail(str(err)) from None
     except KeyboardInterrupt:
         raise fail("interrupted") from None
@@ -230,6 +249,7 @@ def stylize(
     ),
     encoder: str = typer.Option("efficientnet-lite0", help="Encoder for the optimisation method."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
+    backend: str = backend_option(),
 ) -> None:
     """Stylize a photo with one or more style images."""
     with clear_errors():
@@ -259,6 +279,7 @@ def stylize(
             device=device,
             optimisation_steps=steps,
             optimisation_size=image_size,
+            **({"backend": check_backend(backend)} if model is not None else {}),
         )
         if stylizer.untrained:
             typer.echo("warning: UNTRAINED encoder: this output is for tests only", err=True)
@@ -280,7 +301,7 @@ def stylize(
         bar.close()
         out.parent.mkdir(parents=True, exist_ok=True)
         result.save(out)
-        typer.echo(f"wrote {out} ({stylizer.method})")
+        typer.echo(f"wrote {out} ({stylizer.method}, {describe_backend(stylizer)})")
 
 
 def evaluate(
@@ -310,6 +331,10 @@ def evaluate(
     sheet_paintings: int = typer.Option(6, min=1, help="Contact sheet: paintings per photo."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the table as JSON."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
+    backend: str = backend_option(),
+    torch_reference: bool = typer.Option(
+        False, help="Add the GAN on torch fp32 (row gan-torch): the backend's reference."
+    ),
 ) -> None:
     """Score the GAN, the optimisation method, Magenta and the photo itself on the same pairs."""
     with clear_errors():
@@ -324,7 +349,8 @@ def evaluate(
 
         if sheet is not None and sheet.suffix.lower() not in (".jpg", ".jpeg", ".png"):
             raise ValueError(f"{sheet}: the contact sheet must end in .jpg or .png")
-        gan = GANStylizer.from_file(model, device=device)
+        gan = GANStylizer.from_file(model, device=device, backend=check_backend(backend))
+        typer.echo(f"gan: {describe_backend(gan)}", err=True)
         photo_files, painting_files = list_images(content_dir), list_images(style_dir)
         chosen = sample_pairs(len(photo_files), len(painting_files), pairs, seed)
         drawn = (
@@ -340,6 +366,10 @@ def evaluate(
         chosen = [(photo_index[ci], painting_index[si]) for ci, si in chosen]
         drawn = [(photo_index[ci], painting_index[si]) for ci, si in drawn]
         methods: dict[str, Stylizer] = {"gan": gan}
+        if torch_reference:
+            methods["gan-torch"] = GANStylizer.from_file(
+                model, device=device, backend="torch", bf16=False, channels_last=False
+            )
         if optimisation:
             # At the photo's own size (the evaluation size, or the timing size when timed): 4096
             # only bounds it.
@@ -390,6 +420,7 @@ def evaluate(
             data = {
                 "model": str(model),
                 "model_info": gan.model_info,
+                "backend": gan.backend_info,
                 "content_dir": str(content_dir),
                 "style_dir": str(style_dir),
                 "seed": seed,
@@ -399,6 +430,21 @@ def evaluate(
             json_out.parent.mkdir(parents=True, exist_ok=True)
             json_out.write_text(json.dumps(data, indent=2, default=str) + "\n")
             typer.echo(f"wrote {json_out}")
+
+
+def check_backend(choice: str) -> str:
+    """The choice, or a clear error naming the choices (ValueError: exit 2)."""
+    from contracts.backends import check_backend_choice, missing_backend
+
+    problem = missing_backend(check_backend_choice(choice))
+    if problem is not None:
+        raise ValueError(problem)
+    return choice
+
+
+def describe_backend(stylizer: Any) -> str:
+    info = getattr(stylizer, "backend_info", None) or {"name": "torch", "version": "?"}
+    return f"backend {info['name']} {info['version']}"
 
 
 def register(app: typer.Typer) -> None:

@@ -6,7 +6,7 @@ Each command imports its heavy dependencies (torch, the web stack) inside its bo
 
 import typer
 
-from cli import admin, gan, service
+from cli import admin, backends, gan, service
 
 app = typer.Typer(
     name="atelier",
@@ -18,6 +18,7 @@ app = typer.Typer(
 gan.register(app)
 service.register(app)
 admin.register(app)
+backends.register(app)
 
 
 def main() -> None:

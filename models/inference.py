@@ -8,10 +8,8 @@ the optimisation method's `working_size` (the side it optimises at); each ignore
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import math
-from collections.abc import Callable, Iterator, Sequence
+import hashlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,17 +17,24 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from models.backends import (
+    GraphCache,
+    GraphDirectory,
+    InferenceBackend,
+    describe,
+    open_backend,
+)
 from models.color import match_palette, palette
 from models.encoders import DEFAULT_ENCODER, Encoder, build_encoder
 from models.images import resize_max_side, to_image, to_tensor
+from models.losses import mean_std
 from models.modelfile import load_model, read_metadata
 from models.networks import Generator, StyleStats
 from models.optimisation import optimise
+from models.tiling import pad_to_multiple, stylize_tiled
 
 Progress = Callable[[float], None]
 StyleInput = Image.Image | StyleStats
-# Every encoder tap the generator uses is a multiple of this stride.
-PAD_MULTIPLE = 16
 
 
 def select_device(name: str = "auto") -> torch.device:
@@ -41,16 +46,6 @@ def select_device(name: str = "auto") -> torch.device:
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
-
-
-@functools.cache
-def cpu_has_bf16() -> bool:
-    """Native bf16 arithmetic (AVX512-BF16 or AMX); without it bf16 is emulated and slower."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def _check_strength(strength: float) -> None:
@@ -93,39 +88,8 @@ def preserve_colors(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tens
     return torch.cat([r, g, b], dim=1).clamp(0, 1)
 
 
-def _pad_to_multiple(x: torch.Tensor, multiple: int = PAD_MULTIPLE) -> torch.Tensor:
-    """Pad (N, C, H, W) at the bottom/right so that every encoder stride divides it exactly."""
-    h, w = x.shape[-2:]
-    ph = max(math.ceil(h / multiple) * multiple, 2 * multiple) - h
-    pw = max(math.ceil(w / multiple) * multiple, 2 * multiple) - w
-    if ph == 0 and pw == 0:
-        return x
-    mode = "reflect" if ph < h and pw < w else "replicate"
-    return F.pad(x, [0, pw, 0, ph], mode=mode)
-
-
-def _tiles(length: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of tiles of size `tile` covering [0, length) with at least `overlap` shared."""
-    if length <= tile:
-        return [0]
-    n = math.ceil((length - overlap) / (tile - overlap))
-    step = (length - tile) / (n - 1)
-    return [round(i * step) for i in range(n)]
-
-
-def _ramp(length: int, overlap: int, at_start: bool, at_end: bool) -> torch.Tensor:
-    """Blend weights along one axis of a tile: linear ramps where it overlaps a neighbour."""
-    w = torch.ones(length)
-    ramp = torch.linspace(0, 1, overlap + 2)[1:-1]
-    if not at_start:
-        w[:overlap] = ramp
-    if not at_end:
-        w[-overlap:] = ramp.flip(0)
-    return w
-
-
 class GANStylizer:
-    """Encoder -> AdaIN fusion -> decoder. ``__call__`` stylizes one photo."""
+    """Encoder -> fusion -> decoder, on an inference backend. ``__call__`` stylizes one photo."""
 
     method = "gan"
 
@@ -136,68 +100,96 @@ class GANStylizer:
         device: torch.device,
         model_info: dict[str, Any] | None = None,
         *,
+        backend: str | InferenceBackend = "torch",
         bf16: bool | None = None,
         channels_last: bool | None = None,
+        model_sha256: str | None = None,
+        graph_cache: GraphCache | None = None,
         style_size: int = 512,
         tile_overlap: int = 64,
     ) -> None:
         self.device = device
-        self.encoder = encoder.to(device)
-        self.generator = generator.to(device).eval()
+        self.encoder = encoder
+        self.generator = generator.eval()
         self.model_info = model_info or {}
         self.untrained = encoder.untrained or bool(
             self.model_info.get("encoder", {}).get("untrained")
         )
-        # Defaults by measurement (benchmarks/stylize.py, README): on this CPU channels_last and
-        # bf16 autocast together run 512 px in about half and 1024 px in about a third of the
-        # fp32 contiguous time. bf16 only where the CPU has native bf16 instructions.
-        if bf16 is None:
-            bf16 = device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16())
-        self.bf16 = bf16
-        self.channels_last = device.type != "mps" if channels_last is None else channels_last
-        if self.channels_last:
-            self.generator.to(memory_format=torch.channels_last)
-            self.encoder.to(memory_format=torch.channels_last)
+        # The torch backend's defaults by measurement (benchmarks/stylize.py, README): on a CPU
+        # with native bf16, bf16 autocast and channels_last; the graph backends run fp32.
+        self.backend: InferenceBackend = (
+            backend
+            if not isinstance(backend, str)
+            else open_backend(
+                backend,
+                encoder,
+                generator,
+                device,
+                model_sha256=model_sha256,
+                cache=graph_cache,
+                bf16=bf16,
+                channels_last=channels_last,
+            )
+        )
         self.style_size = style_size
         self.tile_overlap = tile_overlap
         self.taps = tuple(t.name for t in self.generator.taps)
 
     @classmethod
-    def from_file(cls, path: str | Path, device: str = "auto", **options: Any) -> GANStylizer:
+    def from_file(
+        cls,
+        path: str | Path,
+        device: str = "auto",
+        *,
+        backend: str = "auto",
+        graph_cache: GraphCache | None = None,
+        remeasure: bool = False,
+        **options: Any,
+    ) -> GANStylizer:
+        """The model file's pipeline on `backend` (models.backends; `remeasure`: auto times
+        the backends again). Options not the backend's go to the constructor."""
         meta_encoder = str(read_metadata(path)["encoder"]["name"])
         dev = select_device(device)
         encoder = build_encoder(meta_encoder, dev)
         generator, meta = load_model(path, encoder)
-        return cls(generator, encoder, dev, meta, **options)
+        torch_options = {k: options.pop(k) for k in ("bf16", "channels_last") if k in options}
+        runner = open_backend(
+            backend,
+            encoder,
+            generator,
+            dev,
+            model_sha256=hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+            cache=graph_cache if graph_cache is not None else GraphDirectory(),
+            remeasure=remeasure,
+            **torch_options,
+        )
+        return cls(generator, encoder, dev, meta, backend=runner, **options)
 
-    @contextlib.contextmanager
-    def _autocast(self) -> Iterator[None]:
-        if self.bf16:
-            with torch.autocast(self.device.type, dtype=torch.bfloat16):
-                yield
-        else:
-            yield
+    @property
+    def backend_info(self) -> dict[str, str]:
+        """Which backend runs this model, as results record it."""
+        return describe(self.backend)
 
-    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device)
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+    def warm_up(self, side: int = 256) -> None:
+        """One pass on a small image, so that the first job does not pay for the backend's
+        first-call allocations and kernel choices (measured: 4.5 s cold against 1.7 s warm)."""
+        x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0))
+        style = StyleStats.of(self.backend.encode(pad_to_multiple(x[..., : side // 2, :])))
+        self._run(x, style, 1.0)
 
     @torch.inference_mode()
     def style_stats(self, style: Image.Image) -> StyleStats:
         """Encode a style once; the result can be stored and reused with no encoder pass."""
-        x = self._prepare(to_tensor(resize_max_side(style, self.style_size)))
-        with self._autocast():
-            feats = self.encoder(x, self.taps)
-        return StyleStats.of({t: f.float() for t, f in feats.items()}, palette(x).cpu())
+        x = to_tensor(resize_max_side(style, self.style_size))
+        feats = self.backend.encode(pad_to_multiple(x))
+        return StyleStats.of(feats, palette(x).cpu())
 
     def _blend_styles(
         self, styles: Sequence[StyleInput], weights: Sequence[float] | None
     ) -> StyleStats:
         if not styles:
             raise ValueError("at least one style is needed")
-        stats = [
-            s.to(self.device) if isinstance(s, StyleStats) else self.style_stats(s) for s in styles
-        ]
+        stats = [s.to("cpu") if isinstance(s, StyleStats) else self.style_stats(s) for s in styles]
         w = list(weights) if weights is not None else [1.0] * len(stats)
         if len(w) != len(stats) or any(v < 0 for v in w) or sum(w) <= 0:
             raise ValueError(
@@ -271,11 +263,9 @@ class GANStylizer:
         content_stats: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> torch.Tensor:
         h, w = content.shape[-2:]
-        x = self._prepare(_pad_to_multiple(content))
-        with self._autocast():
-            feats = self.encoder(x, self.taps)
-            fused = self.generator.fuse(feats, style, strength, content_stats)
-            out = self.generator.decode(fused, (x.shape[-2], x.shape[-1]))
+        feats = self.backend.encode(pad_to_multiple(content))
+        stats = content_stats or {t: mean_std(f) for t, f in feats.items()}
+        out = self.backend.render(feats, style, strength, stats)
         return out[..., :h, :w].float().cpu()
 
     def _run_tiled(
@@ -286,53 +276,16 @@ class GANStylizer:
         tile: int,
         progress: Progress | None,
     ) -> torch.Tensor:
-        h, w = content.shape[-2:]
-        overlap = min(self.tile_overlap, tile // 4)
-        ys, xs = _tiles(h, tile, overlap), _tiles(w, tile, overlap)
-        boxes = [(y, x, min(y + tile, h), min(x + tile, w)) for y in ys for x in xs]
-        total_steps = 2 * len(boxes)
-        # Pass 1: content statistics of the whole photo, accumulated over the tiles' cores (each
-        # pixel counted once), so every tile is normalised alike.
-        sums: dict[str, list[torch.Tensor]] = {}
-        for i, (y0, x0, y1, x1) in enumerate(boxes):
-            cy0 = 0 if y0 == 0 else y0 + overlap // 2
-            cx0 = 0 if x0 == 0 else x0 + overlap // 2
-            cy1 = h if y1 == h else y1 - overlap // 2
-            cx1 = w if x1 == w else x1 - overlap // 2
-            with self._autocast():
-                feats = self.encoder(
-                    self._prepare(_pad_to_multiple(content[..., y0:y1, x0:x1])), self.taps
-                )
-            for t, f in feats.items():
-                s = self.encoder.tap(t).stride
-                core = f.float()[
-                    ...,
-                    (cy0 - y0) // s : max((cy1 - y0) // s, (cy0 - y0) // s + 1),
-                    (cx0 - x0) // s : max((cx1 - x0) // s, (cx0 - x0) // s + 1),
-                ]
-                acc = sums.setdefault(t, [torch.zeros(()), torch.zeros(()), torch.zeros(())])
-                acc[0] = acc[0] + core.sum(dim=(2, 3), keepdim=True)
-                acc[1] = acc[1] + core.pow(2).sum(dim=(2, 3), keepdim=True)
-                acc[2] = acc[2] + core.shape[-1] * core.shape[-2]
-            if progress:
-                progress((i + 1) / total_steps)
-        stats = {}
-        for t, (s1, s2, n) in sums.items():
-            mean = s1 / n
-            stats[t] = (mean, (s2 / n - mean.pow(2)).clamp_min(0).add(1e-5).sqrt())
-        # Pass 2: stylize each tile with the shared statistics and blend the overlaps linearly.
-        out = torch.zeros(1, 3, h, w)
-        norm = torch.zeros(1, 1, h, w)
-        for i, (y0, x0, y1, x1) in enumerate(boxes):
-            piece = self._run(content[..., y0:y1, x0:x1], style, strength, stats)
-            wy = _ramp(y1 - y0, overlap, y0 == 0, y1 == h)
-            wx = _ramp(x1 - x0, overlap, x0 == 0, x1 == w)
-            weight = (wy[:, None] * wx[None, :])[None, None]
-            out[..., y0:y1, x0:x1] += piece * weight
-            norm[..., y0:y1, x0:x1] += weight
-            if progress:
-                progress((len(boxes) + i + 1) / total_steps)
-        return out / norm
+        strides = {t.name: t.stride for t in self.generator.taps}
+        return stylize_tiled(
+            content,
+            tile,
+            min(self.tile_overlap, tile // 4),
+            encode=lambda x: self.backend.encode(pad_to_multiple(x)),
+            strides=strides,
+            render=lambda x, stats: self._run(x, style, strength, stats),
+            progress=progress,
+        )
 
 
 class OptimisationStylizer:
@@ -349,6 +302,11 @@ class OptimisationStylizer:
         self.image_size = image_size
         self.untrained = encoder.untrained
         self.model_info: dict[str, Any] = {}
+
+    @property
+    def backend_info(self) -> dict[str, str]:
+        """The optimisation method needs gradients: it runs on torch."""
+        return {"name": "torch", "version": str(torch.__version__)}
 
     def __call__(
         self,

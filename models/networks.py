@@ -35,6 +35,12 @@ class GeneratorConfig:
     # How far inference moves the output's Lab histograms to the painting's palette (0: not at
     # all, 1: exactly; models.color.match_palette). Not learned: set when a model is shipped.
     palette_match: float = 0.0
+    # Which generator the weights belong to (contracts.modelfile.ARCHITECTURES): "adain-skip",
+    # this module's Generator, or "modulated", models.modulated's, whose style also steers every
+    # decoder convolution. Files written before the field existed are "adain-skip".
+    architecture: str = "adain-skip"
+    # "modulated" only: width of the style code the decoder's modulations are read from.
+    code_dim: int = 32
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -190,8 +196,12 @@ class Generator(nn.Module):
             out[tap.name] = t if strength == 1.0 else strength * t + (1 - strength) * c
         return out
 
-    def decode(self, fused: dict[str, torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
-        """Fused features -> image (N, 3, H, W) in [0, 1] of the given (H, W)."""
+    def decode(
+        self, fused: dict[str, torch.Tensor], size: tuple[int, int] | None = None
+    ) -> torch.Tensor:
+        """Fused features -> image (N, 3, H, W) in [0, 1] of the given (H, W); None: the
+        shallowest tap's size times its stride (a scale factor, which an exported graph keeps
+        dynamic where a size read off a shape would be frozen at the traced one)."""
         h: torch.Tensor | None = None
         for tap, entry, body in zip(self.taps, self.entry, self.body, strict=True):
             x = entry(fused[tap.name])  # (N, width, H/stride, W/stride)
@@ -201,8 +211,31 @@ class Generator(nn.Module):
                 x = torch.cat([x, h], dim=1)
             h = body(x)
         assert h is not None
-        h = self.refine(F.interpolate(h, size=size, mode="nearest"))  # (N, width, H, W)
+        if size is None:
+            h = F.interpolate(h, scale_factor=float(self.last_stride), mode="nearest")
+        else:
+            h = F.interpolate(h, size=size, mode="nearest")
+        h = self.refine(h)  # (N, width, H, W)
         return torch.sigmoid(self.to_rgb(h))
+
+    def render(
+        self,
+        features: dict[str, torch.Tensor],
+        style: StyleStats,
+        strength: torch.Tensor | float,
+        content_stats: dict[str, tuple[torch.Tensor, torch.Tensor]],
+        size: tuple[int, int] | None = None,
+    ) -> torch.Tensor:
+        """Everything after the encoder, given the content's per-tap (mean, std): the part an
+        inference backend exports as one graph (models.backends). The statistics come from
+        outside so that a tiled photo shares the whole photo's; no branch on tensor values, so
+        the graph traces with any height and width."""
+        out = {}
+        for tap in self.taps:
+            c = features[tap.name]
+            t = adain(c, style.mean[tap.name], style.std[tap.name], content_stats[tap.name])
+            out[tap.name] = strength * t + (1 - strength) * c
+        return self.decode(out, size)
 
     def forward(
         self,
@@ -276,4 +309,12 @@ class MultiScaleDiscriminator(nn.Module):
 
 
 def build_generator(config: GeneratorConfig, taps: tuple[Tap, ...]) -> Generator:
-    return Generator(config, {t.name: t for t in taps})
+    """The generator `config.architecture` names; ValueError for an unknown name."""
+    by_name = {t.name: t for t in taps}
+    if config.architecture == "adain-skip":
+        return Generator(config, by_name)
+    if config.architecture == "modulated":
+        from models.modulated import ModulatedGenerator  # it extends Generator: imported late
+
+        return ModulatedGenerator(config, by_name)
+    raise ValueError(f"unknown generator architecture {config.architecture!r}")

@@ -1,6 +1,7 @@
 """The Celery app the worker runs: `celery -A worker.celery_app worker` (or `atelier worker`)."""
 
 import functools
+import logging
 import sys
 from typing import Any
 
@@ -78,6 +79,7 @@ def wake_if_ready(hub: Any) -> None:
         waker.wake()
 
 
+log = logging.getLogger("atelier.worker")
 celery_app = make_celery()
 celery_app.steps["worker"].add(WakeForQueuedCallbacks)
 
@@ -85,13 +87,25 @@ celery_app.steps["worker"].add(WakeForQueuedCallbacks)
 @worker_init.connect
 def _refuse_unmigrated_database(**_: Any) -> None:
     """Fail at start (naming `atelier db upgrade`), not on the first task, if `celery -A` is
-    used directly instead of `atelier worker`."""
+    used directly instead of `atelier worker`; likewise for a backend that is not installed.
+    Then load and warm the active model, so the first job runs as fast as the tenth."""
     from app.db import NotMigratedError
+    from contracts.backends import missing_backend
     from worker.runtime import runtime
 
     try:
-        runtime()
+        rt = runtime()
     except NotMigratedError as exc:
         # Celery logs and swallows exceptions from signal handlers; SystemExit gets through.
         sys.stderr.write(f"error: {exc}\n")
         raise SystemExit(2) from exc
+    problem = missing_backend(rt.settings.backend)
+    if problem is not None:
+        sys.stderr.write(f"error: {problem} (ATELIER_BACKEND)\n")
+        raise SystemExit(2)
+    from worker.stylization import warm_active_model
+
+    try:
+        log.info("warm-up: %s", warm_active_model(rt))
+    except Exception:  # a broken model fails its jobs with a code; the worker still serves
+        log.exception("warm-up failed; the first job loads the model itself")

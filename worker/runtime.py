@@ -70,6 +70,12 @@ class Runtime:
             )
         return stats
 
+    def graph_cache(self) -> Any:
+        """Exported graphs: this machine's folder, backed by the job store and storage."""
+        from worker.graph_cache import StoredGraphs
+
+        return StoredGraphs(self)
+
     def stylizer(self, model_path: Path | None, cache_key: str) -> Any:
         """Load a model once per process and keep it (loading costs seconds, a job milliseconds)."""
         if cache_key in self._stylizers:
@@ -83,6 +89,11 @@ class Runtime:
             device=self.settings.device,
             optimisation_steps=self.settings.optimisation_steps,
             optimisation_size=self.settings.optimisation_size,
+            **(
+                {"backend": self.settings.backend, "graph_cache": self.graph_cache()}
+                if model_path
+                else {}
+            ),
         )
         self._stylizers[cache_key] = stylizer
         while len(self._stylizers) > MAX_LOADED_MODELS:

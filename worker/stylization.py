@@ -49,6 +49,20 @@ def load_stylizer(rt: Runtime, job: Job) -> tuple[Any, ModelFile | None]:
         raise ModelFileError(f"model {model.id}: {type(exc).__name__}: {exc}") from exc
 
 
+def warm_active_model(rt: Runtime) -> str:
+    """Load the active model and run it once on a small image, before the worker takes its
+    first job: a fresh worker's first job then reports a warm model's time. What it did, for
+    the log."""
+    with rt.sessions() as session:
+        model = crud.get_active_model(session)
+    if model is None:
+        return "no active model to warm up"
+    with rt.storage.local_path(model.sha256) as path:
+        stylizer = rt.stylizer(path, model.sha256)
+    stylizer.warm_up()
+    return f"model {model.name} ({model.sha256[:12]}) loaded and warm on {stylizer.backend_info}"
+
+
 def job_styles(
     rt: Runtime, job: Job, stylizer: Any, model: ModelFile | None, timings: Timings
 ) -> list[Any]:
@@ -171,6 +185,8 @@ def stylize_work(
             "result_sha256": row.sha256,
             "result_info": {
                 "method": stylizer.method,  # what ran: "gan" or "optimisation"
+                # The inference backend that ran it (models.backends): name and version.
+                "backend": stylizer.backend_info,
                 "untrained": bool(stylizer.untrained),
                 # The model version that made the result; with `seed` it reproduces it.
                 "model_id": model.id if model is not None else None,

@@ -69,6 +69,7 @@ from app.crud.model_files import (
     activate_model,
     create_model,
     get_active_model,
+    get_exported_graph,
     get_model,
     get_model_by_training_job,
     list_activations,
@@ -76,6 +77,7 @@ from app.crud.model_files import (
     register_builtin_model,
     register_trained_model,
     rollback_target,
+    save_exported_graph,
 )
 from app.crud.retention import (
     delete_styles_of,
@@ -136,6 +138,7 @@ __all__ = [
     "get_set_stats",
     "get_style",
     "get_style_set_member",
+    "get_exported_graph",
     "get_style_stats",
     "has_admin_key",
     "heartbeat",
@@ -164,6 +167,7 @@ __all__ = [
     "require_image",
     "rollback_target",
     "save_set_stats",
+    "save_exported_graph",
     "save_style_stats",
     "set_key_limits",
     "set_members",

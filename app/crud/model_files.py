@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.crud.ids import new_id
 from app.storage import Storage, sha256_hex
-from app.tables import ApiKey, ModelActivation, ModelFile
+from app.tables import ApiKey, ExportedGraph, ModelActivation, ModelFile
 from contracts.modelfile import ModelFileError, read_model_metadata
 
 
@@ -170,3 +171,17 @@ def list_activations(session: Session, *, limit: int = 50) -> list[ModelActivati
     return list(
         session.scalars(select(ModelActivation).order_by(ModelActivation.id.desc()).limit(limit))
     )
+
+
+def get_exported_graph(session: Session, *, key: str) -> ExportedGraph | None:
+    return session.get(ExportedGraph, key)
+
+
+def save_exported_graph(session: Session, *, key: str, graph_sha256: str) -> None:
+    """Record a model's exported graphs; a concurrent worker that recorded them first wins
+    (the same key holds graphs exported from the same file by the same exporter)."""
+    session.add(ExportedGraph(key=key, graph_sha256=graph_sha256))
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()

@@ -72,7 +72,9 @@ def test_the_card_says_what_the_metadata_says() -> None:
 
 
 def test_a_fixed_pair_gives_the_recorded_output() -> None:
-    stylizer = GANStylizer.from_file(SHIPPED, device="cpu", bf16=False, channels_last=False)
+    stylizer = GANStylizer.from_file(
+        SHIPPED, device="cpu", backend="torch", bf16=False, channels_last=False
+    )
     photo, painting = synthetic_image(64, 64, seed=1), synthetic_image(64, 64, seed=2)
     out = to_tensor(stylizer(photo, [painting]))  # (1, 3, 64, 64)
     blocks = F.avg_pool2d(out, 16)[0]  # (3, 4, 4)

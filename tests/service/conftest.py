@@ -41,6 +41,7 @@ def embedded_settings(data_dir: Path, **overrides: object) -> Settings:
         "optimisation_size": 64,
         "builtin_model": "",  # tests that want one name their own tiny file
         "builtin_styles": False,  # tests that want them ask (listings stay the test's own)
+        "graph_cache_dir": os.environ["ATELIER_GRAPH_CACHE"],  # one export per session
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -166,6 +167,8 @@ RABBITMQ_URL = os.environ.get("ATELIER_TEST_RABBITMQ", "amqp://guest:guest@127.0
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"test-secret-for-webhooks-32bytes").decode()
 E2E_ENV = {
     "ATELIER_ENCODER": "random",
+    # Every worker of the session keeps exported graphs in one folder (tests/conftest.py).
+    "ATELIER_GRAPH_CACHE_DIR": os.environ["ATELIER_GRAPH_CACHE"],
     "ATELIER_OPTIMISATION_STEPS": "4",
     "ATELIER_OPTIMISATION_SIZE": "64",
     "ATELIER_DEVICE": "cpu",

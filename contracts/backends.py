@@ -1,0 +1,32 @@
+"""The inference backends a worker can run a model on, named without importing any of them.
+
+The API validates `ATELIER_BACKEND` at start with this list (a typo fails there, naming the
+choices), and a worker refuses to start when the backend it is told to use is not installed,
+instead of failing its first job. models.backends implements them.
+"""
+
+import importlib.util
+
+BACKEND_CHOICES = ("auto", "torch", "onnxruntime", "openvino")
+# The import name each backend needs (auto needs torch only: it falls back to it).
+BACKEND_MODULES = {
+    "auto": "torch",
+    "torch": "torch",
+    "onnxruntime": "onnxruntime",
+    "openvino": "openvino",
+}
+
+
+def check_backend_choice(choice: str) -> str:
+    """The choice itself, or ValueError naming the choices."""
+    if choice not in BACKEND_CHOICES:
+        raise ValueError(f"unknown backend {choice!r}; choose one of {', '.join(BACKEND_CHOICES)}")
+    return choice
+
+
+def missing_backend(choice: str) -> str | None:
+    """Why `choice` cannot run on this machine (its package is not installed), or None."""
+    module = BACKEND_MODULES[check_backend_choice(choice)]
+    if importlib.util.find_spec(module) is None:
+        return f"backend {choice!r} needs the package {module}: pip install {module}"
+    return None

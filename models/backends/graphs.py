@@ -1,0 +1,135 @@
+"""The graph backends: ONNX Runtime and OpenVINO, each running the exported encoder and render
+graphs (models.backends.export) on the CPU. They differ only in how a graph is compiled and run.
+
+Measured on 2-core x86 CPUs (README, benchmarks/stylize.py): both beat eager torch by 2-5x on
+these graphs; OpenVINO's CPU plugin (oneDNN, fused depthwise convolutions) is the faster.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import tempfile
+import threading
+from abc import abstractmethod
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from models.backends.base import BackendUnavailableError, ContentStats
+from models.backends.export import ExportedGraphs, render_input_names, render_inputs
+from models.networks import StyleStats
+
+
+def installed_version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+class GraphBackend:
+    """Feeds and fetches shared by the graph backends; subclasses compile and run a graph."""
+
+    name = ""
+    package = ""
+    version = ""
+
+    def __init__(self, graphs: ExportedGraphs, threads: int) -> None:
+        version = installed_version(self.package)
+        if version is None:
+            raise BackendUnavailableError(
+                f"backend {self.name!r} needs the package {self.package}: pip install {self.package}"
+            )
+        self.version = version
+        self.taps = graphs.taps
+        self.threads = max(1, threads)
+        self._render_names = render_input_names(self.taps)
+        self._encoder = self._compile(graphs.encoder)
+        self._render = self._compile(graphs.render)
+
+    @abstractmethod
+    def _compile(self, onnx: bytes) -> Any: ...
+
+    @abstractmethod
+    def _run(self, graph: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]: ...
+
+    def encode(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = image.detach().float().cpu().contiguous().numpy()
+        outs = self._run(self._encoder, {"image": x})
+        return {t: torch.from_numpy(o) for t, o in zip(self.taps, outs, strict=True)}
+
+    def render(
+        self,
+        features: dict[str, torch.Tensor],
+        style: StyleStats,
+        strength: float,
+        content_stats: ContentStats,
+    ) -> torch.Tensor:
+        tensors = render_inputs(self.taps, features, style.to("cpu"), content_stats)
+        feeds = {"strength": np.array(strength, dtype=np.float32)}
+        for name, t in zip(self._render_names[1:], tensors, strict=True):
+            feeds[name] = t.detach().float().cpu().contiguous().numpy()
+        return torch.from_numpy(self._run(self._render, feeds)[0])
+
+
+class OnnxRuntimeBackend(GraphBackend):
+    """ONNX Runtime's CPU execution provider, every graph optimisation on."""
+
+    name = "onnxruntime"
+    package = "onnxruntime"
+
+    def _compile(self, onnx: bytes) -> Any:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        return ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
+
+    def _run(self, graph: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return list(graph.run(None, feeds))
+
+
+class OpenVinoBackend(GraphBackend):
+    """OpenVINO's CPU plugin, latency hint, f32 inference precision (its default on a CPU with
+    AMX or AVX512-BF16 is bf16, which changes the picture: only by choice, after measurement)."""
+
+    name = "openvino"
+    package = "openvino"
+
+    def __init__(
+        self, graphs: ExportedGraphs, threads: int, compiled_cache: Path | None = None
+    ) -> None:
+        self.compiled_cache = compiled_cache
+        super().__init__(graphs, threads)
+
+    def _compile(self, onnx: bytes) -> Any:
+        import openvino as ov
+
+        core = ov.Core()
+        config: dict[str, Any] = {
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_NUM_THREADS": self.threads,
+            "INFERENCE_PRECISION_HINT": "f32",
+        }
+        if self.compiled_cache is not None:
+            # OpenVINO's own cache of compiled kernels, keyed by the graph: a second start of
+            # the same model skips most of the compile.
+            self.compiled_cache.mkdir(parents=True, exist_ok=True)
+            config["CACHE_DIR"] = str(self.compiled_cache)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "graph.onnx"
+            path.write_bytes(onnx)
+            model = core.read_model(str(path))
+        compiled = core.compile_model(model, "CPU", config)
+        return compiled, compiled.create_infer_request(), threading.Lock()
+
+    def _run(self, graph: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        compiled, request, lock = graph
+        with lock:  # one infer request per graph; its output buffers are reused by the next call
+            result = request.infer(feeds, share_inputs=True)
+            return [np.array(result[o], copy=True) for o in compiled.outputs]

@@ -1,0 +1,237 @@
+"""Which backend serves a model: the one named, or for `auto` the fastest that passes the
+parity check, measured once per model, machine and package versions and remembered in the graph
+cache (a second start compiles only the winner; `atelier backends` measures again)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from contracts.backends import check_backend_choice as check_choice
+from models.backends.base import BackendUnavailableError, InferenceBackend
+from models.backends.cache import GraphCache
+from models.backends.export import (
+    PARITY_TOLERANCE,
+    ExportedGraphs,
+    ExportRefusedError,
+    encoder_key,
+    export_encoder,
+    export_render,
+    graph_key,
+    probe_image,
+)
+from models.backends.graphs import (
+    GraphBackend,
+    OnnxRuntimeBackend,
+    OpenVinoBackend,
+    installed_version,
+)
+from models.backends.torch_backend import TorchBackend
+from models.encoders import Encoder
+from models.losses import mean_std
+from models.networks import Generator, StyleStats
+
+log = logging.getLogger("atelier.backends")
+
+__all__ = ["check_choice", "measure", "open_backend"]
+
+GRAPH_BACKENDS: dict[str, type[GraphBackend]] = {
+    "onnxruntime": OnnxRuntimeBackend,
+    "openvino": OpenVinoBackend,
+}
+
+
+def installed_graph_backends() -> list[str]:
+    return [n for n, cls in GRAPH_BACKENDS.items() if installed_version(cls.package) is not None]
+
+
+def _run_probe(backend: InferenceBackend, image: torch.Tensor, style: StyleStats) -> torch.Tensor:
+    feats = backend.encode(image)
+    stats = {t: mean_std(f) for t, f in feats.items()}
+    return backend.render(feats, style, 1.0, stats)
+
+
+def parity(backend: InferenceBackend, reference: TorchBackend) -> float:
+    """Max abs difference of `backend`'s picture to torch fp32's on the probe image, with the
+    probe's own statistics as the style (every tap exercised, values of a real picture)."""
+    image = probe_image()
+    style = StyleStats.of(reference.encode(probe_image(96).flip(-1)))
+    expected = _run_probe(reference, image, style)
+    return float((_run_probe(backend, image, style) - expected).abs().max())
+
+
+def _cached(
+    key: str | None, cache: GraphCache | None, what: str, export: Callable[[], bytes]
+) -> bytes:
+    if key is not None and cache is not None:
+        blob = cache.get(key)
+        if blob is not None:
+            return blob
+    started = time.perf_counter()
+    blob = export()
+    log.info("exported the %s graph in %.1f s", what, time.perf_counter() - started)
+    if key is not None and cache is not None:
+        cache.put(key, blob)
+    return blob
+
+
+def _graphs(
+    encoder: Encoder, generator: Generator, model_sha256: str | None, cache: GraphCache | None
+) -> ExportedGraphs:
+    """Both graphs, from the cache or exported (and then cached). Raises ExportRefusedError."""
+    taps = tuple(t.name for t in generator.taps)
+    render = _cached(
+        graph_key(model_sha256) if model_sha256 else None,
+        cache,
+        "generator",
+        lambda: export_render(encoder, generator),
+    )
+    encoded = _cached(
+        encoder_key(encoder, taps), cache, "encoder", lambda: export_encoder(encoder, taps)
+    )
+    return ExportedGraphs(encoded, render, taps)
+
+
+def _graph_backend(
+    name: str, graphs: ExportedGraphs, threads: int, cache: GraphCache | None
+) -> GraphBackend:
+    if name == "openvino":
+        compiled = getattr(cache, "compiled_dir", None)
+        return OpenVinoBackend(graphs, threads, compiled)
+    return GRAPH_BACKENDS[name](graphs, threads)
+
+
+def _time(backend: InferenceBackend, side: int = 256, runs: int = 3) -> float:
+    """Best of `runs` seconds for one probe picture of `side` px, after a warm call."""
+    image = probe_image(side)
+    style = StyleStats.of(backend.encode(probe_image(96)))
+    _run_probe(backend, image, style)  # warm: first calls allocate and choose kernels
+    best = float("inf")
+    for _ in range(runs):
+        started = time.perf_counter()
+        _run_probe(backend, image, style)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def machine_signature(threads: int) -> str:
+    """What a measured choice depends on: the CPU, the thread count and the packages."""
+    try:
+        cpu = next(
+            (line for line in Path("/proc/cpuinfo").read_text().splitlines() if "flags" in line),
+            "",
+        )
+    except OSError:
+        cpu = ""
+    versions = [str(torch.__version__)] + [
+        installed_version(cls.package) or "-" for cls in GRAPH_BACKENDS.values()
+    ]
+    text = "|".join([platform.machine(), platform.processor(), cpu, str(threads), *versions])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _checked(
+    names: list[str],
+    graphs: ExportedGraphs,
+    reference: TorchBackend,
+    threads: int,
+    cache: GraphCache | None,
+) -> list[InferenceBackend]:
+    """The named graph backends that compile the graphs and pass the parity check."""
+    passed: list[InferenceBackend] = []
+    for name in names:
+        try:
+            backend = _graph_backend(name, graphs, threads, cache)
+            diff = parity(backend, reference)
+        except Exception as err:  # a graph the engine cannot compile or run
+            log.error("backend %s refused the graphs (%s: %s)", name, type(err).__name__, err)
+            continue
+        if diff > PARITY_TOLERANCE:
+            log.error(
+                "backend %s refused: its picture differs from torch fp32 by %.2g (> %g) on the "
+                "probe image",
+                name,
+                diff,
+                PARITY_TOLERANCE,
+            )
+            continue
+        log.info("backend %s %s: parity %.1e on the probe image", name, backend.version, diff)
+        passed.append(backend)
+    return passed
+
+
+def measure(
+    backends: list[InferenceBackend], side: int = 256
+) -> list[tuple[float, InferenceBackend]]:
+    """Seconds per probe picture of each backend, fastest first."""
+    timed = [(_time(b, side), b) for b in backends]
+    for seconds, b in timed:
+        log.info("auto: %s %.1f ms on the %d px probe", b.name, seconds * 1000, side)
+    return sorted(timed, key=lambda pair: pair[0])
+
+
+def open_backend(
+    choice: str,
+    encoder: Encoder,
+    generator: Generator,
+    device: torch.device,
+    *,
+    model_sha256: str | None = None,
+    cache: GraphCache | None = None,
+    threads: int | None = None,
+    remeasure: bool = False,
+    **torch_options: bool | None,
+) -> InferenceBackend:
+    """The backend that runs this model (see the package docstring for `choice`). With
+    `remeasure`, auto measures again instead of taking the remembered choice."""
+    check_choice(choice)
+    threads = threads or torch.get_num_threads()
+
+    def on_torch() -> InferenceBackend:
+        return TorchBackend(encoder, generator, device, **torch_options)
+
+    if choice == "torch" or (device.type != "cpu" and choice == "auto"):
+        return on_torch()
+    if device.type != "cpu":
+        raise BackendUnavailableError(f"backend {choice!r} runs on the CPU, not {device}")
+    names = [choice] if choice != "auto" else installed_graph_backends()
+    for name in names:
+        if installed_version(GRAPH_BACKENDS[name].package) is None:
+            raise BackendUnavailableError(
+                f"backend {name!r} is not installed: pip install {GRAPH_BACKENDS[name].package}"
+            )
+    remembered_key = (
+        f"{graph_key(model_sha256)}-auto-{machine_signature(threads)}"
+        if choice == "auto" and model_sha256 and cache is not None
+        else None
+    )
+    race = choice == "auto"  # measure the candidates against torch, unless already measured
+    if remembered_key and cache is not None and not remeasure:
+        blob = cache.get(remembered_key)
+        remembered = json.loads(blob).get("choice") if blob else None
+        if remembered == "torch":
+            return on_torch()
+        if remembered in names:
+            names, race = [remembered], False
+    if not names:
+        return on_torch()
+    try:
+        graphs = _graphs(encoder, generator, model_sha256, cache)
+    except ExportRefusedError as err:
+        log.error("graph export refused, serving on torch: %s", err)
+        return on_torch()
+    reference = TorchBackend.exact(encoder, generator)
+    passed = _checked(names, graphs, reference, threads, cache)
+    if not race:  # named, or auto's remembered winner
+        return passed[0] if passed else on_torch()
+    fastest = measure([*passed, on_torch()])[0][1]
+    if remembered_key and cache is not None:
+        cache.put(remembered_key, json.dumps({"choice": fastest.name}).encode())
+    return fastest

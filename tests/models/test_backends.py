@@ -1,0 +1,159 @@
+"""The inference backends: exported graphs that match torch, refusals that fall back to torch,
+and the graph cache that spares a second start the export (models.backends)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+
+from models.backends import GraphDirectory, TorchBackend, open_backend
+from models.backends.export import encoder_key, graph_key
+from models.encoders import build_random
+from models.images import to_tensor
+from models.inference import GANStylizer
+from models.networks import Generator, GeneratorConfig, build_generator
+from tests.models.conftest import synthetic_image
+
+GRAPH_BACKENDS = ("onnxruntime", "openvino")
+CPU = torch.device("cpu")
+
+
+def tiny_generator(seed: int) -> Generator:
+    torch.manual_seed(seed)
+    generator = build_generator(GeneratorConfig(widths=(16, 8, 8, 8)), build_random().taps)
+    with torch.no_grad():  # weights away from the initialisation: every layer matters
+        for p in generator.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return generator.eval()
+
+
+@pytest.fixture(scope="module")
+def cache() -> GraphDirectory:
+    """The session's folder (tests/conftest.py): the random encoder's graph is exported once."""
+    return GraphDirectory()
+
+
+@pytest.fixture(scope="module")
+def generator() -> Generator:
+    return tiny_generator(seed=1)
+
+
+def generator_taps(generator: Generator) -> tuple[str, ...]:
+    return tuple(t.name for t in generator.taps)
+
+
+def exact(generator: Generator) -> GANStylizer:
+    encoder = build_random()
+    return GANStylizer(generator, encoder, CPU, backend=TorchBackend.exact(encoder, generator))
+
+
+def on(choice: str, generator: Generator, cache: GraphDirectory, sha: str) -> GANStylizer:
+    encoder = build_random()
+    backend = open_backend(choice, encoder, generator, CPU, model_sha256=sha, cache=cache)
+    return GANStylizer(generator, encoder, CPU, backend=backend)
+
+
+@pytest.mark.parametrize("name", GRAPH_BACKENDS)
+def test_a_graph_backend_paints_what_torch_paints(name, generator, cache) -> None:
+    """Odd sizes (padded to the stride) and a tiled photo: within 1e-3 of torch fp32."""
+    stylizer = on(name, generator, cache, sha="a" * 64)
+    assert stylizer.backend_info["name"] == name
+    reference = exact(generator)
+    style = reference.style_stats(synthetic_image(70, 90, seed=3))
+    content = synthetic_image(150, 97, seed=4)
+    for tile_size in (None, 64):
+        got = stylizer.stylize_tensor(to_tensor(content), style, tile_size=tile_size)
+        want = reference.stylize_tensor(to_tensor(content), style, tile_size=tile_size)
+        assert got.shape == want.shape == (1, 3, 97, 150)
+        assert (got - want).abs().max() < 1e-3
+    # A style encoded by the backend is the style torch encodes.
+    painting = synthetic_image(64, 48, seed=5)
+    ours, theirs = stylizer.style_stats(painting), reference.style_stats(painting)
+    assert all(torch.allclose(ours.std[t], theirs.std[t], atol=1e-4) for t in ours.std)
+
+
+def test_a_second_start_takes_the_graphs_from_the_cache(generator, cache, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="atelier.backends")
+    on("onnxruntime", generator, cache, sha="b" * 64)
+    assert any("exported the generator graph" in r.message for r in caplog.records)
+    assert cache.get(graph_key("b" * 64)) is not None
+    assert cache.get(encoder_key(build_random(), generator_taps(generator))) is not None
+    caplog.clear()
+    stylizer = on("onnxruntime", generator, cache, sha="b" * 64)
+    assert stylizer.backend_info["name"] == "onnxruntime"
+    assert not any("exported" in r.message for r in caplog.records)
+
+
+def test_graphs_that_paint_otherwise_are_refused_for_torch(generator, cache, caplog) -> None:
+    """Another model's graph under this model's key (a stale or corrupt cache): the parity
+    check refuses it and torch serves."""
+    on("onnxruntime", generator, cache, sha="a" * 64)
+    blob = cache.get(graph_key("a" * 64))
+    assert blob is not None
+    cache.put(graph_key("c" * 64), blob)
+    caplog.set_level(logging.INFO, logger="atelier.backends")
+    stylizer = on("openvino", tiny_generator(seed=2), cache, sha="c" * 64)
+    assert stylizer.backend_info["name"] == "torch"
+    assert any("differs from torch" in r.message for r in caplog.records)
+
+
+class DataDependentGenerator(Generator):
+    """A decoder that branches on a value, which no static graph can hold."""
+
+    def render(self, features, style, strength, content_stats, size=None):  # type: ignore[no-untyped-def]
+        out = super().render(features, style, strength, content_stats, size)
+        if bool(out.mean() > 0.5):
+            return out.flip(-1)
+        return out
+
+
+def test_a_model_that_cannot_export_runs_on_torch(generator, cache, caplog) -> None:
+    model = DataDependentGenerator(generator.config, {t.name: t for t in build_random().taps})
+    model.load_state_dict(generator.state_dict())
+    caplog.set_level(logging.INFO, logger="atelier.backends")
+    stylizer = on("onnxruntime", model.eval(), cache, sha="d" * 64)
+    assert isinstance(stylizer.backend, TorchBackend)
+    assert any("export refused" in r.message for r in caplog.records)
+    assert stylizer(synthetic_image(40, 40, seed=6), [synthetic_image(32, 32, seed=7)]).size == (
+        40,
+        40,
+    )
+
+
+def test_auto_measures_once_then_remembers(generator, cache, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="atelier.backends")
+    first = on("auto", generator, cache, sha="a" * 64)
+    timed = {r.message.split()[1] for r in caplog.records if r.message.startswith("auto:")}
+    assert timed == {"torch", *GRAPH_BACKENDS}
+    caplog.clear()
+    second = on("auto", generator, cache, sha="a" * 64)
+    assert not any(r.message.startswith("auto:") for r in caplog.records)
+    assert second.backend_info == first.backend_info
+
+
+def test_a_fine_tuned_model_file_is_exported_on_first_use(tiny_model: Path, tmp_path) -> None:
+    """A model file nobody exported before (the tiny trained one): graphs made on first use,
+    under the file's sha256, and the picture is torch's."""
+    cache = GraphDirectory()
+    stylizer = GANStylizer.from_file(
+        tiny_model, device="cpu", backend="openvino", graph_cache=cache
+    )
+    assert stylizer.backend_info["name"] == "openvino"
+    sha = hashlib.sha256(tiny_model.read_bytes()).hexdigest()
+    assert cache.get(graph_key(sha)) is not None
+    reference = GANStylizer.from_file(
+        tiny_model, device="cpu", backend="torch", bf16=False, channels_last=False
+    )
+    photo, painting = synthetic_image(48, 40, seed=8), synthetic_image(40, 40, seed=9)
+    style = reference.style_stats(painting)
+    got = stylizer.stylize_tensor(to_tensor(photo), style)
+    assert (got - reference.stylize_tensor(to_tensor(photo), style)).abs().max() < 1e-3
+
+
+def test_an_unknown_backend_names_the_choices(generator) -> None:
+    with pytest.raises(ValueError, match="auto, torch, onnxruntime, openvino"):
+        open_backend("nonsense", build_random(), generator, CPU)
