@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import limits
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.backends import check_backend_choice
@@ -180,10 +180,23 @@ RENAMED = {
 }
 
 
+class SettingsError(ValueError):
+    """An environment variable with a value the settings refuse; the message names it."""
+
+
 @lru_cache
 def get_settings() -> Settings:
     """The process-wide settings; tests build their own `Settings` and pass it explicitly."""
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        names = [str(e["loc"][0]).upper() for e in exc.errors()]
+        lines = [
+            f"{n if n.startswith('ATELIER_') else 'ATELIER_' + n}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
+            for n, e in zip(names, exc.errors(), strict=True)
+        ]
+        raise SettingsError("invalid settings: " + "; ".join(lines)) from None
     for old, field in RENAMED.items():
         new = "ATELIER_" + field.upper()
         if old in os.environ and new not in os.environ:

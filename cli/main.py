@@ -22,4 +22,10 @@ backends.register(app)
 
 
 def main() -> None:
-    app()
+    from app.config import SettingsError
+
+    try:
+        app()
+    except SettingsError as exc:  # a bad ATELIER_* variable: one clear line, exit code 2
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None

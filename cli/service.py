@@ -155,6 +155,13 @@ def worker(
 ) -> None:
     """Run a Celery worker that executes stylization jobs."""
     _require_migrated(_engine())
+    from app.config import get_settings
+    from contracts.backends import missing_backend
+
+    problem = missing_backend(get_settings().backend)
+    if problem is not None:  # at start, not as a failed first job
+        typer.echo(f"error: {problem} (ATELIER_BACKEND)", err=True)
+        raise typer.Exit(code=2)
     from worker.celery_app import celery_app
 
     celery_app.worker_main(worker_argv(queues, pool, concurrency, loglevel))

@@ -27,6 +27,10 @@ def check_backend_choice(choice: str) -> str:
 def missing_backend(choice: str) -> str | None:
     """Why `choice` cannot run on this machine (its package is not installed), or None."""
     module = BACKEND_MODULES[check_backend_choice(choice)]
-    if importlib.util.find_spec(module) is None:
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a finder that refuses it, or a half-removed module
+        found = False
+    if not found:
         return f"backend {choice!r} needs the package {module}: pip install {module}"
     return None

@@ -23,12 +23,15 @@ class StoredGraphs:
         self.compiled_dir = self.local.compiled_dir
 
     def get(self, key: str) -> bytes | None:
-        blob = self.local.get(key)
-        if blob is not None:
-            return blob
         with self.rt.sessions() as session:
             row = crud.get_exported_graph(session, key=key)
-        if row is None or not self.rt.storage.exists(row.graph_sha256):
+        shared = row is not None and self.rt.storage.exists(row.graph_sha256)
+        blob = self.local.get(key)
+        if blob is not None:
+            if not shared:  # this machine has it, the others do not (a new store): share it
+                self.put(key, blob)
+            return blob
+        if row is None or not shared:
             return None
         blob = self.rt.storage.get(row.graph_sha256)
         self.local.put(key, blob)

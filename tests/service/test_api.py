@@ -262,6 +262,13 @@ def test_admin_uploads_lists_and_activates_models(api):
         b"not a model at all",
         _model_file(metadata={"format": "something-else/9"}),
         _model_file(metadata={"format": "atelier-gan/1", "config": {}}),
+        _model_file(
+            metadata={
+                "format": "atelier-gan/1",
+                "config": {"architecture": "transformer"},
+                "encoder": {"name": "random", "digest": "0" * 16},
+            }
+        ),
         _model_file(truncate=8),
         struct.pack("<Q", 10**6) + b"{}",
     ],
@@ -270,6 +277,7 @@ def test_admin_uploads_lists_and_activates_models(api):
         "garbage",
         "wrong format",
         "no encoder (the worker could not load it)",
+        "a generator architecture no worker builds",
         "truncated tensors",
         "header past the end",
     ],
@@ -286,12 +294,13 @@ def test_invalid_model_files_are_rejected_without_a_trace(api, data):
 # --- process-level guarantees ----------------------------------------------------------------
 
 
-def test_api_process_never_imports_torch_models_or_worker():
+def test_api_process_never_imports_torch_models_worker_or_a_backend():
     code = (
         "import sys, app.main\n"
         "from app.config import Settings\n"
         "app.main.create_app(Settings(data_dir='/tmp/atelier-import-check'))\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'models', 'worker'))\n"
+        "heavy = ('torch', 'models', 'worker', 'onnxruntime', 'openvino', 'onnx', 'av', 'cv2')\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in heavy)\n"
         "print(bad)\n"
         "sys.exit(1 if bad else 0)\n"
     )
