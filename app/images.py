@@ -6,6 +6,10 @@ Decisions (documented in the README):
   using the first frame: a user who sends an animation would not expect a still result.
 - CMYK, palette, 16-bit and alpha images are converted to 8-bit RGB (alpha over white);
   EXIF orientation is applied, so the stored image is upright and has no EXIF.
+- What was sent is kept where that is safe: a plain RGB PNG as it is, an upright RGB JPEG with
+  its metadata segments removed (app.jpeg_segments; no re-encode); everything else is stored as
+  a PNG. Storing a JPEG as a PNG cost more than the model (several times the bytes, an encode
+  in the API and a slower decode in the worker).
 - Pixel limits are checked from the header before decoding, and Pillow's decompression-bomb
   warning is turned into an error, so a small file cannot expand to gigabytes in memory.
 """
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.errors import DomainError, InvalidInput, TooLarge, UnsupportedFormat
+from app.jpeg_segments import NotAJpegError, strip_metadata
 
 ALLOWED_FORMATS = {
     "PNG": "image/png",
@@ -30,6 +35,7 @@ PNG_COMPRESS_LEVEL = 1
 # PNG chunks that change no pixel and say nothing about the sender: such an RGB upload is
 # stored as sent (an EXIF, ICC, text or transparency chunk means it is re-encoded without).
 PLAIN_PNG_INFO = {"dpi", "gamma", "srgb", "aspect"}
+ORIENTATION = 0x0112  # the EXIF tag; 1: upright
 OUTPUT_FORMATS = {
     "png": ("PNG", "image/png"),
     "jpeg": ("JPEG", "image/jpeg"),
@@ -52,7 +58,8 @@ def sniff(data: bytes) -> str | None:
 
 @dataclass(frozen=True)
 class CleanImage:
-    png: bytes  # normalised RGB PNG: what gets stored
+    data: bytes  # what gets stored: an RGB PNG, or an upright RGB JPEG without metadata
+    content_type: str
     width: int
     height: int
     source_format: str
@@ -101,12 +108,17 @@ def validate_image(
         if fmt == "PNG" and image.mode == "RGB" and set(image.info) <= PLAIN_PNG_INFO:
             # Already what we store (RGB, nothing to turn, no metadata): keep the bytes rather
             # than spend an encode (tens of ms at 512 px) to get the same pixels.
-            return CleanImage(png=bytes(data), width=width, height=height, source_format=fmt)
+            return CleanImage(bytes(data), "image/png", width, height, fmt)
+        if fmt == "JPEG" and image.mode == "RGB" and image.getexif().get(ORIENTATION, 1) == 1:
+            try:
+                return CleanImage(strip_metadata(bytes(data)), "image/jpeg", width, height, fmt)
+            except NotAJpegError:
+                pass  # Pillow decoded it, our segment walk did not: store the pixels instead
         upright: Image.Image = ImageOps.exif_transpose(image) or image
         rgb = to_rgb(upright)
     out = io.BytesIO()
     rgb.save(out, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-    return CleanImage(png=out.getvalue(), width=rgb.width, height=rgb.height, source_format=fmt)
+    return CleanImage(out.getvalue(), "image/png", rgb.width, rgb.height, fmt)
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

@@ -76,7 +76,7 @@ class SetImage:
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.clean.png).hexdigest()
+        return hashlib.sha256(self.clean.data).hexdigest()
 
 
 @dataclass

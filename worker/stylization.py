@@ -3,6 +3,7 @@ pipeline, store the result with the model version and seed that reproduce it."""
 
 import functools
 import io
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -70,11 +71,11 @@ def job_styles(
     are stored once per model and set content, a single image's cached per process; the
     optimisation method takes the images."""
 
-    def image(key: str) -> Any:
+    def image(key: str, max_side: int | None = None) -> Any:
         with timings.stage("load_inputs"):
             data = rt.storage.get(key)
         with timings.stage("decode"):
-            return decode(data)
+            return decode(data, max_side)
 
     if job.style_set_id is None:
         style_key = job.style_sha256
@@ -83,7 +84,14 @@ def job_styles(
         if model is None:  # the optimisation method needs the pixels
             return [image(style_key)]
         with timings.stage("style_stats"):
-            return [rt.style_stats(stylizer, model.sha256, style_key, lambda: image(style_key))]
+            return [
+                rt.style_stats(
+                    stylizer,
+                    model.sha256,
+                    style_key,
+                    lambda: image(style_key, getattr(stylizer, "style_size", None)),
+                )
+            ]
     with timings.stage("load_inputs"), rt.sessions() as session:
         image_set = crud.get_image_set(session, set_id=job.style_set_id, kind="style")
         if image_set is None:
@@ -95,11 +103,19 @@ def job_styles(
         return [style_set_stats(rt, stylizer, model.sha256, image_set, keys, image)]
 
 
-def decode(data: bytes) -> Any:
-    """A stored image's pixels (stored images are RGB PNGs or the result formats)."""
+def decode(data: bytes, max_side: int | None = None) -> Any:
+    """A stored image's pixels (RGB PNGs or JPEGs, or the result formats). With `max_side`,
+    a JPEG is decoded at the smallest of 1, 1/2, 1/4 or 1/8 scale that still covers it (DCT
+    scaling): a style the model reads at 512 px need not be decoded at 4000."""
     from PIL import Image
 
-    return Image.open(io.BytesIO(data)).convert("RGB")
+    image = Image.open(io.BytesIO(data))
+    if max_side is not None and image.format == "JPEG":
+        w, h = image.size
+        scale = max_side / max(w, h)
+        if scale < 1:  # Pillow keeps each side at least the size asked for
+            image.draft("RGB", (math.ceil(w * scale), math.ceil(h * scale)))
+    return image.convert("RGB")
 
 
 def style_set_stats(

@@ -47,7 +47,7 @@ def check_mask(data: bytes | bytearray, *, max_pixels: int, max_upload_side: int
         raise
     except DomainError as exc:
         raise APIError(422, "invalid_mask", f"{exc.message} ({exc.code})") from exc
-    extrema = Image.open(io.BytesIO(mask.png)).convert("L").getextrema()
+    extrema = Image.open(io.BytesIO(mask.data)).convert("L").getextrema()
     if int(extrema[1]) < MASK_KEEP_BELOW:  # type: ignore[arg-type]  # (min, max) for "L"
         raise APIError(
             422, "mask_all_black", "the mask keeps the whole photo: white marks what to stylize"

@@ -46,10 +46,10 @@ def _add_clean_image(session: Session, *, storage: Storage, image: CleanImage) -
     return _add_image(
         session,
         storage=storage,
-        data=image.png,
+        data=image.data,
         width=image.width,
         height=image.height,
-        content_type="image/png",
+        content_type=image.content_type,
     )
 
 

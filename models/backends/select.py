@@ -1,6 +1,7 @@
 """Which backend serves a model: the one named, or for `auto` the fastest that passes the
-parity check, measured once per model, machine and package versions and remembered in the graph
-cache (a second start compiles only the winner; `atelier backends` measures again)."""
+parity check, measured once per architecture, machine and package versions and remembered in
+the graph cache (a later start, or a fine-tuned model, compiles only the winner; `atelier
+backends` measures again)."""
 
 from __future__ import annotations
 
@@ -108,16 +109,19 @@ def _graph_backend(
     return GRAPH_BACKENDS[name](graphs, threads)
 
 
-def _time(backend: InferenceBackend, side: int = 256, runs: int = 3) -> float:
-    """Best of `runs` seconds for one probe picture of `side` px, after a warm call."""
+def _times(backends: list[InferenceBackend], side: int, rounds: int) -> list[float]:
+    """Best seconds per probe picture of `side` px of each backend, the backends taking turns
+    round by round, so that another process's load falls on all of them alike."""
     image = probe_image(side)
-    style = StyleStats.of(backend.encode(probe_image(96)))
-    _run_probe(backend, image, style)  # warm: first calls allocate and choose kernels
-    best = float("inf")
-    for _ in range(runs):
-        started = time.perf_counter()
-        _run_probe(backend, image, style)
-        best = min(best, time.perf_counter() - started)
+    style = StyleStats.of(backends[0].encode(probe_image(96)))
+    for b in backends:
+        _run_probe(b, image, style)  # warm: first calls allocate and choose kernels
+    best = [float("inf")] * len(backends)
+    for _ in range(rounds):
+        for i, b in enumerate(backends):
+            started = time.perf_counter()
+            _run_probe(b, image, style)
+            best[i] = min(best[i], time.perf_counter() - started)
     return best
 
 
@@ -135,6 +139,15 @@ def machine_signature(threads: int) -> str:
     ]
     text = "|".join([platform.machine(), platform.processor(), cpu, str(threads), *versions])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def auto_key(encoder: Encoder, generator: Generator, threads: int) -> str:
+    """What auto's measured choice is remembered under: the architecture (not the weights: a
+    fine-tuned model runs as fast as its base), the encoder, this machine and the packages."""
+    config = json.dumps(generator.config.to_dict(), sort_keys=True, default=str)
+    architecture = hashlib.sha256(config.encode()).hexdigest()[:16]
+    taps = tuple(t.name for t in generator.taps)
+    return f"auto-{architecture}-{encoder_key(encoder, taps)}-{machine_signature(threads)}"
 
 
 def _checked(
@@ -168,10 +181,11 @@ def _checked(
 
 
 def measure(
-    backends: list[InferenceBackend], side: int = 256
+    backends: list[InferenceBackend], side: int = 384, rounds: int = 5
 ) -> list[tuple[float, InferenceBackend]]:
-    """Seconds per probe picture of each backend, fastest first."""
-    timed = [(_time(b, side), b) for b in backends]
+    """Seconds per probe picture of each backend (best of `rounds`, interleaved), fastest
+    first."""
+    timed = list(zip(_times(backends, side, rounds), backends, strict=True))
     for seconds, b in timed:
         log.info("auto: %s %.1f ms on the %d px probe", b.name, seconds * 1000, side)
     return sorted(timed, key=lambda pair: pair[0])
@@ -208,9 +222,7 @@ def open_backend(
                 f"backend {name!r} is not installed: pip install {GRAPH_BACKENDS[name].package}"
             )
     remembered_key = (
-        f"{graph_key(model_sha256)}-auto-{machine_signature(threads)}"
-        if choice == "auto" and model_sha256 and cache is not None
-        else None
+        auto_key(encoder, generator, threads) if choice == "auto" and cache is not None else None
     )
     race = choice == "auto"  # measure the candidates against torch, unless already measured
     if remembered_key and cache is not None and not remeasure:

@@ -344,3 +344,25 @@ def test_missing_or_wrong_content_type_on_a_real_image_is_accepted(api):
     """The bytes decide the format: a real PNG with no or a wrong declared type is accepted."""
     assert _stored_style(api, PNG, None).size == (32, 24)
     assert _stored_style(api, _encode(_rgb((5, 7)), "JPEG"), "image/png").size == (5, 7)
+
+
+def test_an_upright_jpeg_is_kept_as_sent_less_its_metadata(api):
+    """No re-encode: the stored file is the upload's scan byte for byte, with no EXIF (GPS
+    position included), XMP or comment left in it."""
+    exif = Image.Exif()
+    exif[0x8825] = {2: (48.0, 51.0, 24.0)}  # GPSInfo: GPSLatitude
+    exif[0x010F] = "PhoneMaker"
+    photo = _rgb((48, 32))
+    sent = _encode(photo, "JPEG", exif=exif.tobytes(), quality=90, comment=b"secret note")
+    part = ("upload", sent, "image/jpeg")
+    response = api.client.post("/v1/styles", headers=api.headers(), files={"image": part})
+    assert response.status_code == 201, response.text
+    stored = api.client.get(response.json()["image_url"], headers=api.headers())
+    assert stored.headers["content-type"] == "image/jpeg"
+    kept = stored.content
+    assert b"Exif" not in kept and b"PhoneMaker" not in kept and b"secret note" not in kept
+    scan = b"\xff\xda"  # start of scan: from there on, the image data
+    assert len(kept) < len(sent) and kept[kept.index(scan) :] == sent[sent.index(scan) :]
+    image = Image.open(io.BytesIO(kept))
+    assert not image.getexif() and image.size == (48, 32)
+    assert list(image.convert("RGB").getdata()) == list(Image.open(io.BytesIO(sent)).getdata())

@@ -222,7 +222,7 @@ def test_a_file_deleted_while_a_new_job_uploads_the_same_bytes_is_kept(
     assert uploaded and uploaded[0].content_sha256 == key
     assert deleted == [0]
     assert storage.exists(key), "the new job's upload was deleted under it"
-    assert storage.get(key) == photo.png
+    assert storage.get(key) == photo.data
     engine.dispose()
     retention_engine.dispose()
 

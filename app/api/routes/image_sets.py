@@ -57,7 +57,7 @@ def _prepare(filename: str, data: bytes, settings: Settings) -> SetImage:
         max_pixels=settings.max_pixels,
         max_upload_side=settings.max_upload_side,
     )
-    image = Image.open(io.BytesIO(clean.png))
+    image = Image.open(io.BytesIO(clean.data))
     return SetImage(filename, clean, perceptual_hash(image), thumbnail_png(image))
 
 

@@ -72,11 +72,12 @@ def get_style(style_id: str, key: CurrentKey, session: SessionDep) -> StylePubli
 def get_style_image(
     style_id: str, key: CurrentKey, session: SessionDep, storage: StorageDep
 ) -> Response:
-    """The style's image (normalised to RGB PNG)."""
+    """The style's image (RGB: a PNG, or the uploaded JPEG without its metadata)."""
     style = _style_or_404(session, key, style_id)
+    image = crud.require_image(session, sha256=style.image_sha256)
     return Response(
         storage.get(style.image_sha256),
-        media_type="image/png",
+        media_type=image.content_type,
         headers={"Cache-Control": "private, max-age=86400, immutable"},
     )
 
