@@ -2,9 +2,10 @@
 
 A safetensors file starts with an 8-byte little-endian header length and a JSON header whose
 `__metadata__` maps strings to strings; Atelier's key `atelier` holds JSON with `"format":
-"atelier-gan/1"`, the generator's `config` and the `encoder` (name and weights digest). The API
-checks an upload with `read_model_metadata` (header, metadata, every tensor inside the file);
-`models.modelfile` reads a file's metadata with `read_file_metadata` and loads the tensors.
+"atelier-gan/1"`, the generator's `config` (its `architecture` among them) and the `encoder`
+(name and weights digest). The API checks an upload with `read_model_metadata` (header,
+metadata, every tensor inside the file); `models.modelfile` reads a file's metadata with
+`read_file_metadata` and loads the tensors.
 """
 
 import json
@@ -19,6 +20,10 @@ SHIPPED_MODEL = (
     Path(__file__).resolve().parent.parent / "models" / "shipped" / "atelier-default.safetensors"
 )
 METADATA_KEY = "atelier"
+# The generator architectures a model file may name in its config's `architecture` (a file
+# written before the field existed has none: the first). models.networks.build_generator builds
+# each; the API refuses an upload naming another.
+ARCHITECTURES = ("adain-skip", "modulated")
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 
 
@@ -67,6 +72,11 @@ def metadata(header: dict[str, Any]) -> dict[str, Any]:
         or not isinstance(encoder.get("digest"), str)
     ):
         raise ModelFileError("model metadata lacks its config or encoder name and digest")
+    architecture = info["config"].get("architecture", ARCHITECTURES[0])
+    if architecture not in ARCHITECTURES:
+        raise ModelFileError(
+            f"unknown generator architecture {architecture!r} (known: {', '.join(ARCHITECTURES)})"
+        )
     return info
 
 

@@ -36,8 +36,8 @@ class GeneratorConfig:
     # all, 1: exactly; models.color.match_palette). Not learned: set when a model is shipped.
     palette_match: float = 0.0
     # Which generator the weights belong to (contracts.modelfile.ARCHITECTURES): "adain-skip",
-    # this module's Generator, or "modulated", models.modulated's, whose style also steers every
-    # decoder convolution. Files written before the field existed are "adain-skip".
+    # this module's Generator, or "modulated", models.modulated's, whose style also steers the
+    # decoder's convolutions. Files written before the field existed are "adain-skip".
     architecture: str = "adain-skip"
     # "modulated" only: width of the style code the decoder's modulations are read from.
     code_dim: int = 32
@@ -230,12 +230,23 @@ class Generator(nn.Module):
         inference backend exports as one graph (models.backends). The statistics come from
         outside so that a tiled photo shares the whole photo's; no branch on tensor values, so
         the graph traces with any height and width."""
+        return self.decode(self.blend(features, style, strength, content_stats), size)
+
+    def blend(
+        self,
+        features: dict[str, torch.Tensor],
+        style: StyleStats,
+        strength: torch.Tensor | float,
+        content_stats: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    ) -> dict[str, torch.Tensor]:
+        """t = a * AdaIN(F(c), s) + (1 - a) * F(c) at every fused tap, given the content's
+        statistics: `fuse` for the render seam, with no branch on the strength's value."""
         out = {}
         for tap in self.taps:
             c = features[tap.name]
             t = adain(c, style.mean[tap.name], style.std[tap.name], content_stats[tap.name])
             out[tap.name] = strength * t + (1 - strength) * c
-        return self.decode(out, size)
+        return out
 
     def forward(
         self,
