@@ -85,8 +85,19 @@ SETTINGS: tuple[Setting, ...] = (
     _api("w_style", float, 1.0, ge=0, help="Style loss weight.", cli=True),
     _api("w_identity", float, 1.0, ge=0, help="Identity loss weight: G(c, c) = c."),
     _api("w_color", float, 0.0, ge=0, help="Colour-distribution loss weight (0: off)."),
+    Setting(
+        "w_sliced",
+        float,
+        0.0,
+        ge=0,
+        help="Sliced Wasserstein loss of the style taps' feature vectors (0: off).",
+    ),
+    Setting(
+        "w_local", float, 0.0, ge=0, help="Loss of the style taps' local patch statistics (0: off)."
+    ),
     Setting("w_r1", float, 0.0, ge=0, help="R1 gradient penalty weight on real paintings."),
     Setting("content_taps", tuple, None, help="Encoder taps of the content loss (None: its own)."),
+    Setting("style_taps", tuple, None, help="Encoder taps of the style terms (None: its own)."),
     Setting("style_conditioned_d", bool, False, help="Condition D on the style's statistics."),
     _api(
         "augment",
@@ -111,6 +122,7 @@ SETTINGS: tuple[Setting, ...] = (
         "encoder", str, "efficientnet-lite0", help="efficientnet-lite0, vgg19 or random.", cli=True
     ),
     Setting("device", str, "auto", help="auto, cpu, cuda, cuda:N or mps.", cli=True),
+    Setting("threads", int, 0, ge=0, le=256, help="torch CPU threads (0: torch's default)."),
     _api("eval_images", int, 2, ge=1, le=16, help="Held-out photos to score.", trainer=False),
     _api(
         "gate_content_margin",
@@ -129,8 +141,11 @@ STRUCTURED_FIELDS = ("betas", "generator", "discriminator")
 
 
 # The loss settings a fine-tune takes from its base model's `train_config` unless its request
-# sets them: the content loss and the discriminator it was trained with.
-INHERITED = ("content_taps", "w_color", "style_conditioned_d")
+# sets them: the content loss, the style terms that reward marks and the discriminator it was
+# trained with.
+INHERITED = (
+    "content_taps", "w_color", "style_conditioned_d", "style_taps", "w_sliced", "w_local",
+)  # fmt: skip
 
 
 def inherited_settings(train_config: Any, given: Collection[str]) -> dict[str, Any]:
@@ -163,8 +178,9 @@ def train_config_kwargs(parameters: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in (parameters.get("inherited") or {}).items():
         if name in INHERITED:
             kwargs[name] = None if value is None else BY_NAME[name].check(value)
-    if isinstance(kwargs.get("content_taps"), list):
-        kwargs["content_taps"] = tuple(kwargs["content_taps"])
+    for name in ("content_taps", "style_taps"):
+        if isinstance(kwargs.get(name), list):
+            kwargs[name] = tuple(kwargs[name])
     return kwargs
 
 

@@ -1,7 +1,7 @@
 """Loss terms of the GAN, one function per term of the paper's objective.
 
-    L_G = w_adv L_adv^G + w_content L_content + w_style L_style + w_color L_color
-          + w_identity L_identity
+    L_G = w_adv L_adv^G + w_content L_content + w_style L_style + w_sliced L_sliced
+          + w_local L_local + w_color L_color + w_identity L_identity
     L_D = L_adv^D (+ w_r1 R1)
 
 Feature dicts map encoder tap names to (N, C, H, W) tensors.
@@ -56,6 +56,61 @@ def style_loss(
         mean, std = mean_std(fake[t])
         total = total + F.mse_loss(mean, style_mean[t]) + F.mse_loss(std, style_std[t])
     return total
+
+
+# At most this many random directions per tap for the sliced loss: a fresh subset each step is
+# an unbiased estimate, and the 672-channel tap would otherwise cost 672 x 672 per position.
+SLICED_DIRECTIONS = 128
+
+
+def sliced_style_loss(
+    fake: Features,
+    style: Features,
+    taps: tuple[str, ...],
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    # sum_l E_v || sort(v . F_l(G)) - sort(v . F_l(s)) ||^2, v random unit directions (Heitz et
+    # al. 2021): the whole distribution of the feature vectors, where style_loss matches two
+    # moments per channel. Strokes, tiles and hard colour blocks differ from a blur of the same
+    # mean and std in exactly what it adds: which features occur together, and how often.
+    total = torch.zeros(())
+    for t in taps:
+        a, b = fake[t].float().flatten(2), style[t].float().flatten(2)  # (N, C, P)
+        c = a.shape[1]
+        dirs = torch.randn(min(c, SLICED_DIRECTIONS), c, generator=generator).to(a.device)
+        dirs = dirs / dirs.norm(dim=1, keepdim=True)
+        qa = torch.einsum("kc,ncp->nkp", dirs, a).sort(dim=-1).values
+        qb = torch.einsum("kc,ncp->nkp", dirs, b).sort(dim=-1).values
+        if qb.shape[-1] != qa.shape[-1]:
+            qb = _quantiles(qb, qa.shape[-1])
+        total = total + F.mse_loss(qa, qb)
+    return total
+
+
+def local_style_loss(
+    fake: Features, style: Features, taps: tuple[str, ...], patch: int = 4
+) -> torch.Tensor:
+    # sum_l || sort_p mu_p(F_l(G)) - sort_p mu_p(F_l(s)) ||^2 + (the same for sigma_p), per
+    # channel, p over patch x patch windows of the tap: how the painting's marks are spread over
+    # the picture (busy strokes here, flat fields there), which global statistics average away.
+    total = torch.zeros(())
+    for t in taps:
+        a, b = fake[t].float(), style[t].float()
+        if min(a.shape[-2:]) < 2 * patch or min(b.shape[-2:]) < 2 * patch:
+            continue  # too few patches at this depth to make a distribution
+        for qa, qb in zip(_patch_stats(a, patch), _patch_stats(b, patch), strict=True):
+            qa, qb = qa.sort(dim=-1).values, qb.sort(dim=-1).values
+            if qb.shape[-1] != qa.shape[-1]:
+                qb = _quantiles(qb, qa.shape[-1])
+            total = total + F.mse_loss(qa, qb)
+    return total
+
+
+def _patch_stats(x: torch.Tensor, patch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, C, H, W) -> the mean and std of each patch x patch window, each (N, C, P)."""
+    mean = F.avg_pool2d(x, patch)
+    var = (F.avg_pool2d(x * x, patch) - mean * mean).clamp_min(0)
+    return mean.flatten(2), (var + EPS).sqrt().flatten(2)
 
 
 def gram_style_loss(fake: Features, style_gram: Features, taps: tuple[str, ...]) -> torch.Tensor:

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from models.checkpoint import checkpoint_info
 from models.networks import DiscriminatorConfig, GeneratorConfig
 from models.train import TrainConfig, Trainer, TrainProgress, train
 
@@ -55,7 +56,7 @@ def _config(values: dict[str, Any], where: str) -> TrainConfig:
             v["generator"] = GeneratorConfig.from_dict(v["generator"])
         if "discriminator" in v:
             v["discriminator"] = DiscriminatorConfig(**v["discriminator"])
-        for key in ("betas", "content_taps"):
+        for key in ("betas", "content_taps", "style_taps"):
             if key in v:
                 v[key] = tuple(v[key])
         return TrainConfig(**v)
@@ -94,9 +95,29 @@ def load_recipe(path: str | Path) -> Recipe:
 
 
 def checkpoint_step(path: Path) -> int:
-    if not path.is_file():
-        return 0
-    return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
+    """The step a checkpoint was written at (0: no checkpoint), from its header alone."""
+    return int(checkpoint_info(path).get("step", 0))
+
+
+def recipe_record(recipe: Recipe, checkpoint: Path) -> dict[str, Any]:
+    """What the model file and checkpoint record of the recipe: its name and sha256, and the
+    sha256 of every earlier version of the file the run went through (a stage edited while the
+    run was stopped). A checkpoint of another recipe is refused: it would resume the wrong run."""
+    record: dict[str, Any] = {"name": recipe.name, "digest": recipe.digest}
+    before = checkpoint_info(checkpoint).get("recipe")
+    if not before:
+        return record
+    if before.get("name") != recipe.name:
+        raise RecipeError(
+            f"{checkpoint} belongs to recipe {before.get('name')!r}, not {recipe.name!r}: "
+            "give another --checkpoint (or --out), or delete it to start over"
+        )
+    earlier = list(before.get("earlier_digests", []))
+    if before.get("digest") != recipe.digest:
+        earlier.append(before.get("digest"))
+    if earlier:
+        record["earlier_digests"] = earlier
+    return record
 
 
 def run_recipe(
@@ -121,6 +142,7 @@ def run_recipe(
     ckpt = Path(checkpoint) if checkpoint else Path(str(out) + ".ckpt")
     trainer = None
     done = checkpoint_step(ckpt)  # read once; each stage then reports where it ended
+    record = recipe_record(recipe, ckpt)
     for k, stage in enumerate(recipe.stages, 1):
         if done >= stage.steps:
             continue
@@ -136,7 +158,7 @@ def run_recipe(
             init_model=init_model if done == 0 else None,
             progress=progress,
             preview=preview,
-            model_info={"recipe": {"name": recipe.name, "digest": recipe.digest, "stage": k}},
+            model_info={"recipe": {**record, "stage": k}},
         )
         done = trainer.step_count
     return trainer

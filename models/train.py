@@ -13,7 +13,7 @@ import copy
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,74 +22,20 @@ import torch
 
 from models import losses
 from models.augment import ImagePool, diff_augment
-from models.encoders import DEFAULT_ENCODER, Encoder, build_encoder
+from models.checkpoint import checkpoint_info, load_checkpoint, save_checkpoint
+from models.encoders import build_encoder
 from models.guards import check_losses, check_outputs
 from models.inference import select_device
-from models.modelfile import atomic_write, load_model, save_model
+from models.modelfile import load_model, save_model
+from models.modulated import promote
 from models.networks import (
-    DiscriminatorConfig,
     GeneratorConfig,
     MultiScaleDiscriminator,
     StyleStats,
     build_generator,
     style_vector,
 )
-
-
-@dataclass
-class TrainConfig:
-    """Training hyper-parameters; stored in every model file (`train_config`)."""
-
-    steps: int = 5000
-    image_size: int = 256
-    batch_size: int = 8
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-    # Hinge by default: the standard pairing with spectral normalisation (SN-GAN, BigGAN); its
-    # D loss stops pushing once a sample is past the margin, so a D that wins early on a small
-    # style set does not saturate G's gradient as the design note's cross-entropy ("bce") can.
-    # "lsgan" is least squares.
-    adversarial: str = "hinge"
-    w_adv: float = 0.5
-    w_content: float = 1.0
-    w_style: float = 1.0
-    w_identity: float = 1.0
-    # Colour-distribution term (sliced Wasserstein of Lab pixels); 0: off.
-    w_color: float = 0.0
-    w_r1: float = 0.0
-    # Encoder taps the content loss compares; None: the encoder's own (Lite0: s16 only).
-    # Shallower taps hold finer structure: edges, eyes, letters.
-    content_taps: tuple[str, ...] | None = None
-    # Condition D on the style's statistics (projection discriminator); see DiscriminatorConfig.
-    style_conditioned_d: bool = False
-    augment: str = "color,translation,cutout"
-    ema_decay: float = 0.995
-    checkpoint_every: int = 250
-    # Guard rails and previews run on a fixed validation batch every `validate_every` steps;
-    # collapse and inversion are judged only after `guard_warmup` steps of a run from scratch.
-    validate_every: int = 250
-    guard_warmup: int = 300
-    seed: int = 0
-    encoder: str = DEFAULT_ENCODER
-    device: str = "auto"
-    # None: the encoder's default (see default_generator_config).
-    generator: GeneratorConfig | None = None
-    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        d = dict(d)
-        if d.get("generator") is not None:
-            d["generator"] = GeneratorConfig.from_dict(d["generator"])
-        d["discriminator"] = DiscriminatorConfig(**d["discriminator"])
-        d["betas"] = tuple(d["betas"])
-        if d.get("content_taps") is not None:
-            d["content_taps"] = tuple(d["content_taps"])
-        return cls(**d)
+from models.train_config import TrainConfig, default_generator_config
 
 
 @dataclass
@@ -103,14 +49,9 @@ class TrainProgress:
     resumed_from: int = 0  # the step this run resumed from (0: from the start)
 
 
-def default_generator_config(encoder: Encoder) -> GeneratorConfig:
-    """Fuse taps for an encoder: Lite0's wide expanded activations at strides 16 and 8 plus its
-    stride-4 and stride-2 outputs; VGG19's relu4_1..relu1_1."""
-    if encoder.name in ("efficientnet-lite0", "random"):
-        return GeneratorConfig()
-    return GeneratorConfig(
-        fuse_taps=("relu4_1", "relu3_1", "relu2_1", "relu1_1"), widths=(256, 128, 64, 32)
-    )
+# Steps of loss history a trainer keeps (and its checkpoint carries): the model file's losses are
+# the mean of the last 50; a run of many hours must not grow its checkpoint step by step.
+HISTORY_KEPT = 1000
 
 
 def set_requires_grad(module: torch.nn.Module, flag: bool) -> None:
@@ -127,8 +68,11 @@ class Trainer:
         content_dir: str | Path,
         style_dir: str | Path,
         init_model: str | Path | None = None,
+        resume: str | Path | None = None,
     ) -> None:
         self.config = config
+        if config.threads > 0:
+            torch.set_num_threads(config.threads)
         self.device = select_device(config.device)
         self.encoder = build_encoder(config.encoder, self.device)
         # Seed after building the encoder: it is cached per process, so building it may or may
@@ -137,8 +81,22 @@ class Trainer:
         random.seed(config.seed)
         np.random.seed(config.seed)
         self.rng = torch.Generator().manual_seed(config.seed)
-        if init_model is not None:
+        if resume is not None:
+            # The generator the checkpoint holds (an init model's, maybe promoted), whatever
+            # the recipe's defaults say; its weights and base_steps come with load_checkpoint.
+            saved = checkpoint_info(resume)["config"].get("generator")
+            if saved is not None:
+                config.generator = GeneratorConfig.from_dict(saved)
+            config.generator = config.generator or default_generator_config(self.encoder)
+            self.G = build_generator(config.generator, self.encoder.taps)
+            self.base_steps = 0
+        elif init_model is not None:
             self.G, meta = load_model(init_model, self.encoder)
+            wanted = config.generator
+            if wanted is not None and wanted.architecture != self.G.config.architecture:
+                # E.g. the shipped first-architecture model into the modulated one: the new
+                # layers start at zero, so the run starts from the init model's very output.
+                self.G = promote(self.G, wanted.code_dim)
             config.generator = self.G.config
             self.base_steps = int(meta.get("steps", 0))
         else:
@@ -150,6 +108,7 @@ class Trainer:
         set_requires_grad(self.G_ema, False)
         enc = self.encoder
         self.content_taps = tuple(config.content_taps or enc.content_taps)
+        self.style_taps = tuple(config.style_taps or enc.style_taps)
         if config.style_conditioned_d:
             config.discriminator.condition_dim = sum(
                 2 * enc.tap(t).channels for t in enc.style_taps
@@ -167,9 +126,12 @@ class Trainer:
         self.val_content = self.content.sample(n_val, val_rng)
         self.val_style = self.style.sample(1, val_rng).expand(n_val, -1, -1, -1)
         self.step_count = 0
-        self.history: list[dict[str, float]] = []
+        self.history: list[dict[str, float]] = []  # the last HISTORY_KEPT steps' losses
+        self.recipe: dict[str, Any] | None = None  # the recipe's name and sha256, when one runs
         self.fuse_taps = tuple(self.G.config.fuse_taps)
-        self.all_taps = tuple(dict.fromkeys(self.fuse_taps + enc.style_taps + self.content_taps))
+        self.all_taps = tuple(
+            dict.fromkeys(self.fuse_taps + enc.style_taps + self.style_taps + self.content_taps)
+        )
         # bf16 autocast on CUDA; fp32 elsewhere (CPU bf16 backward is slower than fp32 here).
         self.amp = self.device.type == "cuda"
 
@@ -184,7 +146,8 @@ class Trainer:
 
         with torch.no_grad(), self._autocast():
             c_feats = {t: f.float() for t, f in enc(c, self.all_taps).items()}
-            s_stats = StyleStats.of(enc(s, self.all_taps))
+            s_feats = {t: f.float() for t, f in enc(s, self.all_taps).items()}
+            s_stats = StyleStats.of(s_feats)
         # D's condition y(s): the style's statistics; None for an unconditional D.
         y = style_vector(s_stats, enc.style_taps) if cfg.style_conditioned_d else None
 
@@ -210,8 +173,16 @@ class Trainer:
             f_feats = enc(fake, self.all_taps)
             loss_adv = self.g_adv(D(diff_augment(fake, self.rng, cfg.augment), y))
             loss_content = losses.content_loss(f_feats, c_feats, self.content_taps)
-            loss_style = losses.style_loss(f_feats, s_stats.mean, s_stats.std, enc.style_taps)
+            loss_style = losses.style_loss(f_feats, s_stats.mean, s_stats.std, self.style_taps)
             loss_g = cfg.w_adv * loss_adv + cfg.w_content * loss_content + cfg.w_style * loss_style
+            loss_sliced = torch.zeros(())
+            if cfg.w_sliced > 0:
+                loss_sliced = losses.sliced_style_loss(f_feats, s_feats, self.style_taps, self.rng)
+                loss_g = loss_g + cfg.w_sliced * loss_sliced
+            loss_local = torch.zeros(())
+            if cfg.w_local > 0:
+                loss_local = losses.local_style_loss(f_feats, s_feats, self.style_taps)
+                loss_g = loss_g + cfg.w_local * loss_local
             loss_color = torch.zeros(())
             if cfg.w_color > 0:
                 loss_color = losses.color_loss(fake, s, self.rng)
@@ -240,10 +211,13 @@ class Trainer:
             "g_adv": loss_adv.item(),
             "content": loss_content.item(),
             "style": loss_style.item(),
+            "sliced": loss_sliced.item(),
+            "local": loss_local.item(),
             "color": loss_color.item(),
             "identity": loss_id.item(),
         }
         self.history.append(record)
+        del self.history[:-HISTORY_KEPT]
         check_losses(record, self.step_count)
         return record
 
@@ -270,7 +244,9 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         return {
             "step": self.step_count,
+            "base_steps": self.base_steps,
             "config": self.config.to_dict(),
+            "recipe": self.recipe,
             "G": self.G.state_dict(),
             "G_ema": self.G_ema.state_dict(),
             "D": self.D.state_dict(),
@@ -278,16 +254,14 @@ class Trainer:
             "opt_D": self.opt_D.state_dict(),
             "rng": self.rng.get_state(),
             "torch_rng": torch.get_rng_state(),
-            "history": [list(h.items()) for h in self.history],
+            "history": self.history,
         }
 
     def save_checkpoint(self, path: str | Path) -> None:
-        state = self.state_dict()
-        atomic_write(path, lambda tmp: torch.save(state, tmp))
+        save_checkpoint(path, self.state_dict())
 
     def load_checkpoint(self, path: str | Path) -> None:
-        # weights_only: a checkpoint is tensors and plain values, never code.
-        state = torch.load(path, map_location=self.device, weights_only=True)
+        state = load_checkpoint(path)  # tensors only: a checkpoint is never code
         self.G.load_state_dict(state["G"])
         self.G_ema.load_state_dict(state["G_ema"])
         self.D.load_state_dict(state["D"])
@@ -300,7 +274,8 @@ class Trainer:
         self.rng.set_state(state["rng"].cpu())
         torch.set_rng_state(state["torch_rng"].cpu())
         self.step_count = int(state["step"])
-        self.history = [dict(h) for h in state["history"]]
+        self.base_steps = int(state.get("base_steps", self.base_steps))
+        self.history = state["history"]
 
     def save_model(self, path: str | Path, **info: Any) -> None:
         recent = self.history[-50:]
@@ -354,7 +329,8 @@ def train(
     receives (step, validation photos and results). `progress` may raise to stop the run; the
     last checkpoint stays.
     """
-    trainer = Trainer(config, content_dir, style_dir, init_model=init_model)
+    trainer = Trainer(config, content_dir, style_dir, init_model=init_model, resume=resume)
+    trainer.recipe = (model_info or {}).get("recipe")
     if resume is not None:
         trainer.load_checkpoint(resume)
     checkpoint = checkpoint or Path(str(out) + ".ckpt")

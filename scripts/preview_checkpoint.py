@@ -3,8 +3,7 @@
 import sys
 from pathlib import Path
 
-import torch
-
+from models.checkpoint import load_checkpoint
 from models.encoders import build_encoder
 from models.evaluation import contact_sheet
 from models.images import list_images, load_image, resize_max_side
@@ -13,7 +12,7 @@ from models.networks import GeneratorConfig, build_generator
 
 
 def main(checkpoint: str, content_dir: str, style_dir: str, out: str, size: int = 256) -> None:
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state = load_checkpoint(checkpoint)  # tensors and JSON; never unpickled code
     config = state["config"]
     encoder = build_encoder(config["encoder"])
     generator = build_generator(GeneratorConfig.from_dict(config["generator"]), encoder.taps)
