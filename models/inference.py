@@ -88,6 +88,11 @@ def preserve_colors(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tens
     return torch.cat([r, g, b], dim=1).clamp(0, 1)
 
 
+def precision_of(bf16: bool | None) -> str:
+    """The backends' precision for the older bf16 flag: None is auto."""
+    return "auto" if bf16 is None else "bf16" if bf16 else "f32"
+
+
 class GANStylizer:
     """Encoder -> fusion -> decoder, on an inference backend. ``__call__`` stylizes one photo."""
 
@@ -115,8 +120,8 @@ class GANStylizer:
         self.untrained = encoder.untrained or bool(
             self.model_info.get("encoder", {}).get("untrained")
         )
-        # The torch backend's defaults by measurement (benchmarks/stylize.py, README): on a CPU
-        # with native bf16, bf16 autocast and channels_last; the graph backends run fp32.
+        # Defaults by measurement (benchmarks/stylize.py, README): on a CPU with native bf16,
+        # bf16 arithmetic (torch's autocast, OpenVINO's precision hint), channels_last on torch.
         self.backend: InferenceBackend = (
             backend
             if not isinstance(backend, str)
@@ -127,7 +132,7 @@ class GANStylizer:
                 device,
                 model_sha256=model_sha256,
                 cache=graph_cache,
-                bf16=bf16,
+                precision=precision_of(bf16),
                 channels_last=channels_last,
             )
         )
@@ -152,7 +157,6 @@ class GANStylizer:
         dev = select_device(device)
         encoder = build_encoder(meta_encoder, dev)
         generator, meta = load_model(path, encoder)
-        torch_options = {k: options.pop(k) for k in ("bf16", "channels_last") if k in options}
         runner = open_backend(
             backend,
             encoder,
@@ -161,7 +165,8 @@ class GANStylizer:
             model_sha256=hashlib.sha256(Path(path).read_bytes()).hexdigest(),
             cache=graph_cache if graph_cache is not None else GraphDirectory(),
             remeasure=remeasure,
-            **torch_options,
+            precision=options.pop("precision", None) or precision_of(options.pop("bf16", None)),
+            channels_last=options.pop("channels_last", None),
         )
         return cls(generator, encoder, dev, meta, backend=runner, **options)
 

@@ -90,7 +90,11 @@ class Runtime:
             optimisation_steps=self.settings.optimisation_steps,
             optimisation_size=self.settings.optimisation_size,
             **(
-                {"backend": self.settings.backend, "graph_cache": self.graph_cache()}
+                {
+                    "backend": self.settings.backend,
+                    "graph_cache": self.graph_cache(),
+                    "precision": self.settings.inference_precision,
+                }
                 if model_path
                 else {}
             ),

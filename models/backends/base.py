@@ -51,5 +51,10 @@ class InferenceBackend(Protocol):
 
 
 def describe(backend: InferenceBackend) -> dict[str, str]:
-    """The backend as a result records it."""
-    return {"name": backend.name, "version": backend.version}
+    """The backend as a result records it: name, version and arithmetic (fp32 or bf16)."""
+    bf16 = getattr(backend, "bf16", False) or getattr(backend, "precision", "f32") == "bf16"
+    return {
+        "name": backend.name,
+        "version": backend.version,
+        "precision": "bf16" if bf16 else "f32",
+    }

@@ -34,7 +34,7 @@ from models.backends.graphs import (
     OpenVinoBackend,
     installed_version,
 )
-from models.backends.torch_backend import TorchBackend
+from models.backends.torch_backend import TorchBackend, cpu_has_bf16
 from models.encoders import Encoder
 from models.losses import mean_std
 from models.networks import Generator, StyleStats
@@ -101,12 +101,12 @@ def _graphs(
 
 
 def _graph_backend(
-    name: str, graphs: ExportedGraphs, threads: int, cache: GraphCache | None
+    name: str, graphs: ExportedGraphs, threads: int, cache: GraphCache | None, precision: str
 ) -> GraphBackend:
     if name == "openvino":
         compiled = getattr(cache, "compiled_dir", None)
-        return OpenVinoBackend(graphs, threads, compiled)
-    return GRAPH_BACKENDS[name](graphs, threads)
+        return OpenVinoBackend(graphs, threads, compiled, precision)
+    return GRAPH_BACKENDS[name](graphs, threads)  # ONNX Runtime's CPU kernels: fp32
 
 
 def _times(backends: list[InferenceBackend], side: int, rounds: int) -> list[float]:
@@ -141,13 +141,26 @@ def machine_signature(threads: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def auto_key(encoder: Encoder, generator: Generator, threads: int) -> str:
+def resolve_bf16(precision: str, device: torch.device) -> bool:
+    """Whether to compute in bf16: asked for, or auto on a CUDA device or a CPU with native bf16
+    (without it bf16 is emulated, and slower)."""
+    if precision not in ("auto", "f32", "bf16"):
+        raise ValueError(f"unknown precision {precision!r}; choose one of auto, f32, bf16")
+    if precision != "auto":
+        return precision == "bf16"
+    return device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16())
+
+
+def auto_key(encoder: Encoder, generator: Generator, threads: int, bf16: bool) -> str:
     """What auto's measured choice is remembered under: the architecture (not the weights: a
     fine-tuned model runs as fast as its base), the encoder, this machine and the packages."""
     config = json.dumps(generator.config.to_dict(), sort_keys=True, default=str)
     architecture = hashlib.sha256(config.encode()).hexdigest()[:16]
     taps = tuple(t.name for t in generator.taps)
-    return f"auto-{architecture}-{encoder_key(encoder, taps)}-{machine_signature(threads)}"
+    return (
+        f"auto-{architecture}-{encoder_key(encoder, taps)}-{machine_signature(threads)}"
+        f"-{'bf16' if bf16 else 'f32'}"
+    )
 
 
 def _checked(
@@ -156,12 +169,14 @@ def _checked(
     reference: TorchBackend,
     threads: int,
     cache: GraphCache | None,
+    bf16: bool,
 ) -> list[InferenceBackend]:
-    """The named graph backends that compile the graphs and pass the parity check."""
+    """The named graph backends that compile the graphs and pass the parity check. The check
+    runs in fp32 (it proves the export); a backend that can then serves in bf16 when asked."""
     passed: list[InferenceBackend] = []
     for name in names:
         try:
-            backend = _graph_backend(name, graphs, threads, cache)
+            backend = _graph_backend(name, graphs, threads, cache, "f32")
             diff = parity(backend, reference)
         except Exception as err:  # a graph the engine cannot compile or run
             log.error("backend %s refused the graphs (%s: %s)", name, type(err).__name__, err)
@@ -176,6 +191,8 @@ def _checked(
             )
             continue
         log.info("backend %s %s: parity %.1e on the probe image", name, backend.version, diff)
+        if bf16 and name == "openvino":
+            backend = _graph_backend(name, graphs, threads, cache, "bf16")
         passed.append(backend)
     return passed
 
@@ -201,15 +218,18 @@ def open_backend(
     cache: GraphCache | None = None,
     threads: int | None = None,
     remeasure: bool = False,
-    **torch_options: bool | None,
+    precision: str = "auto",
+    channels_last: bool | None = None,
 ) -> InferenceBackend:
     """The backend that runs this model (see the package docstring for `choice`). With
-    `remeasure`, auto measures again instead of taking the remembered choice."""
+    `remeasure`, auto measures again instead of taking the remembered choice. `precision`:
+    f32, bf16, or auto (bf16 where the CPU has native bf16 arithmetic, as shipped)."""
     check_choice(choice)
     threads = threads or torch.get_num_threads()
+    bf16 = resolve_bf16(precision, device)
 
     def on_torch() -> InferenceBackend:
-        return TorchBackend(encoder, generator, device, **torch_options)
+        return TorchBackend(encoder, generator, device, bf16=bf16, channels_last=channels_last)
 
     if choice == "torch" or (device.type != "cpu" and choice == "auto"):
         return on_torch()
@@ -222,7 +242,9 @@ def open_backend(
                 f"backend {name!r} is not installed: pip install {GRAPH_BACKENDS[name].package}"
             )
     remembered_key = (
-        auto_key(encoder, generator, threads) if choice == "auto" and cache is not None else None
+        auto_key(encoder, generator, threads, bf16)
+        if choice == "auto" and cache is not None
+        else None
     )
     race = choice == "auto"  # measure the candidates against torch, unless already measured
     if remembered_key and cache is not None and not remeasure:
@@ -240,7 +262,7 @@ def open_backend(
         log.error("graph export refused, serving on torch: %s", err)
         return on_torch()
     reference = TorchBackend.exact(encoder, generator)
-    passed = _checked(names, graphs, reference, threads, cache)
+    passed = _checked(names, graphs, reference, threads, cache, bf16)
     if not race:  # named, or auto's remembered winner
         return passed[0] if passed else on_torch()
     fastest = measure([*passed, on_torch()])[0][1]

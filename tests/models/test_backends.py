@@ -51,9 +51,14 @@ def exact(generator: Generator) -> GANStylizer:
     return GANStylizer(generator, encoder, CPU, backend=TorchBackend.exact(encoder, generator))
 
 
-def on(choice: str, generator: Generator, cache: GraphDirectory, sha: str) -> GANStylizer:
+def on(
+    choice: str, generator: Generator, cache: GraphDirectory, sha: str, precision: str = "f32"
+) -> GANStylizer:
+    """The generator on a backend; fp32 unless asked, since parity is judged against fp32."""
     encoder = build_random()
-    backend = open_backend(choice, encoder, generator, CPU, model_sha256=sha, cache=cache)
+    backend = open_backend(
+        choice, encoder, generator, CPU, model_sha256=sha, cache=cache, precision=precision
+    )
     return GANStylizer(generator, encoder, CPU, backend=backend)
 
 
@@ -157,3 +162,23 @@ def test_a_fine_tuned_model_file_is_exported_on_first_use(tiny_model: Path, tmp_
 def test_an_unknown_backend_names_the_choices(generator) -> None:
     with pytest.raises(ValueError, match="auto, torch, onnxruntime, openvino"):
         open_backend("nonsense", build_random(), generator, CPU)
+
+
+def test_openvino_in_bf16_is_checked_in_fp32_and_serves_in_bf16(generator, cache) -> None:
+    """The parity check proves the export in fp32; asked for bf16, the backend then computes
+    in bf16: the picture stays within bf16 rounding of torch fp32's, and says so."""
+    encoder = build_random()
+    backend = open_backend(
+        "openvino", encoder, generator, CPU, model_sha256="a" * 64, cache=cache, precision="bf16"
+    )
+    stylizer = GANStylizer(generator, encoder, CPU, backend=backend)
+    assert stylizer.backend_info == {
+        "name": "openvino",
+        "version": stylizer.backend_info["version"],
+        "precision": "bf16",
+    }
+    reference = exact(generator)
+    style = reference.style_stats(synthetic_image(64, 64, seed=10))
+    content = to_tensor(synthetic_image(96, 80, seed=11))
+    got, want = stylizer.stylize_tensor(content, style), reference.stylize_tensor(content, style)
+    assert (got - want).abs().mean() < 0.02
