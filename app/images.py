@@ -17,8 +17,9 @@ Decisions (documented in the README):
 import io
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from app.errors import DomainError, InvalidInput, TooLarge, UnsupportedFormat
 from app.jpeg_segments import NotAJpegError, strip_metadata
@@ -136,9 +137,20 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def encode(image: Image.Image, output_format: str) -> tuple[bytes, str]:
+def encode(image: Image.Image, output_format: str, xmp: bytes | None = None) -> tuple[bytes, str]:
+    """The image in an output format, with an XMP packet when given (contracts.labels): a JPEG
+    APP1 segment, a WebP XMP chunk, a PNG iTXt chunk `XML:com.adobe.xmp` (Pillow writes the
+    first two itself). Nothing else is written: a new image carries no EXIF of its inputs."""
     fmt, content_type = OUTPUT_FORMATS[output_format]
     out = io.BytesIO()
-    options = {"quality": 92} if fmt in ("JPEG", "WEBP") else {"compress_level": PNG_COMPRESS_LEVEL}
+    options: dict[str, Any]
+    if fmt == "PNG":
+        options = {"compress_level": PNG_COMPRESS_LEVEL}
+        if xmp is not None:
+            info = PngImagePlugin.PngInfo()
+            info.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8"))
+            options["pnginfo"] = info
+    else:
+        options = {"quality": 92} if xmp is None else {"quality": 92, "xmp": xmp}
     image.save(out, format=fmt, **options)
     return out.getvalue(), content_type
