@@ -7,5 +7,8 @@ Pure Python: no torch, no pydantic, no FastAPI, nothing from `app`, `worker`, `m
 - `contracts.images`: the image file suffixes every part reads, and the name-length rule;
 - `contracts.modelfile`: the model-file format name and the safetensors header parsing;
 - `contracts.stylize`: the stylization sizes (GAN tile size, optimisation working size);
+- `contracts.credits`: a style's credit (whose painting) and the rule for declared credit fields;
+- `contracts.labels`: the label every result carries (XMP: made by a trained model, the model,
+  the style's credit), written and read;
 - `contracts.timings`: a job's stages as the worker and the API time them.
 """
