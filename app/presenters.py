@@ -12,6 +12,7 @@ from app.schemas import (
     ImageSetPublic,
     JobPublic,
     ModelPublic,
+    StyleCreditPublic,
     StylePublic,
 )
 from app.tables import (
@@ -75,6 +76,13 @@ def style_public(style: Style, image: StoredImage) -> StylePublic:
         height=image.height,
         image_url=f"/v1/styles/{style.id}/image",
         builtin=style.is_builtin,
+        credit=StyleCreditPublic(
+            title=style.title,
+            artist=style.artist,
+            source_url=style.source_url,
+            licence=style.licence,
+            declared_by="service" if style.is_builtin else "uploader",
+        ),
         info=style.info or {},
         created_at=style.created_at,
     )

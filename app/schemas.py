@@ -197,6 +197,19 @@ class JobsPublic(BaseModel):
     next_cursor: str | None
 
 
+class StyleCreditPublic(BaseModel):
+    """Whose work the style is: a built-in's from the service's data file, an upload's as its
+    uploader declared it (null: not declared). Every result in the style carries it."""
+
+    title: str | None
+    artist: str | None
+    source_url: str | None
+    licence: str | None
+    declared_by: Literal["service", "uploader"] = Field(
+        description="service: a built-in painting's facts; uploader: what the uploader declared"
+    )
+
+
 class StylePublic(BaseModel):
     id: str
     name: str
@@ -206,8 +219,10 @@ class StylePublic(BaseModel):
     builtin: bool = Field(
         description="shipped with the service: every key sees it, none deletes it"
     )
+    credit: StyleCreditPublic
     info: dict[str, Any] = Field(
-        description="built-in: title, artist, year, movement, public_domain, source"
+        description="built-in: title, artist, year, movement, public_domain, source, "
+        "source_url, licence"
     )
     created_at: datetime
 

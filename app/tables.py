@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
+from contracts.credits import DECLARED_FIELDS as CREDIT_LENGTHS
 
 
 class JobStatus(enum.StrEnum):
@@ -95,6 +96,14 @@ class Style(Base):
     # A built-in style's file name in app/builtin_styles/ (None for uploaded styles).
     builtin_file: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The credit (contracts.credits): a built-in's from its data file, an upload's as declared
+    # by its uploader (None: not declared).
+    title: Mapped[str | None] = mapped_column(String(CREDIT_LENGTHS["title"]), nullable=True)
+    artist: Mapped[str | None] = mapped_column(String(CREDIT_LENGTHS["artist"]), nullable=True)
+    source_url: Mapped[str | None] = mapped_column(
+        String(CREDIT_LENGTHS["source_url"]), nullable=True
+    )
+    licence: Mapped[str | None] = mapped_column(String(CREDIT_LENGTHS["licence"]), nullable=True)
 
 
 class StyleStats(Base):

@@ -1,6 +1,7 @@
 """The built-in styles: public-domain paintings shipped with the code (`styles.toml` names each
-file with its title, artist, year and why it is public domain). The API registers them at start
-(`ATELIER_BUILTIN_STYLES`), as styles every key sees and no key can delete."""
+file with its title, artist, year, why it is public domain, its licence and where the copy came
+from). The API registers them at start (`ATELIER_BUILTIN_STYLES`), as styles every key sees and
+no key can delete."""
 
 import tomllib
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ class BuiltinStyle:
     movement: str
     public_domain: str
     source: str
+    source_url: str
+    licence: str
 
     @property
     def name(self) -> str:

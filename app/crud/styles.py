@@ -18,11 +18,20 @@ from app.tables import ApiKey, Style, StyleStats
 
 
 def create_style(
-    session: Session, *, storage: Storage, owner: ApiKey, name: str, image: CleanImage
+    session: Session,
+    *,
+    storage: Storage,
+    owner: ApiKey,
+    name: str,
+    image: CleanImage,
+    credit: dict[str, str | None] | None = None,
 ) -> Style:
-    """Store the style's image and the style in one transaction."""
+    """Store the style's image and the style, with the credit its uploader declared
+    (contracts.credits.check_declared's fields), in one transaction."""
     row = _add_clean_image(session, storage=storage, image=image)
-    style = Style(id=new_id(), name=name, image_sha256=row.sha256, owner_id=owner.id)
+    style = Style(
+        id=new_id(), name=name, image_sha256=row.sha256, owner_id=owner.id, **(credit or {})
+    )
     session.add(style)
     session.commit()
     return style
@@ -56,10 +65,25 @@ def register_builtin_styles(session: Session, *, storage: Storage, enabled: bool
 
     if not enabled:
         return "built-in styles: disabled (ATELIER_BUILTIN_STYLES=false)"
-    known = set(session.scalars(select(Style.builtin_file).where(Style.is_builtin)))
-    added = 0
+    known = {s.builtin_file: s for s in session.scalars(select(Style).where(Style.is_builtin))}
+    added = updated = 0
     for number, shipped in enumerate(builtin_styles()):
-        if shipped.file in known:
+        credit = {
+            "title": shipped.title,
+            "artist": shipped.artist,
+            "source_url": shipped.source_url,
+            "licence": shipped.licence,
+        }
+        registered = known.get(shipped.file)
+        if registered is not None:
+            # Registered before credits existed, or by an older data file: brought up to date.
+            if registered.info != asdict(shipped) or any(
+                getattr(registered, k) != v for k, v in credit.items()
+            ):
+                registered.info = asdict(shipped)
+                for field, value in credit.items():
+                    setattr(registered, field, value)
+                updated += 1
             continue
         image = validate_image(
             shipped.path.read_bytes(), field=shipped.file, max_pixels=10**8, max_upload_side=10**5
@@ -75,6 +99,7 @@ def register_builtin_styles(session: Session, *, storage: Storage, enabled: bool
                 is_builtin=True,
                 info=asdict(shipped),
                 builtin_file=shipped.file,
+                **credit,
                 # Listed in the data file's order.
                 created_at=utcnow() + timedelta(microseconds=number),
             )
@@ -83,7 +108,9 @@ def register_builtin_styles(session: Session, *, storage: Storage, enabled: bool
         )
         added += inserted.first() is not None  # None: another process registered it first
     session.commit()
-    return f"built-in styles: {added} registered, {len(known)} already there"
+    return f"built-in styles: {added} registered, {len(known)} already there" + (
+        f" ({updated} with their credit brought up to date)" if updated else ""
+    )
 
 
 def get_style_stats(session: Session, *, image_sha256: str, model_key: str) -> StyleStats | None:

@@ -18,11 +18,12 @@ from app.api.deps import CurrentKey, QueueDep, SessionDep, SettingsDep, StorageD
 from app.api.errors import APIError
 from app.api.routes.stylizations import _check_method, _parameters, _recorded
 from app.api.uploads import BINARY, Form, multipart_openapi, read_form
+from app.credits import campaign_credits_text, style_credit, upload_credit
 from app.images import CleanImage, validate_image
 from app.presenters import campaign_public
 from app.schemas import CampaignPublic, ErrorPublic, StylizationCreate
 from app.storage import Storage
-from app.tables import ApiKey, Campaign, JobStatus
+from app.tables import ApiKey, Campaign, JobStatus, Style
 from contracts.images import check_name
 from contracts.regions import RegionError, parse_crop, parse_keep_boxes
 
@@ -82,14 +83,14 @@ def _photo_regions(entry: Any, index: int) -> dict[str, Any]:
     return own
 
 
-def _styles(session: Session, key: ApiKey, style_ids: list[Any]) -> list[tuple[str, str]]:
-    """The saved (or built-in) styles a campaign names, as (image sha256, style id)."""
-    found: list[tuple[str, str]] = []
+def _styles(session: Session, key: ApiKey, style_ids: list[Any]) -> list[Style]:
+    """The saved (or built-in) styles a campaign names."""
+    found: list[Style] = []
     for style_id in style_ids:
         style = crud.get_style(session, style_id=str(style_id), viewer=key)
         if style is None:
             raise APIError(404, "style_not_found", f"no style {style_id}")
-        found.append((style.image_sha256, style.id))
+        found.append(style)
     return found
 
 
@@ -184,6 +185,7 @@ async def create_campaign(
 
     # Everything is valid: only now touch storage and the database.
     style_names = [str(s) for s in style_ids] + [p.filename for p in style_parts]
+    credits = [style_credit(s) for s in saved] + [upload_credit(p.filename) for p in style_parts]
     pairs: list[dict[str, Any]] = []
     for p, part in enumerate(photo_parts):
         for s in range(len(style_names)):
@@ -193,6 +195,7 @@ async def create_campaign(
                 campaign_style=s,
                 photo_name=part.filename,
                 style_name=style_names[s],
+                style_credits=[credits[s].as_dict()],
                 model_id=params.model_id,
             )
             pairs.append(child)
@@ -204,7 +207,7 @@ async def create_campaign(
         name=name,
         parameters={**shared, "photos": len(photos), "styles": style_names},
         photos=photos,
-        saved_styles=saved,
+        saved_styles=[(s.image_sha256, s.id) for s in saved],
         uploaded_styles=uploaded,
         children=pairs,
         idempotency_key=idempotency_key,
@@ -256,11 +259,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", PurePosixPath(text).stem).strip("-")[:60] or "image"
 
 
-def _zip(storage: Storage, entries: list[tuple[str, str]]) -> Iterator[bytes]:
-    """The zip of (name, storage key), produced entry by entry (results are already
-    compressed images: stored, not deflated)."""
+def _zip(storage: Storage, entries: list[tuple[str, str]], credits: str) -> Iterator[bytes]:
+    """The zip of CREDITS.txt then (name, storage key), produced entry by entry (results are
+    already compressed images: stored, not deflated)."""
     out = _Chunks()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:  # type: ignore[call-overload]
+        archive.writestr("CREDITS.txt", credits.encode("utf-8"))
         for name, key in entries:
             archive.writestr(name, storage.get(key))
             yield out.take()
@@ -271,10 +275,12 @@ def _zip(storage: Storage, entries: list[tuple[str, str]]) -> Iterator[bytes]:
 async def get_campaign_archive(
     campaign_id: str, key: CurrentKey, session: SessionDep, storage: StorageDep
 ) -> StreamingResponse:
-    """A zip of the finished images (`<photo>__<style>.<ext>`), streamed."""
+    """A zip of the finished images (`<photo>__<style>.<ext>`) and `CREDITS.txt` (each style's
+    credit and the model that made each image), streamed."""
     campaign = await _campaign_or_404(session, key, campaign_id)
     children = await run_db(session, crud.campaign_children, campaign_id=campaign.id)
     entries = []
+    members = []
     for job in children:
         if job.status != JobStatus.succeeded or job.result_sha256 is None:
             continue
@@ -285,9 +291,10 @@ async def get_campaign_archive(
             f"__{_slug(params.get('style_name', 'style'))}.{ext}"
         )
         entries.append((name, job.result_sha256))
+        members.append((name, job))
     filename = f"{_slug(campaign.name)}-{campaign.id[:8]}.zip"
     return StreamingResponse(
-        _zip(storage, entries),
+        _zip(storage, entries, campaign_credits_text(campaign.name, members)),
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

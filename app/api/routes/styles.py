@@ -1,4 +1,6 @@
-"""Styles: named style images a key can reuse by `style_id`."""
+"""Styles: named style images a key can reuse by `style_id`, with their credits."""
+
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -12,10 +14,17 @@ from app.images import validate_image
 from app.presenters import style_public
 from app.schemas import StylePublic, StylesPublic
 from app.tables import Style
+from contracts.credits import DECLARED_FIELDS, CreditError, check_declared
 
 router = APIRouter(prefix="/v1/styles", tags=["styles"])
 
-_FORM_SCHEMA = multipart_openapi(["image"], {"image": BINARY, "name": NAME_SCHEMA})
+_CREDIT_SCHEMA: dict[str, dict[str, Any]] = {
+    field: {"type": "string", "maxLength": length} for field, length in DECLARED_FIELDS.items()
+}
+_CREDIT_SCHEMA["source_url"]["format"] = "uri"
+_FORM_SCHEMA = multipart_openapi(
+    ["image"], {"image": BINARY, "name": NAME_SCHEMA, **_CREDIT_SCHEMA}
+)
 
 
 def _style_or_404(session: SessionDep, key: CurrentKey, style_id: str) -> Style:
@@ -34,12 +43,17 @@ async def create_style(
     storage: StorageDep,
     settings: SettingsDep,
 ) -> StylePublic:
-    """Upload a style image (multipart: `image`, optional `name`)."""
+    """Upload a style image (multipart: `image`, optional `name`, and the credit every result
+    in this style will carry: `title`, `artist`, `source_url`, `licence`, as you declare them)."""
     form = await read_form(request, max_file_bytes=settings.max_upload_bytes)
     part = form.files.get("image")
     if part is None:
         raise APIError(422, "missing_field", "the 'image' file is required")
     name = form_name(form, part.filename, "style")
+    try:
+        credit = check_declared({field: form.fields.get(field) for field in DECLARED_FIELDS})
+    except CreditError as exc:
+        raise APIError(422, "invalid_credit", str(exc)) from exc
     image = await run_in_threadpool(
         validate_image,
         part.data,
@@ -47,14 +61,17 @@ async def create_style(
         max_pixels=settings.max_pixels,
         max_upload_side=settings.max_upload_side,
     )
-    style = crud.create_style(session, storage=storage, owner=key, name=name, image=image)
+    style = crud.create_style(
+        session, storage=storage, owner=key, name=name, image=image, credit=credit
+    )
     response.headers["Location"] = f"/v1/styles/{style.id}"
     return style_public(style, crud.require_image(session, sha256=style.image_sha256))
 
 
 @router.get("", response_model=StylesPublic)
 def list_styles(key: CurrentKey, session: SessionDep) -> StylesPublic:
-    """Your styles, newest first, then the built-in ones (`builtin: true`)."""
+    """Your styles, newest first, then the built-in ones (`builtin: true`), each with its
+    credit."""
     styles = crud.list_styles(session, viewer=key)
     return StylesPublic(
         data=[style_public(s, crud.require_image(session, sha256=s.image_sha256)) for s in styles]

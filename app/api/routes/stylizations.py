@@ -19,12 +19,14 @@ from app.api.routes.jobs import result_response
 from app.api.timing import TimedStorage, observe_stages
 from app.api.uploads import BINARY, Form, multipart_openapi, read_form
 from app.config import Settings
+from app.credits import set_credit, style_credit, upload_credit
 from app.images import validate_image
 from app.limits import SubmissionLimits
 from app.notify import JobWaiter
 from app.presenters import job_public
 from app.schemas import ErrorPublic, JobPublic, StylizationCreate
 from app.tables import FINISHED, ApiKey, Job, JobStatus
+from contracts.credits import StyleCredit
 from contracts.timings import Timings
 
 router = APIRouter(prefix="/v1/stylizations", tags=["stylizations"])
@@ -129,29 +131,34 @@ def _parameters(form: Form, settings: Settings) -> StylizationCreate:
     return params
 
 
-def _style_sha256(session: Session, key: ApiKey, params: StylizationCreate) -> str | None:
-    """The stored style image a job names (None for a style set or an uploaded style file);
-    404 for a style, set, set image or model that does not exist (or is not the key's)."""
+def _named_style(
+    session: Session, key: ApiKey, params: StylizationCreate
+) -> tuple[str | None, StyleCredit | None]:
+    """The stored style image a job names (None for a style set or an uploaded style file) and
+    its credit (None for an uploaded style file); 404 for a style, set, set image or model that
+    does not exist (or is not the key's)."""
     style_sha256: str | None = None
+    credit: StyleCredit | None = None
     if params.style_set_id is not None:
         style_set = crud.get_image_set(session, set_id=params.style_set_id, kind="style")
         if style_set is None:
             raise APIError(404, "style_set_not_found", f"no style set {params.style_set_id}")
+        credit = set_credit(style_set.name)
     if params.style_set_image_id is not None:
         member = crud.get_style_set_member(session, member_id=params.style_set_image_id)
         if member is None:
             raise APIError(
                 404, "style_set_image_not_found", f"no style set image {params.style_set_image_id}"
             )
-        style_sha256 = member.image_sha256
+        style_sha256, credit = member.image_sha256, set_credit(member.filename)
     if params.style_id is not None:
         style = crud.get_style(session, style_id=params.style_id, viewer=key)
         if style is None:
             raise APIError(404, "style_not_found", f"no style {params.style_id}")
-        style_sha256 = style.image_sha256
+        style_sha256, credit = style.image_sha256, style_credit(style)
     if params.model_id is not None and crud.get_model(session, model_id=params.model_id) is None:
         raise APIError(404, "model_not_found", f"no model {params.model_id}")
-    return style_sha256
+    return style_sha256, credit
 
 
 def _check_method(session: Session, params: StylizationCreate) -> None:
@@ -224,13 +231,17 @@ async def create_stylization(
     form = await read_form(request, max_file_bytes=settings.max_upload_bytes)
     timings.lap("read_body")
     params = _parameters(form, settings)
-    style_sha256 = await run_db(session, _style_sha256, key, params)
+    style_sha256, credit = await run_db(session, _named_style, key, params)
     recorded = _recorded(params, settings)  # checks regions and format (422 with a code)
+    style_part = form.files.get("style")
+    if style_part is not None:
+        credit = upload_credit(style_part.filename)
+    # Whose style it is, as known now: the worker labels the result with it.
+    recorded["style_credits"] = [credit.as_dict()] if credit is not None else []
     limits = {"max_pixels": settings.max_pixels, "max_upload_side": settings.max_upload_side}
     content = await run_in_threadpool(
         validate_image, form.files["content"].data, field="content", **limits
     )
-    style_part = form.files.get("style")
     style_image = (
         await run_in_threadpool(validate_image, style_part.data, field="style", **limits)
         if style_part is not None
