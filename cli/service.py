@@ -162,6 +162,13 @@ def worker(
     if problem is not None:  # at start, not as a failed first job
         typer.echo(f"error: {problem} (ATELIER_BACKEND)", err=True)
         raise typer.Exit(code=2)
+    from worker.provenance import ProvenanceError, check_provenance
+
+    try:  # a key that cannot sign, at start too
+        typer.echo(check_provenance(get_settings()))
+    except ProvenanceError as exc:
+        typer.echo(f"error: {exc} (ATELIER_C2PA_CERT, ATELIER_C2PA_KEY)", err=True)
+        raise typer.Exit(code=2) from None
     from worker.celery_app import celery_app
 
     celery_app.worker_main(worker_argv(queues, pool, concurrency, loglevel))

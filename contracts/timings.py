@@ -19,7 +19,7 @@ WORKER_STAGES = (
     "style_stats",  # the style's statistics (cached per worker for a saved style)
     "model",  # the stylizer call itself
     "regions",  # protected regions put back from the photo (only when a job asks)
-    "encode",  # the result to the output format
+    "encode",  # the result to the output format, labelled (and signed, with a C2PA key)
     "store",  # the result's bytes and row
     "db_updates",  # claiming the job, progress writes
     "handoff",  # waiting for the previous job's last stage to leave the worker's finisher

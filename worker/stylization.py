@@ -10,10 +10,17 @@ from typing import Any
 from app import crud
 from app.images import encode
 from app.tables import ImageSet, Job, JobStatus, ModelFile
+from contracts.labels import xmp_packet
 from contracts.modelfile import ModelFileError
 from contracts.timings import Timings
 from worker import regions
 from worker.jobs import Finisher, JobFailed, Progress, run_job
+from worker.provenance import (
+    ProvenanceError,
+    job_ingredients,
+    output_label,
+    provenance_signer,
+)
 from worker.runtime import Runtime
 
 
@@ -180,6 +187,10 @@ def stylize_work(
             tile_size=params.get("tile_size", params.get("max_side")),
             working_size=params.get("working_size", params.get("max_side")),
             progress=progress,
+            # Issue 21: unset in a job queued before them (None: the shorthands, the photo's size).
+            color_strength=params.get("color_strength"),
+            texture_strength=params.get("texture_strength"),
+            stroke_scale=params.get("stroke_scale"),
         )
 
     def last_stage() -> dict[str, Any]:
@@ -187,7 +198,18 @@ def stylize_work(
             # Kept regions back from the photo.
             image = regions.protect(rt, params, framed, result)
         with timings.stage("encode"):
-            data, content_type = encode(image, params.get("output_format", "png"))
+            # Labelled (and, with a C2PA key, signed): worker/provenance.py.
+            label = output_label(job, stylizer, model)
+            data, content_type = encode(
+                image, params.get("output_format", "png"), xmp_packet(label)
+            )
+            signer = provenance_signer(rt.settings)
+            if signer is not None:
+                ingredients = job_ingredients(rt.storage, job, content_data)
+                try:
+                    data = signer.sign(data, content_type, label, ingredients)
+                except ProvenanceError as exc:
+                    raise JobFailed("c2pa_signing_failed", str(exc)) from exc
         with timings.stage("store"), rt.sessions() as session:
             row = crud.store_image(
                 session,
@@ -209,6 +231,7 @@ def stylize_work(
                 "model_sha256": model.sha256 if model is not None else None,
                 "model_name": model.name if model is not None else None,
                 "seed": seed,
+                "c2pa_signed": signer is not None,
             },
         }
 
