@@ -127,6 +127,23 @@ def pixel_box(box: list[float], size: tuple[int, int]) -> tuple[int, int, int, i
     return round(box[0] * w), round(box[1] * h), round(box[2] * w), round(box[3] * h)
 
 
+def test_the_gallery_credits_each_painting(desktop: Any, ad_stack: Any) -> None:
+    """Every built-in card names the artist and the licence; its tooltip the whole credit."""
+    page = desktop
+    cards = page.locator("label.style-card.builtin")
+    assert cards.count() == 16
+    assert (
+        page.locator("label.style-card.builtin small.licence").all_inner_texts()
+        == ["public domain"] * 16
+    )
+    starry = page.locator(f"label.style-card.builtin:has-text('{STYLE}')")
+    assert starry.locator("small.artist").inner_text() == "Vincent van Gogh"
+    tooltip = starry.get_attribute("title") or ""
+    assert tooltip.startswith(f"“{STYLE}”, Vincent van Gogh, 1889"), tooltip
+    assert "Licence: public domain" in tooltip
+    assert "Source: https://github.com/zhanghang1989/PyTorch-Multi-Style-Transfer/" in tooltip
+
+
 def test_a_drawn_box_is_kept_photographic_in_the_result(
     desktop: Any, ad_stack: Any, screenshot: Any, tmp_path: Path
 ) -> None:
@@ -257,8 +274,10 @@ def test_a_campaign_of_three_photos_fills_a_grid_and_downloads_as_a_zip(
     path = tmp_path / info.value.suggested_filename
     info.value.save_as(path)
     with zipfile.ZipFile(path) as archive:
-        entries = sorted(archive.namelist())
+        entries = sorted(n for n in archive.namelist() if n != "CREDITS.txt")
         sizes = [Image.open(io.BytesIO(archive.read(n))).size for n in entries]
+        credits = archive.read("CREDITS.txt").decode("utf-8")
+    assert '"The Great Wave off Kanagawa" by Katsushika Hokusai; licence: public domain' in credits
     assert [e.split("__")[0] for e in entries] == ["001-chicago", "002-cornell", "003-modern"]
     assert sizes == [(1080, 1080)] * 3
 

@@ -132,6 +132,52 @@ def test_designer_stylizes_a_photo_and_downloads_a_different_image(
     page.wait_for_selector("#recent-list li:nth-child(2) button:text('Download')")
 
 
+def test_a_saved_painting_keeps_the_credit_typed_for_it(page, stack, make_photo, tmp_path):
+    """The designer saves their own painting with its credit: the gallery shows it, and the
+    result carries it in its label."""
+    from contracts.labels import read_xmp
+
+    signed_in(page, stack.url, stack.user_key)
+    page.set_input_files(
+        "#photo",
+        files=[{"name": "shop.png", "mimeType": "image/png", "buffer": make_photo((64, 48), 3)}],
+    )
+    page.wait_for_selector("#photo-preview:not([hidden])")
+    page.set_input_files(
+        "#style-file",
+        files=[{"name": "wheat.png", "mimeType": "image/png", "buffer": make_photo((48, 48), 5)}],
+    )
+    assert page.is_hidden("#style-credit")  # asked for only when the painting is saved
+    page.check("#save-style")
+    page.fill("#credit-title", "Wheat Field")
+    page.fill("#credit-artist", "Jo Painter")
+    page.fill("#credit-source_url", "https://example.org/wheat")
+    page.fill("#credit-licence", "CC BY 4.0")
+    page.select_option("#method", "optimisation")
+    page.click("#submit")
+    page.wait_for_selector("#job-status:text('Done: 100%')", timeout=120_000)
+
+    card = page.locator("label.style-card:has-text('wheat.png')")
+    assert card.locator("small.artist").inner_text() == "Jo Painter"
+    assert card.locator("small.licence").inner_text() == "CC BY 4.0"
+    tooltip = card.get_attribute("title") or ""
+    assert tooltip.splitlines() == [
+        "“Wheat Field”, Jo Painter",
+        "Licence: CC BY 4.0",
+        "Source: https://example.org/wheat",
+        "As declared by the uploader",
+    ]
+    with stack.client() as client:
+        job = client.get("/v1/jobs", params={"limit": 1}).json()["data"][0]
+        result = client.get(job["result_url"]).content
+    [credit] = read_xmp(Image.open(io.BytesIO(result)).info["xmp"]).credits
+    assert (credit.title, credit.artist, credit.licence) == (
+        "Wheat Field",
+        "Jo Painter",
+        "CC BY 4.0",
+    )
+
+
 def test_errors_are_shown_next_to_the_field_that_caused_them(page, stack, make_photo, screenshot):
     page.goto(f"{stack.url}/#key=atl_not_a_real_key")
     page.wait_for_selector("#key-error:text('not recognised')")

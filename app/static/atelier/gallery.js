@@ -3,13 +3,24 @@
 import { $, api, imageUrl, state } from "./api.js";
 import { clearErrors, plain, showError } from "./messages.js";
 
-function styleCard(value, name, badge, info) {
+// A style's credit as the card shows it: the artist under the name, then the licence; the
+// whole credit (title, artist, year, licence, source) as the card's tooltip. Nothing is shown
+// for what nobody declared.
+function creditTooltip(name, credit, info) {
+  const parts = [credit.title ? `“${credit.title}”` : name];
+  if (credit.artist) parts.push(credit.artist);
+  if (info?.year) parts.push(info.year);
+  const lines = [parts.join(", ")];
+  lines.push(`Licence: ${credit.licence || "unknown"}`);
+  if (credit.source_url) lines.push(`Source: ${credit.source_url}`);
+  if (credit.declared_by === "uploader") lines.push("As declared by the uploader");
+  return lines.join("\n");
+}
+
+function styleCard(value, name, badge, credit, info) {
   const label = document.createElement("label");
   label.className = "style-card";
-  if (info?.artist) {
-    label.classList.add("builtin");
-    label.title = `${info.title || name}, ${info.artist}, ${info.year} (${info.movement || "public domain"})`;
-  }
+  if (info?.artist) label.classList.add("builtin");
   const input = document.createElement("input");
   input.type = "radio";
   input.name = "style";
@@ -19,10 +30,21 @@ function styleCard(value, name, badge, info) {
   const caption = document.createElement("span");
   caption.textContent = name;
   label.append(input, img, caption);
-  if (info?.artist) {
-    const by = document.createElement("small");
-    by.textContent = info.artist;
-    label.append(by);
+  const declared = credit && (credit.title || credit.artist || credit.licence || credit.source_url);
+  if (declared) {
+    label.title = creditTooltip(name, credit, info);
+    if (credit.artist) {
+      const by = document.createElement("small");
+      by.className = "artist";
+      by.textContent = credit.artist;
+      label.append(by);
+    }
+    if (credit.licence) {
+      const licence = document.createElement("small");
+      licence.className = "licence";
+      licence.textContent = credit.licence;
+      label.append(licence);
+    }
   }
   if (badge) {
     const b = document.createElement("span");
@@ -42,7 +64,9 @@ export async function loadGallery(selectValue) {
     const styles = await api("/v1/styles");
     // Your own styles first, then the built-in paintings (the API lists them in that order).
     for (const style of styles.data) {
-      const card = styleCard(`style:${style.id}`, style.name, null, style.builtin ? style.info : null);
+      const card = styleCard(
+        `style:${style.id}`, style.name, null, style.credit, style.builtin ? style.info : null,
+      );
       cards.push([card, style.image_url]);
     }
     if (state.features.styleSets) {
@@ -65,10 +89,23 @@ export async function loadGallery(selectValue) {
   else if (previous === "upload") $("style-upload-choice").checked = true;
 }
 
+// The credit of a painting the designer saves: asked for only when it is saved.
+export function styleCreditFields() {
+  const fields = {};
+  for (const name of ["title", "artist", "source_url", "licence"]) {
+    const value = $(`credit-${name}`).value.trim();
+    if (value) fields[name] = value;
+  }
+  return fields;
+}
+
 export function wireGallery() {
   $("style-file").addEventListener("change", () => {
     $("style-upload-choice").checked = true;
     clearErrors("style");
+  });
+  $("save-style").addEventListener("change", () => {
+    $("style-credit").hidden = !$("save-style").checked;
   });
   $("style-gallery").addEventListener("change", () => clearErrors("style"));
 }

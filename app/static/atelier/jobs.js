@@ -5,7 +5,7 @@ import { $, ApiError, POLL_MS, api, imageUrl, state } from "./api.js";
 import { clearErrors, errorField, plain, showError } from "./messages.js";
 import { appendSettings, styleAndSize } from "./settings.js";
 import { checkImageFile, croppedPreview, resetCrop, round4 } from "./photo.js";
-import { loadGallery } from "./gallery.js";
+import { loadGallery, styleCreditFields } from "./gallery.js";
 
 async function submit(event) {
   event.preventDefault();
@@ -42,6 +42,7 @@ async function submit(event) {
       if ($("save-style").checked) {
         const body = new FormData();
         body.append("image", styleFile, styleFile.name);
+        for (const [name, value] of Object.entries(styleCreditFields())) body.append(name, value);
         const style = await api("/v1/styles", { method: "POST", body });
         form.append("style_id", style.id);
         loadGallery(`style:${style.id}`);

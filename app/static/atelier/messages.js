@@ -26,6 +26,7 @@ export function plain(err) {
     box_outside: "A kept region reaches past the photo: draw it again inside the photo.",
     mask_all_black: "Everything is kept: leave some of the photo to stylize.",
     too_many_photos: `A campaign takes at most ${LIMITS.max_campaign_photos} photos.`,
+    invalid_credit: `The painting's credit was not accepted: ${err.message}.`,
   };
   return words[err.code] || err.message || "Something went wrong.";
 }
@@ -37,7 +38,7 @@ export function errorField(err) {
   const named = /'(content|style|image|file|images)'/.exec(err.message || "");
   if (named) return named[1] === "content" ? "photo" : "style";
   if (err.code === "unauthorized") return "key";
-  if (["style_not_found", "style_set_not_found", "style_required"].includes(err.code)) return "style";
+  if (["style_not_found", "style_set_not_found", "style_required", "invalid_credit"].includes(err.code)) return "style";
   if (["file_too_large", "invalid_box", "box_outside", "invalid_mask", "mask_all_black"].includes(err.code)) return "photo";
   if (["invalid_size", "invalid_crop"].includes(err.code)) return "settings";
   if (err.code === "invalid_parameter") return "settings";
