@@ -39,6 +39,7 @@ from atelier_client.schemas import (
     KeyInfo,
     Model,
     Style,
+    StyleCredit,
 )
 from atelier_client.webhooks import verify_webhook
 
@@ -71,6 +72,7 @@ __all__ = [
     "ServerError",
     "ServiceUnavailableError",
     "Style",
+    "StyleCredit",
     "StylizationOptions",
     "TooLargeError",
     "TrainingSettings",

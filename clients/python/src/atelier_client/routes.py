@@ -59,7 +59,13 @@ DELETE_JOB_FILES = Route("DELETE", "/v1/jobs/{job_id}/files", 200, schemas.JobSn
 
 LIST_STYLES = Route("GET", "/v1/styles", 200, schemas.Style, listed=True)
 GET_STYLE = Route("GET", "/v1/styles/{style_id}", 200, schemas.Style)
-UPLOAD_STYLE = Route("POST", "/v1/styles", 201, schemas.Style, form=frozenset({"image", "name"}))
+UPLOAD_STYLE = Route(
+    "POST",
+    "/v1/styles",
+    201,
+    schemas.Style,
+    form=frozenset({"image", "name", "title", "artist", "source_url", "licence"}),
+)
 DELETE_STYLE = Route("DELETE", "/v1/styles/{style_id}", 204)
 STYLE_IMAGE = Route("GET", "/v1/styles/{style_id}/image", 200)
 

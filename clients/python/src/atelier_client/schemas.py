@@ -75,6 +75,19 @@ class JobPage(Generic[J]):
 
 
 @dataclass(frozen=True)
+class StyleCredit:
+    """Whose painting a style is (None: not declared); every result in the style carries it."""
+
+    SCHEMA: ClassVar[str] = "StyleCreditPublic"
+
+    title: str | None
+    artist: str | None
+    source_url: str | None
+    licence: str | None
+    declared_by: Literal["service", "uploader"]  # service: a built-in painting's facts
+
+
+@dataclass(frozen=True)
 class Style:
     """A saved style image (yours, or a built-in painting with `builtin` true)."""
 
@@ -86,7 +99,8 @@ class Style:
     height: int
     image_url: str
     builtin: bool
-    info: dict[str, Any]  # built-in: title, artist, year, movement, public_domain, source
+    credit: StyleCredit
+    info: dict[str, Any]  # built-in: title, artist, year, movement, public_domain, source...
     created_at: datetime
 
 

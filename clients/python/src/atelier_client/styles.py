@@ -25,10 +25,12 @@ def get_style(style_id: str) -> Operation[Style]:
     return decode(Style, response.json())
 
 
-def upload_style(image: FileInput, name: str | None) -> Operation[Style]:
+def upload_style(
+    image: FileInput, name: str | None, credit: dict[str, str | None]
+) -> Operation[Style]:
     req = request(
         routes.UPLOAD_STYLE,
-        form=form_fields({"name": name}),
+        form=form_fields({"name": name, **credit}),
         files=[("image", file_part(image, "style"))],
     )
     response = yield from call(req)
@@ -57,9 +59,20 @@ class Styles:
     def get(self, style_id: str) -> Style:
         return self._client._run(get_style(style_id))
 
-    def upload(self, image: FileInput, *, name: str | None = None) -> Style:
-        """Save a painting (name: the file's, unless given) to stylize with by its id."""
-        return self._client._run(upload_style(image, name))
+    def upload(
+        self,
+        image: FileInput,
+        *,
+        name: str | None = None,
+        title: str | None = None,
+        artist: str | None = None,
+        source_url: str | None = None,
+        licence: str | None = None,
+    ) -> Style:
+        """Save a painting (name: the file's, unless given) to stylize with by its id, with the
+        credit its results will carry (each optional)."""
+        credit = {"title": title, "artist": artist, "source_url": source_url, "licence": licence}
+        return self._client._run(upload_style(image, name, credit))
 
     def delete(self, style_id: str) -> None:
         """Jobs that used it keep their copy; a built-in one: PermissionDeniedError."""
@@ -82,8 +95,18 @@ class AsyncStyles:
     async def get(self, style_id: str) -> Style:
         return await self._client._run(get_style(style_id))
 
-    async def upload(self, image: FileInput, *, name: str | None = None) -> Style:
-        return await self._client._run(upload_style(image, name))
+    async def upload(
+        self,
+        image: FileInput,
+        *,
+        name: str | None = None,
+        title: str | None = None,
+        artist: str | None = None,
+        source_url: str | None = None,
+        licence: str | None = None,
+    ) -> Style:
+        credit = {"title": title, "artist": artist, "source_url": source_url, "licence": licence}
+        return await self._client._run(upload_style(image, name, credit))
 
     async def delete(self, style_id: str) -> None:
         await self._client._run(delete_style(style_id))
