@@ -23,7 +23,7 @@ from sqlalchemy import update
 
 from app.builtin_styles import builtin_styles
 from app.tables import Style
-from contracts.credits import BUILTIN, UPLOADER, StyleCredit
+from contracts.credits import BUILTIN, STYLE_SET, UPLOADER, StyleCredit
 from contracts.labels import DIGITAL_SOURCE_TYPE, OutputLabel, read_xmp
 
 
@@ -129,6 +129,33 @@ def test_a_job_records_the_credit_of_its_style_as_it_was_when_submitted(api) -> 
     with_file = api.submit(content=photo, style=("mine.webp", gradient_png((30, 30), 3)))
     assert with_file.json()["parameters"]["style_credits"] == [
         StyleCredit(name="mine.webp", origin=UPLOADER).as_dict()
+    ]
+
+
+def test_a_job_in_a_style_set_records_the_sets_name(api) -> None:
+    """A style set carries no credit fields: its name (or its image's file name) is recorded,
+    and the label says its images carry no credit."""
+
+    def noise(seed: int) -> bytes:
+        out = io.BytesIO()
+        Image.effect_noise((64, 64), 40 + 30 * seed).convert("RGB").save(out, format="PNG")
+        return out.getvalue()
+
+    files = [("images", (f"brand-{i}.png", noise(i), "image/png")) for i in range(3)]
+    created = api.client.post(
+        "/v1/style-sets", headers=api.headers(api.admin_key), files=files, data={"name": "Brand"}
+    )
+    assert created.status_code == 201, created.text
+    style_set = created.json()
+    photo = ("photo.png", gradient_png((40, 30), 2), "image/png")
+    whole = api.submit(content=photo, style_set_id=style_set["id"]).json()
+    assert whole["parameters"]["style_credits"] == [
+        StyleCredit(name="Brand", origin=STYLE_SET).as_dict()
+    ]
+    member = style_set["images"][0]
+    one = api.submit(content=photo, style_set_image_id=member["id"]).json()
+    assert one["parameters"]["style_credits"] == [
+        StyleCredit(name=member["filename"], origin=STYLE_SET).as_dict()
     ]
 
 
