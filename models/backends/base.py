@@ -39,6 +39,12 @@ class InferenceBackend(Protocol):
         """(1, 3, H, W) in [0, 1] -> the generator's taps, {name: (1, C, H/s, W/s)} float32."""
         ...
 
+    def encode_with_stats(
+        self, image: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], ContentStats]:
+        """The taps and each tap's per-channel (mean, std) over the whole image."""
+        ...
+
     def render(
         self,
         features: dict[str, torch.Tensor],

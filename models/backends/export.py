@@ -5,7 +5,8 @@ first time a graph backend needs it, checks the graphs' output on a fixed probe 
 torch fp32, and hands the bytes to a cache (models.backends.cache), so every later start, and
 every worker sharing the cache, skips the export. Two graphs, cached apart:
 
-- the encoder: image (1, 3, H, W) -> one output per generator tap, named ``feat.<tap>``; the
+- the encoder: image (1, 3, H, W) -> per generator tap its features ``feat.<tap>`` and their
+  channel statistics ``mean.<tap>`` and ``std.<tap>`` (1, C, 1, 1); the
   same for every model of one encoder and set of taps, so it is keyed by the encoder's weights
   (and exported once: it is most of the export's time, about a minute on a busy 2-core CPU);
 - the render graph: ``strength`` (scalar), ``feat.<tap>``, ``style_mean.<tap>``,
@@ -35,7 +36,7 @@ from models.networks import Generator, StyleStats
 log = logging.getLogger("atelier.backends")
 
 # Bump when the graphs' inputs, outputs or export settings change: old cached graphs are ignored.
-GRAPH_FORMAT = "atelier-graphs/1"
+GRAPH_FORMAT = "atelier-graphs/2"
 OPSET = 18
 # The largest max-abs difference to torch fp32 (pixels in [0, 1]) a graph may show on the probe.
 PARITY_TOLERANCE = 1e-3
@@ -63,6 +64,13 @@ def encoder_key(encoder: Encoder, taps: tuple[str, ...]) -> str:
     return f"encoder-{encoder.name}-{digest}-{'+'.join(taps)}-{_exporter()}"
 
 
+def encoder_output_names(taps: tuple[str, ...]) -> list[str]:
+    """The encoder graph's outputs: each tap's features, then their channel means and stds
+    (computed in the graph: torch's var_mean over the features cost more than the rest of the
+    step between the graphs)."""
+    return [f"{prefix}.{t}" for prefix in ("feat", "mean", "std") for t in taps]
+
+
 def render_input_names(taps: tuple[str, ...]) -> list[str]:
     names = ["strength"]
     for prefix in ("feat", "style_mean", "style_std", "content_mean", "content_std"):
@@ -77,7 +85,12 @@ class _EncoderGraph(nn.Module):
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
         feats = self.encoder(image, self.taps)
-        return tuple(feats[t] for t in self.taps)
+        stats = [mean_std(feats[t]) for t in self.taps]
+        return (
+            *(feats[t] for t in self.taps),
+            *(m for m, _ in stats),
+            *(s for _, s in stats),
+        )
 
 
 class _RenderGraph(nn.Module):
@@ -169,7 +182,7 @@ def export_encoder(encoder: Encoder, taps: tuple[str, ...]) -> bytes:
             _EncoderGraph(encoder, taps).eval(),
             (probe_image(128),),
             input_names=["image"],
-            output_names=[f"feat.{t}" for t in taps],
+            output_names=encoder_output_names(taps),
             dynamic_shapes={"image": {2: deepest * blocks_h, 3: deepest * blocks_w}},
             opset_version=OPSET,
             dynamo=True,

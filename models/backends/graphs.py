@@ -56,9 +56,17 @@ class GraphBackend:
     def _run(self, graph: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]: ...
 
     def encode(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.encode_with_stats(image)[0]
+
+    def encode_with_stats(
+        self, image: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], ContentStats]:
         x = image.detach().float().cpu().contiguous().numpy()
-        outs = self._run(self._encoder, {"image": x})
-        return {t: torch.from_numpy(o) for t, o in zip(self.taps, outs, strict=True)}
+        outs = [torch.from_numpy(o) for o in self._run(self._encoder, {"image": x})]
+        n = len(self.taps)
+        feats = dict(zip(self.taps, outs[:n], strict=True))
+        stats = {t: (outs[n + i], outs[2 * n + i]) for i, t in enumerate(self.taps)}
+        return feats, stats
 
     def render(
         self,

@@ -11,6 +11,7 @@ import torch
 
 from models.backends.base import ContentStats
 from models.encoders import Encoder
+from models.losses import mean_std
 from models.networks import Generator, StyleStats
 
 
@@ -75,6 +76,12 @@ class TorchBackend:
         with self._autocast():
             feats = self.encoder(self._prepare(image), self.taps)
         return {t: f.float() for t, f in feats.items()}
+
+    def encode_with_stats(
+        self, image: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], ContentStats]:
+        feats = self.encode(image)
+        return feats, {t: mean_std(f) for t, f in feats.items()}
 
     @torch.inference_mode()
     def render(
