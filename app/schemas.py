@@ -15,7 +15,7 @@ from pydantic import (
 
 from app.limits import parse_rate
 from app.tables import JobKind, JobStatus
-from contracts import training
+from contracts import stylize, training
 from contracts.images import NAME_MAX_LENGTH, NAME_MIN_LENGTH, check_name
 from contracts.regions import MAX_FEATHER
 from contracts.stylize import MIN_SIDE, Method
@@ -43,8 +43,41 @@ class StylizationCreate(BaseModel):
     style_set_image_id: str | None = Field(
         default=None, description="one painting of a style set (its `images[].id`)"
     )
-    strength: float = Field(default=1.0, ge=0.0, le=1.0)
-    preserve_color: bool = False
+    strength: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        description="shorthand: moves colour and texture together (0 = the photo); not with "
+        "color_strength or texture_strength",
+    )
+    preserve_color: bool = Field(
+        default=False,
+        description="shorthand for color_strength=0 (the photo's colours); not with "
+        "color_strength or texture_strength",
+    )
+    color_strength: float | None = Field(
+        default=None,
+        ge=stylize.CONTROL_MIN,
+        le=stylize.CONTROL_MAX,
+        description="how far the colours move to the painting's palette (0: the photo's, "
+        f"1: the painting's); with only texture_strength given: {stylize.COLOR_STRENGTH_DEFAULT}",
+    )
+    texture_strength: float | None = Field(
+        default=None,
+        ge=stylize.CONTROL_MIN,
+        le=stylize.CONTROL_MAX,
+        description="how much of the style's marks are kept (0: the photo's surfaces, 1: all); "
+        f"with only color_strength given: {stylize.TEXTURE_STRENGTH_DEFAULT}",
+    )
+    stroke_scale: float | None = Field(
+        default=None,
+        ge=stylize.STROKE_SCALE_MIN,
+        le=stylize.STROKE_SCALE_MAX,
+        description="GAN: the size of the style's marks relative to the picture, the same at "
+        f"any output size ({stylize.STROKE_SCALE_DEFAULT}: the look of a "
+        f"{stylize.STROKE_REFERENCE_SIDE} px photo; 2: marks twice as large); default: the marks "
+        "at the model's own size in pixels, smaller on a larger photo",
+    )
     tile_size: int | None = Field(
         default=None,
         ge=MIN_SIDE,
@@ -97,6 +130,13 @@ class StylizationCreate(BaseModel):
                     "max_side is the old name of tile_size and working_size: give those"
                 )
             self.tile_size = self.working_size = self.max_side
+        return self
+
+    @model_validator(mode="after")
+    def _shorthands_or_controls(self) -> "StylizationCreate":
+        stylize.resolve_controls(
+            self.strength, self.preserve_color, self.color_strength, self.texture_strength
+        )
         return self
 
     @model_validator(mode="after")

@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 
+from contracts import stylize as limits
 from contracts.stylize import METHODS, MIN_SIDE
 
 DEVICE_HELP = "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps."
@@ -243,8 +244,33 @@ def stylize(
     style_weights: str | None = typer.Option(
         None, help="Comma-separated weights, one per --style."
     ),
-    strength: float = typer.Option(1.0, min=0.0, max=1.0, help="0 = the photo, 1 = full style."),
-    preserve_color: bool = typer.Option(False, help="Keep the photo's colours."),
+    strength: float = typer.Option(
+        1.0, min=0.0, max=1.0, help="Shorthand: 0 = the photo, 1 = full colour and texture."
+    ),
+    preserve_color: bool = typer.Option(
+        False, help="Shorthand for --color-strength 0: keep the photo's colours."
+    ),
+    color_strength: float | None = typer.Option(
+        None,
+        min=limits.CONTROL_MIN,
+        max=limits.CONTROL_MAX,
+        help="How far the colours move to the painting's palette (0 = the photo's); "
+        "replaces --strength/--preserve-color.",
+    ),
+    texture_strength: float | None = typer.Option(
+        None,
+        min=limits.CONTROL_MIN,
+        max=limits.CONTROL_MAX,
+        help="How much of the style's marks are kept (0 = the photo's surfaces).",
+    ),
+    stroke_scale: float | None = typer.Option(
+        None,
+        min=limits.STROKE_SCALE_MIN,
+        max=limits.STROKE_SCALE_MAX,
+        help=f"The marks' size relative to the picture, the same at any size "
+        f"({limits.STROKE_SCALE_DEFAULT} = the look at {limits.STROKE_REFERENCE_SIDE} px; "
+        "default: the model's own size in pixels).",
+    ),
     tile_size: int | None = typer.Option(
         None,
         "--tile-size",
@@ -269,6 +295,7 @@ def stylize(
         from models.images import load_image
         from models.inference import load_stylizer
 
+        limits.resolve_controls(strength, preserve_color, color_strength, texture_strength)
         weights = None
         if style_weights:
             try:
@@ -312,6 +339,9 @@ def stylize(
             preserve_color=preserve_color,
             tile_size=tile_size,
             progress=show,
+            color_strength=color_strength,
+            texture_strength=texture_strength,
+            stroke_scale=stroke_scale,
         )
         bar.close()
         out.parent.mkdir(parents=True, exist_ok=True)

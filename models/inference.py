@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from contracts.stylize import resolve_controls, stroke_working_side
 from models.backends import (
     GraphCache,
     GraphDirectory,
@@ -25,7 +26,9 @@ from models.backends import (
     open_backend,
 )
 from models.color import match_palette, palette
+from models.controls import blend_controls, preserve_colors
 from models.encoders import DEFAULT_ENCODER, Encoder, build_encoder
+from models.guided import carry_to_photo, resize_longer
 from models.images import resize_max_side, to_image, to_tensor
 from models.losses import mean_std
 from models.modelfile import load_model, read_metadata
@@ -69,23 +72,10 @@ class Stylizer(Protocol):
         tile_size: int | None = None,
         working_size: int | None = None,
         progress: Progress | None = None,
+        color_strength: float | None = None,
+        texture_strength: float | None = None,
+        stroke_scale: float | None = None,
     ) -> Image.Image: ...
-
-
-def preserve_colors(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
-    """Luminance-only transfer (Gatys et al. 2017): the result's Y with the photo's Cb and Cr."""
-
-    def ycbcr(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
-        y = 0.299 * r + 0.587 * g + 0.114 * b
-        return y, (b - y) * 0.564, (r - y) * 0.713
-
-    y, _, _ = ycbcr(stylized)
-    _, cb, cr = ycbcr(content)
-    r = y + 1.403 * cr
-    b = y + 1.773 * cb
-    g = (y - 0.299 * r - 0.114 * b) / 0.587
-    return torch.cat([r, g, b], dim=1).clamp(0, 1)
 
 
 def precision_of(bf16: bool | None) -> str:
@@ -214,6 +204,9 @@ class GANStylizer:
         tile_size: int | None = None,
         working_size: int | None = None,
         progress: Progress | None = None,
+        color_strength: float | None = None,
+        texture_strength: float | None = None,
+        stroke_scale: float | None = None,
     ) -> Image.Image:
         """Stylize `content` with `styles`.
 
@@ -227,18 +220,32 @@ class GANStylizer:
                 overlapping tiles that share content and style statistics, so seams do not show.
             working_size: the optimisation method's; the GAN works at the photo's size.
             progress: called with the fraction done; it may raise to abort.
+            color_strength, texture_strength: the palette and the marks, 0..1 each
+                (models/controls.py); either replaces the strength/preserve_color shorthands.
+            stroke_scale: the marks' size relative to the picture (contracts.stylize); None
+                paints at the photo's own size (models/guided.py carries it there).
         """
         _check_strength(strength)
+        controls = resolve_controls(strength, preserve_color, color_strength, texture_strength)
         style = self._blend_styles(styles, weights)
-        x = to_tensor(content)
+        photo = to_tensor(content)
+        x = (
+            photo
+            if stroke_scale is None
+            else resize_longer(photo, stroke_working_side(stroke_scale))
+        )
         out = self.stylize_tensor(
             x, style, strength=strength, tile_size=tile_size, progress=progress
         )
-        if preserve_color:
+        if controls is not None:
+            out = blend_controls(x, out, style.palette, *controls)
+        elif preserve_color:
             out = preserve_colors(out, x)
         elif style.palette is not None:
             # After tiling, so the whole image shares one mapping; less of it at lower strength.
             out = match_palette(out, style.palette, self.generator.config.palette_match * strength)
+        if x is not photo:
+            out = carry_to_photo(out, x, photo)
         return to_image(out)
 
     @torch.inference_mode()
@@ -289,6 +296,7 @@ class GANStylizer:
             encode=lambda x: self.backend.encode(pad_to_multiple(x)),
             strides=strides,
             render=lambda x, stats: self._run(x, style, strength, stats),
+            render_features=lambda feats, stats: self.backend.render(feats, style, strength, stats),
             progress=progress,
         )
 
@@ -324,11 +332,16 @@ class OptimisationStylizer:
         tile_size: int | None = None,
         working_size: int | None = None,
         progress: Progress | None = None,
+        color_strength: float | None = None,
+        texture_strength: float | None = None,
+        stroke_scale: float | None = None,
     ) -> Image.Image:
         """Stylize at `working_size` (the longer side; at most `image_size`, its default), then
         upscale to the photo's size. `strength` blends the optimised image with the photo.
-        `tile_size` is the GAN's: the whole working-size image is optimised at once."""
+        `tile_size` and `stroke_scale` are the GAN's; colour and texture split as the GAN's do,
+        with the first style's palette."""
         _check_strength(strength)
+        controls = resolve_controls(strength, preserve_color, color_strength, texture_strength)
         if any(isinstance(s, StyleStats) for s in styles):
             raise ValueError("the optimisation method needs style images, not saved statistics")
         size = min(self.image_size, working_size or self.image_size)
@@ -343,6 +356,8 @@ class OptimisationStylizer:
                 steps=self.steps,
                 progress=progress,
             )
+        if controls is not None:
+            result = blend_controls(small, result, palette(style_tensors[0]), *controls)
         result = strength * result + (1 - strength) * small
         full = to_tensor(content)
         if result.shape[-2:] != full.shape[-2:]:

@@ -65,15 +65,20 @@ class MagentaStylizer:
         tile_size: int | None = None,
         working_size: int | None = None,
         progress: Progress | None = None,
+        color_strength: float | None = None,
+        texture_strength: float | None = None,
+        stroke_scale: float | None = None,
     ) -> Image.Image:
         """Stylize `content` with one style image.
 
         `strength` is Magenta's own: it interpolates between the photo's style vector and the
         painting's. `weights`, `tile_size` and `working_size` do not apply: the network always
-        computes at 384 px.
+        computes at 384 px. It has no colour, texture or stroke controls: asking for one fails.
         """
         if len(styles) != 1 or not isinstance(styles[0], Image.Image):
             raise ValueError("Magenta's stylization takes exactly one style image")
+        if (color_strength, texture_strength, stroke_scale) != (None, None, None):
+            raise ValueError("Magenta's stylization has no colour, texture or stroke controls")
         try:
             out = self._engine.stylize_with(
                 content.convert("RGB"),

@@ -187,6 +187,10 @@ def stylize_work(
             tile_size=params.get("tile_size", params.get("max_side")),
             working_size=params.get("working_size", params.get("max_side")),
             progress=progress,
+            # Issue 21: unset in a job queued before them (None: the shorthands, the photo's size).
+            color_strength=params.get("color_strength"),
+            texture_strength=params.get("texture_strength"),
+            stroke_scale=params.get("stroke_scale"),
         )
 
     def last_stage() -> dict[str, Any]:
