@@ -28,7 +28,7 @@ def guided_upsample(
     """(1, 3, h, w) result and photo at the working size, (1, 3, H, W) photo -> (1, 3, H, W).
 
     The guide is the photo's luminance, one channel, so the result's colours are never taken
-    from the photo's: only where its edges lie.
+    from the photo's: only where its edges lie. At the working size it gives the result back.
     """
     if small_result.shape != small_photo.shape:
         raise ValueError("the small result and the small photo must have one size")
@@ -38,13 +38,17 @@ def guided_upsample(
     mean_p = _box(small_result, radius)
     cov_ip = _box(guide * small_result, radius) - mean_i * mean_p
     var_i = _box(guide * guide, radius) - mean_i * mean_i
-    a = cov_ip / (var_i + EPSILON)
-    b = mean_p - a * mean_i
+    a = _box(cov_ip / (var_i + EPSILON), radius)
+    b = _box(mean_p - a * mean_i, radius)
+    # What the linear model does not explain is the painting's own marks (strokes smaller than
+    # a window): carried up as they are, so the marks keep their painted size and contrast.
+    marks = small_result - (a * guide + b)
     size = photo.shape[-2:]
-    a_full = F.interpolate(_box(a, radius), size=size, mode="bilinear", align_corners=False)
-    b_full = F.interpolate(_box(b, radius), size=size, mode="bilinear", align_corners=False)
+    a_full = F.interpolate(a, size=size, mode="bilinear", align_corners=False)
+    b_full = F.interpolate(b, size=size, mode="bilinear", align_corners=False)
+    marks_full = F.interpolate(marks, size=size, mode="bicubic", align_corners=False)
     full_guide = (photo * weights).sum(1, keepdim=True)
-    return (a_full * full_guide + b_full).clamp(0, 1)
+    return (a_full * full_guide + b_full + marks_full).clamp(0, 1)
 
 
 def resize_longer(x: torch.Tensor, side: int) -> torch.Tensor:
@@ -63,5 +67,5 @@ def carry_to_photo(
     (guided), or down by averaging when the photo was smaller than the working size."""
     if result.shape[-1] >= photo.shape[-1]:
         size = photo.shape[-2:]
-        return F.interpolate(result, size=size, mode="bilinear", antialias=True).clamp(0, 1)
+        return F.interpolate(result, size=size, mode="bicubic", antialias=True).clamp(0, 1)
     return guided_upsample(result, small_photo, photo)

@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 
 from app.api.deps import SettingsDep
 from app.images import ALLOWED_FORMATS
+from contracts import stylize
 from contracts.regions import AD_FORMATS
 from contracts.training import BY_API_NAME
 
@@ -82,6 +83,8 @@ def index(request: Request, settings: SettingsDep) -> HTMLResponse:
         {
             "limits": limits,
             "training": training,
+            # The colour, texture and stroke controls' defaults and bounds: the API's own.
+            "controls": stylize,
             "presets": SIZE_PRESETS,
             "version": asset_version(),
             "import_map": import_map(),

@@ -161,3 +161,28 @@ def test_the_cli_takes_the_controls_and_refuses_them_with_a_shorthand(
     assert mixed.exit_code == 2 and "shorthands" in mixed.stderr
     too_big = CliRunner().invoke(app, [*base, "--stroke-scale", "9"])
     assert too_big.exit_code == 2 and "stroke-scale" in too_big.stderr
+
+
+@shipped
+def test_one_stroke_scale_looks_the_same_at_512_1024_and_4096_px(
+    default_model: GANStylizer,
+) -> None:
+    """The acceptance: each size's result scaled to 512 px, the style distance of `atelier
+    evaluate` (models/evaluation.py) within 10% of each other."""
+    from models.evaluation import COLOR_SEED, _Targets
+
+    source = synthetic_image(1024, 683, 3)
+    painting = Image.open(PAINTING).convert("RGB")
+    stats = default_model.style_stats(painting)
+
+    def at(image: Image.Image, side: int) -> Image.Image:
+        size = (side, round(side * image.height / image.width))
+        return image.resize(size, Image.Resampling.LANCZOS)
+
+    targets = _Targets(default_model.encoder, [at(source, 512)], [painting])
+    scores = []
+    for side in (512, 1024, 4096):
+        result = default_model(at(source, side), [stats], stroke_scale=1.0, tile_size=1024)
+        assert result.width == side
+        scores.append(targets.pair_scores(0, 0, at(result, 512), COLOR_SEED)[1])
+    assert max(scores) <= 1.10 * min(scores), scores

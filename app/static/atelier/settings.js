@@ -37,8 +37,15 @@ export function styleAndSize() {
 
 export function appendSettings(form) {
   // The options a single job and a campaign share.
-  form.append("strength", $("strength").value);
-  form.append("preserve_color", $("preserve-color").checked ? "true" : "false");
+  if ($("apart").checked) {
+    // Colour and texture replace the two shorthands (the API refuses both at once).
+    form.append("color_strength", $("color-strength").value);
+    form.append("texture_strength", $("texture-strength").value);
+  } else {
+    form.append("strength", $("strength").value);
+    form.append("preserve_color", $("preserve-color").checked ? "true" : "false");
+  }
+  if ($("stroke").checked) form.append("stroke_scale", $("stroke-scale").value);
   form.append("output_format", $("output-format").value);
   form.append("method", $("method").value);
 }
@@ -46,5 +53,22 @@ export function appendSettings(form) {
 export function wireSettings() {
   $("strength").addEventListener("input", () => {
     $("strength-value").textContent = `${Math.round($("strength").value * 100)}%`;
+  });
+  for (const id of ["color-strength", "texture-strength"]) {
+    $(id).addEventListener("input", () => {
+      $(`${id}-value`).textContent = `${Math.round($(id).value * 100)}%`;
+    });
+  }
+  $("stroke-scale").addEventListener("input", () => {
+    $("stroke-scale-value").textContent = `${Number($("stroke-scale").value)}\u00d7`;
+  });
+  $("apart").addEventListener("change", () => {
+    // The shorthands or the two controls, never both.
+    const apart = $("apart").checked;
+    $("apart-controls").hidden = !apart;
+    $("strength").disabled = $("preserve-color").disabled = apart;
+  });
+  $("stroke").addEventListener("change", () => {
+    $("stroke-controls").hidden = !$("stroke").checked;
   });
 }
