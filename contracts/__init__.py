@@ -10,5 +10,6 @@ Pure Python: no torch, no pydantic, no FastAPI, nothing from `app`, `worker`, `m
 - `contracts.credits`: a style's credit (whose painting) and the rule for declared credit fields;
 - `contracts.labels`: the label every result carries (XMP: made by a trained model, the model,
   the style's credit), written and read;
-- `contracts.timings`: a job's stages as the worker and the API time them.
+- `contracts.timings`: a job's stages as the worker and the API time them;
+- `contracts.video`: a clip's limits, the video error codes, the segment length.
 """

@@ -1,0 +1,129 @@
+"""How steady and how stylized a clip is: the figures temporal stability is judged by.
+
+- warping error (issue 20): the mean squared difference between a result frame and the previous
+  result frame warped by the *source's* optical flow, on the pixels that flow tracks, in [0, 1]
+  RGB units x 1000. The flow is Farneback's, not the DIS flow the stabiliser uses, so the method
+  is not scored by its own flow's mistakes.
+- style score: `atelier evaluate`'s (models.evaluation): the distance of the encoder's feature
+  means and stds to the painting's, at 256 px on the short side; lower carries more style.
+  A blurred or frozen picture gets a worse (higher) one.
+- content SSIM: `atelier evaluate`'s, against the source frame (1 = its structure intact).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+from models.encoders import Encoder
+from models.evaluation import SSIM_SHORT_SIDE, content_ssim, resize_short_side
+from models.images import to_tensor
+from models.losses import mean_std, style_loss
+from models.video.flow import gray, tracked, warp
+
+# Farneback (pyramid scale, levels, window, iterations, poly_n, poly_sigma): OpenCV's sample
+# values for large motion; on the sample clip the source itself scores 0.1-0.2.
+FARNEBACK = (0.5, 5, 15, 3, 7, 1.5)
+
+
+def _shrink(rgb: np.ndarray, side: int | None) -> np.ndarray:
+    """At most `side` px on the longer side (area-averaged; never enlarged)."""
+    h, w = rgb.shape[:2]
+    if side is None or max(h, w) <= side:
+        return rgb
+    scale = side / max(h, w)
+    return cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+
+
+def source_motion(previous: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two source frames (H, W, 3) uint8 -> (backward flow (H, W, 2), tracked (H, W) bool)."""
+    a, b = gray(previous), gray(current)
+    backward = cv2.calcOpticalFlowFarneback(b, a, None, *FARNEBACK, 0)
+    forward = cv2.calcOpticalFlowFarneback(a, b, None, *FARNEBACK, 0)
+    return backward, tracked(backward, forward)
+
+
+def warping_error(
+    previous: np.ndarray, current: np.ndarray, backward: np.ndarray, mask: np.ndarray
+) -> float:
+    """x1000 mean squared RGB difference (in [0, 1] units) of `current` and `previous` carried by
+    `backward`, over the pixels in `mask`; 0 when nothing is tracked."""
+    if not mask.any():
+        return 0.0
+    carried = warp(previous.astype(np.float32) / 255.0, backward)
+    squared = ((current.astype(np.float32) / 255.0 - carried) ** 2).mean(axis=-1)
+    return 1000.0 * float(squared[mask].mean())
+
+
+class StyleScore:
+    """`atelier evaluate`'s style score of frames against one painting."""
+
+    def __init__(self, encoder: Encoder, painting: Image.Image) -> None:
+        self.encoder = encoder
+        target = self._features(to_tensor(painting))
+        self.means = {t: mean_std(f)[0] for t, f in target.items()}
+        self.stds = {t: mean_std(f)[1] for t, f in target.items()}
+
+    @torch.no_grad()
+    def _features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if min(x.shape[-2:]) > SSIM_SHORT_SIDE:
+            x = resize_short_side(x, SSIM_SHORT_SIDE)
+        device = next(self.encoder.parameters()).device
+        return self.encoder(x.to(device), self.encoder.style_taps)
+
+    def __call__(self, rgb: np.ndarray) -> float:
+        feats = self._features(to_tensor(Image.fromarray(rgb)))
+        return float(style_loss(feats, self.means, self.stds, self.encoder.style_taps))
+
+
+@dataclass
+class ClipScores:
+    """Warping error, style score and content SSIM of several versions of one clip (e.g. frame
+    by frame and stabilised), fed frame by frame; holds one previous frame of each, nothing more.
+
+    `side`: frames are measured at most this many px on the longer side (the issue's figures
+    are at 640 px); `style_every`: the style score and SSIM of every n-th frame.
+    """
+
+    style: StyleScore | None = None
+    side: int | None = 640
+    style_every: int = 4
+    warping: dict[str, list[float]] = field(default_factory=dict)
+    styles: dict[str, list[float]] = field(default_factory=dict)
+    ssims: dict[str, list[float]] = field(default_factory=dict)
+    _previous: dict[str, np.ndarray] = field(default_factory=dict)
+    _frames: int = 0
+
+    def add(self, source: np.ndarray, versions: Mapping[str, np.ndarray]) -> None:
+        frames = {"source": source, **versions}
+        shrunk = {name: _shrink(rgb, self.side) for name, rgb in frames.items()}
+        if "source" in self._previous:
+            backward, mask = source_motion(self._previous["source"], shrunk["source"])
+            for name, rgb in shrunk.items():
+                error = warping_error(self._previous[name], rgb, backward, mask)
+                self.warping.setdefault(name, []).append(error)
+        if self.style is not None and self._frames % self.style_every == 0:
+            photo = to_tensor(Image.fromarray(shrunk["source"]))
+            for name, rgb in shrunk.items():
+                self.styles.setdefault(name, []).append(self.style(rgb))
+                result = to_tensor(Image.fromarray(rgb))
+                self.ssims.setdefault(name, []).append(content_ssim(result, photo))
+        self._previous = shrunk
+        self._frames += 1
+
+    def table(self) -> dict[str, dict[str, float]]:
+        """name -> {"warping_error", "style", "ssim"} means (the last two when scored)."""
+        out: dict[str, dict[str, float]] = {}
+        for name, errors in self.warping.items():
+            row = {"warping_error": statistics.fmean(errors)}
+            if name in self.styles:
+                row["style"] = statistics.fmean(self.styles[name])
+                row["ssim"] = statistics.fmean(self.ssims[name])
+            out[name] = row
+        return out
