@@ -30,11 +30,10 @@ from models.controls import blend_controls, preserve_colors
 from models.encoders import DEFAULT_ENCODER, Encoder, build_encoder
 from models.guided import carry_to_photo, resize_longer
 from models.images import resize_max_side, to_image, to_tensor
-from models.losses import mean_std
 from models.modelfile import load_model, read_metadata
 from models.networks import Generator, StyleStats
 from models.optimisation import optimise
-from models.tiling import pad_to_multiple, stylize_tiled
+from models.tiling import PAD_MULTIPLE, pad_to_multiple, stylize_tiled
 
 Progress = Callable[[float], None]
 StyleInput = Image.Image | StyleStats
@@ -175,9 +174,16 @@ class GANStylizer:
     @torch.inference_mode()
     def style_stats(self, style: Image.Image) -> StyleStats:
         """Encode a style once; the result can be stored and reused with no encoder pass."""
-        x = to_tensor(resize_max_side(style, self.style_size))
-        feats = self.backend.encode(pad_to_multiple(x))
-        return StyleStats.of(feats, palette(x).cpu())
+        small = resize_max_side(style, self.style_size)
+        # Sides made multiples of the encoder's stride by a resize (under 2% of aspect at
+        # 512 px), not padding: padded borders would add mirrored texture to the statistics.
+        w, h = (max(PAD_MULTIPLE, round(side / PAD_MULTIPLE) * PAD_MULTIPLE) for side in small.size)
+        x = to_tensor(
+            small if (w, h) == small.size else small.resize((w, h), Image.Resampling.LANCZOS)
+        )
+        _, stats = self.backend.encode_with_stats(x)
+        means = {t: m for t, (m, _) in stats.items()}
+        return StyleStats(means, {t: s for t, (_, s) in stats.items()}, palette(x).cpu())
 
     def _blend_styles(
         self, styles: Sequence[StyleInput], weights: Sequence[float] | None
@@ -275,9 +281,11 @@ class GANStylizer:
         content_stats: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> torch.Tensor:
         h, w = content.shape[-2:]
-        feats = self.backend.encode(pad_to_multiple(content))
-        stats = content_stats or {t: mean_std(f) for t, f in feats.items()}
-        out = self.backend.render(feats, style, strength, stats)
+        if content_stats is None:
+            feats, content_stats = self.backend.encode_with_stats(pad_to_multiple(content))
+        else:
+            feats = self.backend.encode(pad_to_multiple(content))
+        out = self.backend.render(feats, style, strength, content_stats)
         return out[..., :h, :w].float().cpu()
 
     def _run_tiled(
