@@ -115,6 +115,13 @@ class StylizationCreate(BaseModel):
         description="1080x1080, 1200x628, 1080x1920 or any WIDTHxHEIGHT: the result's exact "
         "size (the photo is cropped to its aspect ratio, then scaled); default: the photo's",
     )
+    regions: str | None = Field(
+        default=None,
+        description="JSON list of up to 4 regions, each a `box` [x0, y0, x1, y1] (0..1) or a "
+        "`mask` (an index into the `masks` files; white = the region) with a `style_id` or "
+        '`"keep": true`, e.g. \'[{"box": [0, 0, 0.5, 1], "style_id": "..."}]\'; later '
+        "entries win, edges are feathered (`feather`, else 8 px), the rest takes the main style",
+    )
     crop: str | None = Field(
         default=None,
         description="JSON [x0, y0, x1, y1] (0..1): where to crop for output_size (the largest "

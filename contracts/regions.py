@@ -100,3 +100,70 @@ def crop_window(
     left_px = min(max(0, round(cx - w / 2)), pw - w)
     top_px = min(max(0, round(cy - h / 2)), ph - h)
     return (left_px, top_px, left_px + w, top_px + h)
+
+
+# Regions with a style each (issue 21): `regions` is a JSON list of at most MAX_REGIONS
+# entries, each a `box` or a `mask` (an index into the uploaded `masks` files) with a
+# `style_id` or `"keep": true`. Later entries win where they overlap; the rest of the picture
+# takes the job's main style. Each distinct style costs one more pass of the model.
+MAX_REGIONS = 4
+
+
+class Region:
+    """One parsed entry: where (a box, or a mask's index) and what (a style id, or kept)."""
+
+    __slots__ = ("box", "mask", "style_id")
+
+    def __init__(self, box: Box | None, mask: int | None, style_id: str | None) -> None:
+        self.box, self.mask, self.style_id = box, mask, style_id
+
+    @property
+    def keep(self) -> bool:
+        return self.style_id is None
+
+    def as_dict(self) -> dict[str, Any]:
+        where: dict[str, Any] = {"box": list(self.box)} if self.box else {"mask": self.mask}
+        return {**where, **({"keep": True} if self.keep else {"style_id": self.style_id})}
+
+
+def parse_regions(text: str, *, masks: int) -> list[Region]:
+    """`regions` as JSON text, given how many `masks` files came with it; RegionError with
+    `invalid_regions` (not JSON, not a list of entries, an entry neither or both of box and
+    mask, neither or both of style_id and keep), `too_many_regions`, `region_mask_missing` (an
+    index with no file), or a box's own codes."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RegionError("invalid_regions", f"regions: not JSON ({exc.msg})") from exc
+    if not isinstance(value, list) or not value:
+        raise RegionError("invalid_regions", "regions: a non-empty JSON list of entries")
+    if len(value) > MAX_REGIONS:
+        raise RegionError(
+            "too_many_regions", f"regions: at most {MAX_REGIONS} entries, not {len(value)}"
+        )
+    return [_region(entry, f"regions[{i}]", masks) for i, entry in enumerate(value)]
+
+
+def _region(entry: Any, what: str, masks: int) -> Region:
+    if not isinstance(entry, dict) or set(entry) - {"box", "mask", "style_id", "keep"}:
+        raise RegionError(
+            "invalid_regions", f"{what}: an object of box or mask, and style_id or keep"
+        )
+    if ("box" in entry) == ("mask" in entry):
+        raise RegionError("invalid_regions", f"{what}: give one of box and mask")
+    keep = entry.get("keep", False)
+    style_id = entry.get("style_id")
+    if keep is not True and keep is not False or (keep is True) == (style_id is not None):
+        raise RegionError("invalid_regions", f'{what}: give one of style_id and "keep": true')
+    if style_id is not None and (not isinstance(style_id, str) or not style_id):
+        raise RegionError("invalid_regions", f"{what}: style_id is a style's id")
+    if "box" in entry:
+        return Region(parse_box(entry["box"], f"{what}.box"), None, style_id)
+    index = entry["mask"]
+    if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+        raise RegionError("invalid_regions", f"{what}.mask: an index into the masks files")
+    if index >= masks:
+        raise RegionError(
+            "region_mask_missing", f"{what}.mask: {index}, but {masks} masks file(s) came"
+        )
+    return Region(None, index, style_id)

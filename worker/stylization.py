@@ -88,17 +88,7 @@ def job_styles(
         style_key = job.style_sha256
         if style_key is None:
             raise JobFailed("style_missing", f"job {job.id} names no style image and no set")
-        if model is None:  # the optimisation method needs the pixels
-            return [image(style_key)]
-        with timings.stage("style_stats"):
-            return [
-                rt.style_stats(
-                    stylizer,
-                    model.sha256,
-                    style_key,
-                    lambda: image(style_key, getattr(stylizer, "style_size", None)),
-                )
-            ]
+        return styles_of(rt, style_key, stylizer, model, timings)
     with timings.stage("load_inputs"), rt.sessions() as session:
         image_set = crud.get_image_set(session, set_id=job.style_set_id, kind="style")
         if image_set is None:
@@ -108,6 +98,31 @@ def job_styles(
         return [image(k) for k in keys]
     with timings.stage("style_stats"):
         return [style_set_stats(rt, stylizer, model.sha256, image_set, keys, image)]
+
+
+def styles_of(
+    rt: Runtime, style_key: str, stylizer: Any, model: ModelFile | None, timings: Timings
+) -> list[Any]:
+    """One stored style image as the method takes it: its statistics for the GAN (cached per
+    process), its pixels for the optimisation method."""
+
+    def image(max_side: int | None = None) -> Any:
+        with timings.stage("load_inputs"):
+            data = rt.storage.get(style_key)
+        with timings.stage("decode"):
+            return decode(data, max_side)
+
+    if model is None:  # the optimisation method needs the pixels
+        return [image()]
+    with timings.stage("style_stats"):
+        return [
+            rt.style_stats(
+                stylizer,
+                model.sha256,
+                style_key,
+                lambda: image(getattr(stylizer, "style_size", None)),
+            )
+        ]
 
 
 def decode(data: bytes, max_side: int | None = None) -> Any:
@@ -177,21 +192,26 @@ def stylize_work(
     styles = job_styles(rt, job, stylizer, model, timings)
     seed = int(params.get("seed", 0))
     torch.manual_seed(seed)  # any random draw in the method repeats with the recorded seed
+    # The job's settings, for its main style and for each region's.
+    options = {
+        "strength": params.get("strength", 1.0),
+        "preserve_color": params.get("preserve_color", False),
+        # Jobs queued before the split recorded one `max_side` for both sizes.
+        "tile_size": params.get("tile_size", params.get("max_side")),
+        "working_size": params.get("working_size", params.get("max_side")),
+        # Issue 21: unset in a job queued before them (None: the shorthands, the photo's size).
+        "color_strength": params.get("color_strength"),
+        "texture_strength": params.get("texture_strength"),
+        "stroke_scale": params.get("stroke_scale"),
+    }
     with timings.stage("model"):
-        result = stylizer(
-            content,
-            styles,
-            strength=params.get("strength", 1.0),
-            preserve_color=params.get("preserve_color", False),
-            # Jobs queued before the split recorded one `max_side` for both sizes.
-            tile_size=params.get("tile_size", params.get("max_side")),
-            working_size=params.get("working_size", params.get("max_side")),
-            progress=progress,
-            # Issue 21: unset in a job queued before them (None: the shorthands, the photo's size).
-            color_strength=params.get("color_strength"),
-            texture_strength=params.get("texture_strength"),
-            stroke_scale=params.get("stroke_scale"),
-        )
+        result = stylizer(content, styles, progress=progress, **options)
+
+        def region_style(style_key: str) -> Any:
+            # A region's style: one more pass per distinct style (regions.MAX_REGIONS at most).
+            return stylizer(content, styles_of(rt, style_key, stylizer, model, timings), **options)
+
+        result = regions.paint_regions(rt, params, framed, result, region_style)
 
     def last_stage() -> dict[str, Any]:
         with timings.stage("regions"):

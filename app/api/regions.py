@@ -5,18 +5,32 @@ import io
 from typing import Any
 
 from PIL import Image
+from sqlalchemy.orm import Session
 
+from app import crud
 from app.api.errors import APIError
 from app.errors import DomainError, TooLarge
 from app.images import CleanImage, validate_image
 from app.schemas import StylizationCreate
-from contracts.regions import MASK_KEEP_BELOW, RegionError, parse_crop, parse_keep_boxes, parse_size
+from app.tables import ApiKey
+from contracts.regions import (
+    MASK_KEEP_BELOW,
+    RegionError,
+    parse_crop,
+    parse_keep_boxes,
+    parse_regions,
+    parse_size,
+)
 from contracts.stylize import MIN_SIDE
 
 
-def region_parameters(params: StylizationCreate, *, max_side: int) -> dict[str, Any]:
-    """The parsed regions and format as the job records them (lists, not JSON text)."""
+def region_parameters(
+    params: StylizationCreate, *, max_side: int, masks: int = 0
+) -> dict[str, Any]:
+    """The parsed regions and format as the job records them (lists, not JSON text); `masks`:
+    how many `masks` files came for the styled `regions`."""
     try:
+        regions = parse_regions(params.regions, masks=masks) if params.regions else None
         keep_boxes = parse_keep_boxes(params.keep_boxes) if params.keep_boxes else None
         size = (
             parse_size(params.output_size, min_side=MIN_SIDE, max_side=max_side)
@@ -33,7 +47,34 @@ def region_parameters(params: StylizationCreate, *, max_side: int) -> dict[str, 
         "feather": params.feather,
         "output_size": list(size) if size else None,
         "crop": list(crop) if crop else None,
+        "regions": [r.as_dict() for r in regions] if regions else None,
     }
+
+
+def region_styles(session: Session, key: ApiKey, regions: list[dict[str, Any]]) -> None:
+    """Each styled region's stored style image, recorded beside its `style_id` (404
+    `style_not_found` for a style that does not exist or is not the key's)."""
+    for i, region in enumerate(regions):
+        if region.get("style_id") is None:
+            continue
+        style = crud.get_style(session, style_id=region["style_id"], viewer=key)
+        if style is None:
+            raise APIError(404, "style_not_found", f"regions[{i}]: no style {region['style_id']}")
+        region["style_sha256"] = style.image_sha256
+
+
+def check_region_mask(
+    data: bytes | bytearray, index: int, *, max_pixels: int, max_upload_side: int
+) -> CleanImage:
+    """One of the `masks` files (white = the region), any size: it is scaled to the photo."""
+    try:
+        return validate_image(
+            data, field=f"masks[{index}]", max_pixels=max_pixels, max_upload_side=max_upload_side
+        )
+    except TooLarge:
+        raise
+    except DomainError as exc:
+        raise APIError(422, "invalid_mask", f"{exc.message} ({exc.code})") from exc
 
 
 def check_mask(data: bytes | bytearray, *, max_pixels: int, max_upload_side: int) -> CleanImage:

@@ -4,6 +4,7 @@ What workers and the reaper do to a running job is in `job_runs`.
 """
 
 import base64
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select, tuple_, update
@@ -33,8 +34,10 @@ def create_stylization(
     webhook_url: str | None,
     style_set_id: str | None = None,
     mask: CleanImage | None = None,
+    region_masks: Sequence[CleanImage] = (),
 ) -> Job:
-    """Store the job's images (content, style, protected-region mask) and the job in one
+    """Store the job's images (content, style, protected-region mask, the `regions`' masks:
+    each region that names a mask index records its image's sha256) and the job in one
     transaction. A concurrent request with the same Idempotency-Key that won the race gives its
     job instead."""
     content_row = _add_clean_image(session, storage=storage, image=content)
@@ -43,6 +46,15 @@ def create_stylization(
     if mask is not None:
         mask_sha256 = _add_clean_image(session, storage=storage, image=mask).sha256
         parameters = {**parameters, "mask_sha256": mask_sha256}
+    if parameters.get("regions"):
+        keys = [_add_clean_image(session, storage=storage, image=m).sha256 for m in region_masks]
+        parameters = {
+            **parameters,
+            "regions": [
+                {**r, "mask_sha256": keys[r["mask"]]} if r.get("mask") is not None else r
+                for r in parameters["regions"]
+            ],
+        }
     try:
         return _add_job(
             session,

@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageChops
 
 
 def gradient_png(size: tuple[int, int], seed: int) -> bytes:
@@ -27,6 +27,21 @@ def gradient_png(size: tuple[int, int], seed: int) -> bytes:
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()
+
+
+def finished_result(stack: Any, client: Any, response: Any) -> tuple[dict[str, Any], Image.Image]:
+    """A submitted job (its 202 answer), waited for: the job, which succeeded, and its result."""
+    assert response.status_code == 202, response.text
+    done = stack.wait_job(
+        client, response.json()["id"], lambda j: j["status"] in ("succeeded", "failed")
+    )
+    assert done["status"] == "succeeded", done
+    return done, Image.open(io.BytesIO(client.get(done["result_url"]).content)).convert("RGB")
+
+
+def max_diff(a: Image.Image, b: Image.Image) -> int:
+    """The largest difference of any channel of any pixel, in levels."""
+    return max(high for _, high in ImageChops.difference(a, b).getextrema())
 
 
 class WebhookReceiver:

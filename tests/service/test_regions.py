@@ -5,7 +5,8 @@ and the result has the format's exact size."""
 import io
 
 import pytest
-from PIL import Image, ImageChops
+from PIL import Image
+from service_helpers import finished_result, max_diff
 
 from contracts.regions import crop_window
 
@@ -87,16 +88,7 @@ def _stylize(stack, client, photo: Image.Image, **extra) -> Image.Image:
     response = client.post(
         "/v1/stylizations", files=files, data={"method": "optimisation", **extra}
     )
-    assert response.status_code == 202, response.text
-    done = stack.wait_job(
-        client, response.json()["id"], lambda j: j["status"] in ("succeeded", "failed")
-    )
-    assert done["status"] == "succeeded", done
-    return Image.open(io.BytesIO(client.get(done["result_url"]).content)).convert("RGB")
-
-
-def _max_diff(a: Image.Image, b: Image.Image) -> int:
-    return max(high for _, high in ImageChops.difference(a, b).getextrema())
+    return finished_result(stack, client, response)[1]
 
 
 @pytest.mark.e2e
@@ -111,11 +103,11 @@ def test_kept_box_and_mask_keep_the_photos_pixels(running_stack) -> None:
     assert boxed.size == masked.size == photo.size
     left, right = (0, 0, 48, 64), (48 + feather * 2, 0, 96, 64)
     # The kept half is the photo's, pixel for pixel (PNG: lossless).
-    assert _max_diff(boxed.crop(left), photo.crop(left)) <= 2
-    assert _max_diff(masked.crop(left), photo.crop(left)) <= 2
+    assert max_diff(boxed.crop(left), photo.crop(left)) <= 2
+    assert max_diff(masked.crop(left), photo.crop(left)) <= 2
     # ...and the rest was stylized.
-    assert _max_diff(boxed.crop(right), photo.crop(right)) > 30
-    assert _max_diff(masked.crop((50, 0, 96, 64)), photo.crop((50, 0, 96, 64))) > 30
+    assert max_diff(boxed.crop(right), photo.crop(right)) > 30
+    assert max_diff(masked.crop((50, 0, 96, 64)), photo.crop((50, 0, 96, 64))) > 30
 
 
 @pytest.mark.e2e
@@ -138,5 +130,5 @@ def test_ad_format_has_its_exact_size_and_crops_where_asked(running_stack) -> No
     assert story.size == (1080, 1920)
     assert right.size == centre.size == (64, 64)
     # Blue only (but for the few columns the scaling filter takes from across the crop's edge).
-    assert _max_diff(right.crop((4, 0, 64, 64)), Image.new("RGB", (60, 64), (0, 0, 220))) <= 2
+    assert max_diff(right.crop((4, 0, 64, 64)), Image.new("RGB", (60, 64), (0, 0, 220))) <= 2
     assert centre.getpixel((5, 32)) == (220, 0, 0) and centre.getpixel((58, 32)) == (0, 0, 220)

@@ -5,8 +5,8 @@ written) and reach the worker."""
 import io
 
 import pytest
-from PIL import Image, ImageChops
-from service_helpers import gradient_png
+from PIL import Image
+from service_helpers import finished_result, gradient_png, max_diff
 
 from contracts.stylize import STROKE_SCALE_MAX, STROKE_SCALE_MIN
 
@@ -52,14 +52,9 @@ def test_the_controls_reach_the_worker(running_stack, make_png) -> None:
         response = client.post(
             "/v1/stylizations", files=files, data={"method": "optimisation", **fields}
         )
-        assert response.status_code == 202, response.text
-        done = running_stack.wait_job(
-            client, response.json()["id"], lambda j: j["status"] in ("succeeded", "failed")
-        )
-        assert done["status"] == "succeeded", done
-        result = Image.open(io.BytesIO(client.get(done["result_url"]).content)).convert("RGB")
+        done, result = finished_result(running_stack, client, response)
     parameters = done["parameters"]
     assert (parameters["color_strength"], parameters["texture_strength"]) == (0.0, 0.0)
     assert parameters["stroke_scale"] == 2.0
     photo = Image.open(io.BytesIO(photo_png)).convert("RGB")
-    assert max(high for _, high in ImageChops.difference(result, photo).getextrema()) <= 3
+    assert max_diff(result, photo) <= 3

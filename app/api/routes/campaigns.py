@@ -38,12 +38,13 @@ _FORM_SCHEMA = multipart_openapi(
         "styles": {"type": "array", "items": BINARY},
         "name": {"type": "string"},
         "style_ids": {"type": "string", "description": 'JSON list of style ids, e.g. ["..."]'},
+        **StylizationCreate.model_json_schema()["properties"],
+        # A campaign's own `regions` (per photo), not a single job's styled regions.
         "regions": {
             "type": "string",
             "description": "JSON list, one entry per photo (or null): "
             '{"keep_boxes": [[x0, y0, x1, y1]], "crop": [x0, y0, x1, y1]}',
         },
-        **StylizationCreate.model_json_schema()["properties"],
     },
 )
 _ERRORS: dict[int | str, dict[str, Any]] = {

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app import crud, queue
 from app.api.deps import CurrentKey, QueueDep, SessionDep, SettingsDep, StorageDep, run_db
 from app.api.errors import APIError
-from app.api.regions import check_mask, region_parameters
+from app.api.regions import check_mask, check_region_mask, region_parameters, region_styles
 from app.api.routes.jobs import result_response
 from app.api.timing import TimedStorage, observe_stages
 from app.api.uploads import BINARY, Form, multipart_openapi, read_form
@@ -38,6 +38,7 @@ _FORM_SCHEMA = multipart_openapi(
         "content": BINARY,
         "style": BINARY,
         "mask": BINARY,
+        "masks": {"type": "array", "items": BINARY},
         **StylizationCreate.model_json_schema()["properties"],
     },
 )
@@ -183,12 +184,13 @@ def _create_stylization(session: Session, limits: SubmissionLimits, **fields: An
     return crud.create_stylization(session, **fields)
 
 
-def _recorded(params: StylizationCreate, settings: Settings) -> dict[str, Any]:
-    """The job's parameters as recorded: what the worker needs and what reproduces the result."""
+def _recorded(params: StylizationCreate, settings: Settings, masks: int = 0) -> dict[str, Any]:
+    """The job's parameters as recorded: what the worker needs and what reproduces the result
+    (`masks`: how many `masks` files came for the styled regions)."""
     parameters = params.model_dump(
         mode="json", exclude={"style_id", "style_set_id", "model_id", "webhook_url", "max_side"}
     )
-    parameters.update(region_parameters(params, max_side=settings.max_upload_side))
+    parameters.update(region_parameters(params, max_side=settings.max_upload_side, masks=masks))
     parameters["tile_size"] = params.tile_size or settings.default_tile_size
     # Recorded so that a result can be reproduced (with the model version in result_info).
     parameters["seed"] = params.seed if params.seed is not None else secrets.randbelow(2**31)
@@ -228,11 +230,17 @@ async def create_stylization(
 
     # Over a limit of the key's: 429 with Retry-After before the body is read (nothing stored).
     await run_db(session, request.app.state.limits.check, key)
-    form = await read_form(request, max_file_bytes=settings.max_upload_bytes)
+    form = await read_form(
+        request, max_file_bytes=settings.max_upload_bytes, multi=frozenset({"masks"})
+    )
     timings.lap("read_body")
     params = _parameters(form, settings)
     style_sha256, credit = await run_db(session, _named_style, key, params)
-    recorded = _recorded(params, settings)  # checks regions and format (422 with a code)
+    mask_parts = form.file_lists.get("masks", [])
+    # Checks regions and format (422 with a code).
+    recorded = _recorded(params, settings, masks=len(mask_parts))
+    if recorded.get("regions"):
+        await run_db(session, region_styles, key, recorded["regions"])
     style_part = form.files.get("style")
     if style_part is not None:
         credit = upload_credit(style_part.filename)
@@ -254,6 +262,11 @@ async def create_stylization(
         else None
     )
 
+    region_masks = [
+        await run_in_threadpool(check_region_mask, part.data, i, **limits)
+        for i, part in enumerate(mask_parts)
+    ]
+
     await run_db(session, _check_method, params)
     timings.lap("validate")
 
@@ -268,6 +281,7 @@ async def create_stylization(
         content=content,
         style_image=style_image,
         mask=mask,
+        region_masks=region_masks,
         style_sha256=style_sha256,
         style_id=params.style_id,
         style_set_id=params.style_set_id,
