@@ -6,7 +6,7 @@ Each command imports its heavy dependencies (torch, the web stack) inside its bo
 
 import typer
 
-from cli import admin, backends, gan, service, video
+from cli import admin, backends, evaluate, gan, service, video
 
 app = typer.Typer(
     name="atelier",
@@ -16,6 +16,7 @@ app = typer.Typer(
     add_completion=False,
 )
 gan.register(app)
+evaluate.register(app)
 video.register(app)
 service.register(app)
 admin.register(app)
