@@ -59,9 +59,9 @@ def test_stabilised_clip_flickers_less_with_as_much_style(tmp_path: Path) -> Non
     )  # fmt: skip
     table = scores.table()
     by_frame, stable = table["frame by frame"], table["stable"]
-    # Frame by frame flickers far more than the source moves (measured: 3.9 against 1.6).
+    # Frame by frame flickers far more than the source moves (measured: 4.0 against 1.6).
     assert by_frame["warping_error"] > 1.5 * table["source"]["warping_error"]
-    # The target: at most 40% of frame-by-frame's warping error (measured: 35%)...
+    # The target: at most 40% of frame-by-frame's warping error (measured: 36%)...
     assert stable["warping_error"] < 0.4 * by_frame["warping_error"]
     # ... with the style score within 10% (lower is more style), not a blurred picture.
     assert stable["style"] < 1.1 * by_frame["style"]
