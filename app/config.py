@@ -21,7 +21,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from contracts.backends import check_backend_choice
+from contracts.backends import check_backend_choice, default_graph_cache_dir
 from contracts.modelfile import SHIPPED_MODEL
 
 
@@ -98,8 +98,9 @@ class Settings(BaseSettings):
     # The models' arithmetic: auto (bf16 where the CPU has native bf16 arithmetic, AMX or
     # AVX512-BF16, and on CUDA; fp32 elsewhere), f32 or bf16 (README: speed and scores of each).
     inference_precision: Literal["auto", "f32", "bf16"] = "auto"
-    # Where a worker keeps exported graphs on its own disk (default: data_dir / "graphs"); the
-    # job store and storage share them between workers.
+    # Where a worker keeps exported graphs on its own disk (default: this machine's cache,
+    # contracts.backends.default_graph_cache_dir, shared with the CLI); the job store and
+    # storage share them between workers.
     graph_cache_dir: Path | None = None
     optimisation_steps: int = Field(default=100, gt=0)
     optimisation_size: int = Field(default=384, gt=0)
@@ -179,7 +180,7 @@ class Settings(BaseSettings):
 
     @property
     def graph_cache_path(self) -> Path:
-        return (self.graph_cache_dir or self.data_dir / "graphs").resolve()
+        return (self.graph_cache_dir or default_graph_cache_dir()).resolve()
 
     @property
     def training_path(self) -> Path:

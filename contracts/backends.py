@@ -6,6 +6,8 @@ instead of failing its first job. models.backends implements them.
 """
 
 import importlib.util
+import os
+from pathlib import Path
 
 BACKEND_CHOICES = ("auto", "torch", "onnxruntime", "openvino")
 # The import name each backend needs (auto needs torch only: it falls back to it).
@@ -34,3 +36,14 @@ def missing_backend(choice: str) -> str | None:
     if not found:
         return f"backend {choice!r} needs the package {module}: pip install {module}"
     return None
+
+
+def default_graph_cache_dir() -> Path:
+    """Where exported graphs are kept on this machine when no setting says: $ATELIER_GRAPH_CACHE,
+    else $XDG_CACHE_HOME/atelier/graphs (~/.cache/atelier/graphs). Graphs are keyed by the
+    content they were made from, so every data folder and the CLI on one machine share them: a
+    fresh `atelier serve` does not export again what an earlier one did."""
+    if os.environ.get("ATELIER_GRAPH_CACHE"):
+        return Path(os.environ["ATELIER_GRAPH_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "atelier" / "graphs"

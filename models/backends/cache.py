@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
-CACHE_SETTING = "ATELIER_GRAPH_CACHE"
+from contracts.backends import default_graph_cache_dir
 
 
 class GraphCache(Protocol):
@@ -22,11 +22,8 @@ class GraphCache(Protocol):
 
 
 def default_cache_dir() -> Path:
-    """$ATELIER_GRAPH_CACHE, else $XDG_CACHE_HOME/atelier/graphs (~/.cache/atelier/graphs)."""
-    if os.environ.get(CACHE_SETTING):
-        return Path(os.environ[CACHE_SETTING])
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "atelier" / "graphs"
+    """contracts.backends.default_graph_cache_dir: the worker's default too."""
+    return default_graph_cache_dir()
 
 
 class GraphDirectory:

@@ -1,0 +1,137 @@
+"""A fresh `atelier serve` on the embedded stack: the first job's model time against the tenth's,
+and the time outside the model with a painting uploaded and with a saved (built-in) style.
+
+    python benchmarks/first_job.py [--photo P] [--painting S] [--jobs 10] [--size 512]
+
+It starts `atelier serve` on a new data folder and a free port (the worker loads and warms the
+active model before its first job), submits `--jobs` jobs one after the other with `Prefer: wait`
+(the photo at --size px, JPEG out, the painting uploaded as sent), then as many with a built-in
+style, and reads each job's `result_info.timings`. End to end is the client's time from the
+submission to the result's bytes in hand (a second GET); outside the model = end to end - the
+worker's model stage.
+"""
+
+import argparse
+import io
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from PIL import Image, ImageOps
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO.parent / "shared" / "samples"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def jpeg(path: Path, size: int) -> bytes:
+    image = ImageOps.fit(Image.open(path).convert("RGB"), (size, size))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def run_jobs(client: httpx.Client, n: int, files: dict, data: dict) -> list[tuple[float, float]]:
+    """(end to end, model) seconds of n jobs, one after the other."""
+    rows = []
+    for _ in range(n):
+        start = time.perf_counter()
+        job = client.post(
+            "/v1/stylizations", files=files, data=data, headers={"Prefer": "wait=120"}
+        ).json()
+        result = client.get(job["result_url"])
+        end_to_end = time.perf_counter() - start
+        assert job["status"] == "succeeded" and result.status_code == 200, job
+        rows.append((end_to_end, job["result_info"]["timings"]["model"]))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photo", type=Path, default=SAMPLES / "content" / "golden_gate.jpg")
+    parser.add_argument("--painting", type=Path, default=SAMPLES / "style" / "la_muse.jpg")
+    parser.add_argument("--jobs", type=int, default=10)
+    parser.add_argument("--size", type=int, default=512)
+    args = parser.parse_args()
+    port = free_port()
+    with tempfile.TemporaryDirectory() as data_dir:
+        env = {**os.environ, "ATELIER_DATA_DIR": data_dir}
+        serve = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from cli.main import main; main()",
+                "serve",
+                "--port",
+                str(port),
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            key = None
+            assert serve.stdout is not None
+            for line in serve.stdout:
+                found = re.match(r"\s+(atl_\S+)", line)
+                key = key or (found.group(1) if found else None)
+                if "open the page" in line:
+                    break
+            assert key, "no admin key in the serve output"
+            url = f"http://127.0.0.1:{port}"
+            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as client:
+                started = time.perf_counter()
+                while client.get("/readyz").status_code != 200:
+                    time.sleep(0.2)
+                styles = client.get("/v1/styles").json()["data"]
+                photo = jpeg(args.photo, args.size)
+                painting = args.painting.read_bytes()
+                common = {"output_format": "jpeg"}
+                uploaded = run_jobs(
+                    client,
+                    args.jobs,
+                    {"content": ("p.jpg", photo), "style": (args.painting.name, painting)},
+                    common,
+                )
+                saved = run_jobs(
+                    client,
+                    args.jobs,
+                    {"content": ("p.jpg", photo)},
+                    {**common, "style_id": styles[0]["id"]},
+                )
+        finally:
+            serve.terminate()
+            serve.wait(30)
+    print(f"fresh atelier serve, {args.size} px photo, {len(painting) // 1024} KiB painting")
+    print(f"ready after {time.perf_counter() - started:.1f} s (model loaded and warmed first)")
+    first, tenth = uploaded[0][1], uploaded[min(9, len(uploaded) - 1)][1]
+    print(
+        f"model time: first job {first * 1000:.0f} ms, tenth {tenth * 1000:.0f} ms "
+        f"({first / tenth:.2f}x)"
+    )
+    for name, rows in (("painting uploaded", uploaded[1:]), ("saved style", saved[1:])):
+        e2e = statistics.median(r[0] for r in rows)
+        model = statistics.median(r[1] for r in rows)
+        outside = statistics.median(r[0] - r[1] for r in rows)
+        print(
+            f"{name:18s} end to end {e2e * 1000:6.0f} ms, model {model * 1000:6.0f} ms, "
+            f"outside the model {outside * 1000:5.0f} ms (median of {len(rows)})"
+        )
+
+
+if __name__ == "__main__":
+    main()
