@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 from app.api.deps import SettingsDep
 from app.images import ALLOWED_FORMATS
 from contracts import stylize
-from contracts.regions import AD_FORMATS
+from contracts.regions import AD_FORMATS, MAX_REGIONS
 from contracts.training import BY_API_NAME
 
 APP_DIR = Path(__file__).resolve().parents[1]
@@ -74,6 +74,7 @@ def index(request: Request, settings: SettingsDep) -> HTMLResponse:
         "formats": [FORMAT_NAMES.get(f, f) for f in ALLOWED_FORMATS],
         "content_types": sorted(ALLOWED_FORMATS.values()),
         "max_campaign_photos": settings.max_campaign_photos,
+        "max_regions": MAX_REGIONS,
     }
     # The training form's defaults and bounds: the API's own (contracts.training).
     training = {name: BY_API_NAME[name] for name in TRAINING_FORM}

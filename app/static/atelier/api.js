@@ -14,6 +14,7 @@ export const state = {
   photo: null, // {file, img, url}
   prepared: null, // {url}: the photo as the result shows it (the crop window, for the comparison)
   boxes: [], // kept regions, [x0, y0, x1, y1] relative to the photo (sent as keep_boxes)
+  regions: [], // regions in another style, {box, style} (sent as regions)
   crop: null, // the ad format's crop window, [x0, y0, x1, y1] relative (sent as crop)
   campaign: null, // {id, timer, files: [File]}
   job: null,

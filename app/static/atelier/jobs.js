@@ -23,10 +23,12 @@ async function submit(event) {
   try {
     const form = new FormData();
     form.append("content", state.photo.file, state.photo.file.name);
-    if (state.boxes.length) {
-      form.append("keep_boxes", JSON.stringify(state.boxes));
-      form.append("feather", $("feather").value);
+    if (state.boxes.length) form.append("keep_boxes", JSON.stringify(state.boxes));
+    if (state.regions.length) {
+      const regions = state.regions.map(({ box, style }) => ({ box, style_id: style }));
+      form.append("regions", JSON.stringify(regions));
     }
+    if (state.boxes.length || state.regions.length) form.append("feather", $("feather").value);
     if (size) {
       if (!state.crop) resetCrop(); // a custom size typed without leaving the field
       form.append("output_size", `${size[0]}x${size[1]}`);

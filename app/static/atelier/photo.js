@@ -53,6 +53,7 @@ async function setPhoto(file) {
   $("photo-editor").hidden = false;
   fitPreview();
   state.boxes = [];
+  state.regions = []; // [{box, style}]: painted in another style (the API's `regions`)
   resetCrop();
   drawEditor();
 }
@@ -70,6 +71,7 @@ function fitPreview() {
 
 const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
 
+const MAX_REGIONS = LIMITS.max_regions; // contracts.regions.MAX_REGIONS, rendered into the page
 export const round4 = (v) => Math.round(v * 10000) / 10000;
 
 export function resetCrop() {
@@ -87,15 +89,44 @@ export function resetCrop() {
     const h = ratio >= photoRatio ? photoRatio / ratio : 1;
     state.crop = [(1 - w) / 2, (1 - h) / 2, (1 + w) / 2, (1 + h) / 2];
   }
-  const modes = $("editor-modes");
-  modes.hidden = !state.crop;
+  $("crop-mode").hidden = !state.crop;
   const mode = state.crop ? "crop" : "keep";
-  modes.querySelector(`input[value=${mode}]`).checked = true;
+  $("editor-modes").querySelector(`input[value=${mode}]`).checked = true;
   drawEditor();
 }
 
 function editorMode() {
-  return state.crop ? document.querySelector("input[name=editor-mode]:checked").value : "keep";
+  const mode = document.querySelector("input[name=editor-mode]:checked").value;
+  return mode === "crop" && !state.crop ? "keep" : mode;
+}
+
+function styleChoices() {
+  // The gallery's saved and built-in styles, as [id, name], for a region's style.
+  return [...document.querySelectorAll("input[name=style][value^='style:']")].map((input) => [
+    input.value.slice("style:".length),
+    input.closest("label").querySelector("span").textContent,
+  ]);
+}
+
+function regionBox(region, i) {
+  // A region painted in another style: its box, a style picker and a remove button.
+  const el = document.createElement("div");
+  el.className = "keep-box region-box";
+  place(el, region.box);
+  el.dataset.box = region.box.map(round4).join(",");
+  const pick = document.createElement("select");
+  pick.setAttribute("aria-label", `Style of region ${i + 1}`);
+  for (const [id, name] of styleChoices()) pick.append(new Option(name, id, false, id === region.style));
+  region.style = pick.value;
+  pick.addEventListener("change", () => { region.style = pick.value; });
+  pick.addEventListener("pointerdown", (e) => e.stopPropagation());
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.textContent = "×";
+  remove.setAttribute("aria-label", `Remove styled region ${i + 1}`);
+  remove.addEventListener("click", () => { state.regions.splice(i, 1); drawEditor(); });
+  el.append(pick, remove);
+  return el;
 }
 
 function place(el, [x0, y0, x1, y1]) {
@@ -126,6 +157,7 @@ function drawEditor(draft) {
     }
     layer.append(el);
   });
+  state.regions.forEach((region, i) => layer.append(regionBox(region, i)));
   const frame = $("crop-frame");
   frame.hidden = !state.crop;
   if (state.crop) {
@@ -134,9 +166,11 @@ function drawEditor(draft) {
   }
   const n = state.boxes.length;
   $("clear-boxes").hidden = n === 0;
-  $("feather-row").hidden = n === 0;
+  $("feather-row").hidden = n + state.regions.length === 0;
   $("editor-hint").textContent = editorMode() === "crop"
     ? "Drag the crop window to choose what the ad shows; the dimmed part is left out."
+    : editorMode() === "region"
+    ? `Drag on the photo to paint a region in another style (up to ${MAX_REGIONS}); pick its style on it.`
     : n
       ? `${n} region${n > 1 ? "s" : ""} kept photographic (the rest is stylized). Drag to add another.`
       : "Drag on the photo to mark a region to keep photographic (a product, a logo, a price).";
@@ -175,10 +209,13 @@ function wireEditor() {
   });
   const end = () => {
     if (!drag) return;
-    const box = drag.box;
+    const { box, mode } = drag;
     drag = null;
     // A click or a tiny slip of the finger is not a region.
-    if (box && box[2] - box[0] > 0.01 && box[3] - box[1] > 0.01) state.boxes.push(box.map(round4));
+    if (box && box[2] - box[0] > 0.01 && box[3] - box[1] > 0.01) {
+      if (mode !== "region") state.boxes.push(box.map(round4));
+      else if (state.regions.length < MAX_REGIONS) state.regions.push({ box: box.map(round4), style: null });
+    }
     drawEditor();
   };
   stage.addEventListener("pointerup", end);
