@@ -116,6 +116,11 @@ def region_alpha(rt: Runtime, region: dict[str, Any], framed: Framed, feather: i
     return inside.filter(ImageFilter.BoxBlur(feather))
 
 
+def region_styles(params: dict[str, Any]) -> set[str]:
+    """The distinct styles a job's `regions` paint (each one pass of the model)."""
+    return {r["style_sha256"] for r in params.get("regions") or [] if r.get("style_sha256")}
+
+
 def paint_regions(
     rt: Runtime,
     params: dict[str, Any],

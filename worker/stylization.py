@@ -204,12 +204,21 @@ def stylize_work(
         "texture_strength": params.get("texture_strength"),
         "stroke_scale": params.get("stroke_scale"),
     }
+    # Each distinct region style is one more pass of the model: progress counts them all.
+    passes = 1 + len(regions.region_styles(params))
+    done = [0]
+
+    def part(fraction: float) -> None:
+        progress((done[0] + fraction) / passes)
+
     with timings.stage("model"):
-        result = stylizer(content, styles, progress=progress, **options)
+        result = stylizer(content, styles, progress=part, **options)
 
         def region_style(style_key: str) -> Any:
             # A region's style: one more pass per distinct style (regions.MAX_REGIONS at most).
-            return stylizer(content, styles_of(rt, style_key, stylizer, model, timings), **options)
+            done[0] += 1
+            style = styles_of(rt, style_key, stylizer, model, timings)
+            return stylizer(content, style, progress=part, **options)
 
         result = regions.paint_regions(rt, params, framed, result, region_style)
 
