@@ -106,20 +106,29 @@ def validate_image(
             raise InvalidInput(
                 "corrupt_image", f"'{field}' could not be decoded (truncated or corrupt)"
             ) from exc
-        if fmt == "PNG" and image.mode == "RGB" and set(image.info) <= PLAIN_PNG_INFO:
-            # Already what we store (RGB, nothing to turn, no metadata): keep the bytes rather
-            # than spend an encode (tens of ms at 512 px) to get the same pixels.
-            return CleanImage(bytes(data), "image/png", width, height, fmt)
-        if fmt == "JPEG" and image.mode == "RGB" and image.getexif().get(ORIENTATION, 1) == 1:
-            try:
-                return CleanImage(strip_metadata(bytes(data)), "image/jpeg", width, height, fmt)
-            except NotAJpegError:
-                pass  # Pillow decoded it, our segment walk did not: store the pixels instead
+        kept = kept_as_sent(bytes(data), image, fmt)
+        if kept is not None:
+            return kept
         upright: Image.Image = ImageOps.exif_transpose(image) or image
         rgb = to_rgb(upright)
     out = io.BytesIO()
     rgb.save(out, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return CleanImage(out.getvalue(), "image/png", rgb.width, rgb.height, fmt)
+
+
+def kept_as_sent(data: bytes, image: Image.Image, fmt: str) -> CleanImage | None:
+    """The upload as it came, when it is already what we store: a plain RGB PNG (no metadata,
+    nothing to turn), or an upright RGB JPEG less its metadata segments. None: re-encode it
+    (which also covers a JPEG Pillow decodes but whose segments do not parse)."""
+    width, height = image.size
+    if fmt == "PNG" and image.mode == "RGB" and set(image.info) <= PLAIN_PNG_INFO:
+        return CleanImage(data, "image/png", width, height, fmt)
+    if fmt == "JPEG" and image.mode == "RGB" and image.getexif().get(ORIENTATION, 1) == 1:
+        try:
+            return CleanImage(strip_metadata(data), "image/jpeg", width, height, fmt)
+        except NotAJpegError:
+            return None
+    return None
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
