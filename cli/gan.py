@@ -16,7 +16,7 @@ from contracts.stylize import METHODS, MIN_SIDE
 DEVICE_HELP = "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps."
 BACKEND_HELP = (
     "Inference backend for the GAN: auto (the fastest installed one whose exported graphs match "
-    "torch, measured once per model and machine), torch, onnxruntime or openvino."
+    "torch, measured once per architecture and machine), torch, onnxruntime or openvino."
 )
 
 
