@@ -6,7 +6,7 @@ Each command imports its heavy dependencies (torch, the web stack) inside its bo
 
 import typer
 
-from cli import admin, backends, evaluate, gan, service, video
+from cli import admin, backends, evaluate, gan, service, snapshot, video
 
 app = typer.Typer(
     name="atelier",
@@ -21,6 +21,7 @@ video.register(app)
 service.register(app)
 admin.register(app)
 backends.register(app)
+snapshot.register(app)
 
 
 def main() -> None:

@@ -226,3 +226,39 @@ def test_a_checkpoint_of_the_earlier_pickled_format_still_resumes(
         config, content, style, tmp_path / "b.safetensors", resume=tmp_path / "old.ckpt"
     )
     assert_same_state(straight, resumed)
+
+
+def test_a_snapshot_of_a_checkpoint_is_its_ema_generator_and_says_so(
+    first_model: Path, image_dirs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from models.checkpoint import CheckpointError
+    from models.snapshot import snapshot_model
+
+    content, style = image_dirs
+    ckpt = tmp_path / "run.ckpt"
+    trainer = train(tiny(generator=MODULATED), content, style, tmp_path / "m.safetensors",
+                    checkpoint=ckpt, init_model=first_model)  # fmt: skip
+    info = snapshot_model(ckpt, tmp_path / "snap.safetensors")
+    generator, meta = load_model(tmp_path / "snap.safetensors", build_random())
+    assert meta["snapshot"] == {"checkpoint_step": 4} and info["snapshot"] == meta["snapshot"]
+    assert meta["steps"] == trainer.base_steps + 4 and meta["config"]["architecture"] == "modulated"
+    for k, v in trainer.G_ema.state_dict().items():
+        assert torch.equal(generator.state_dict()[k], v.cpu()), k
+    # The finished stage's file holds the same EMA weights: a snapshot at the end is that model.
+    final, _ = load_model(tmp_path / "m.safetensors", build_random())
+    assert all(torch.equal(final.state_dict()[k], v) for k, v in generator.state_dict().items())
+    with pytest.raises(CheckpointError):
+        snapshot_model(tmp_path / "snap.safetensors", tmp_path / "again.safetensors")
+
+
+def test_atelier_snapshot_refuses_a_file_that_is_no_checkpoint_in_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    (tmp_path / "notes.txt").write_text("not a checkpoint")
+    result = CliRunner().invoke(
+        app, ["snapshot", str(tmp_path / "notes.txt"), "-o", str(tmp_path / "m.safetensors")]
+    )
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "checkpoint" in result.output and not (tmp_path / "m.safetensors").exists()
