@@ -29,7 +29,7 @@ from atelier_client.errors import (
     WebhookVerificationError,
 )
 from atelier_client.jobs import AsyncJob, Job
-from atelier_client.options import StylizationOptions, TrainingSettings
+from atelier_client.options import StyledRegion, StylizationOptions, TrainingSettings
 from atelier_client.schemas import (
     Activation,
     Campaign,
@@ -73,6 +73,7 @@ __all__ = [
     "ServiceUnavailableError",
     "Style",
     "StyleCredit",
+    "StyledRegion",
     "StylizationOptions",
     "TooLargeError",
     "TrainingSettings",

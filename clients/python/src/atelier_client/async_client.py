@@ -8,6 +8,7 @@ are the same code (see `transport`), only the sending and the sleeping differ.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
 from typing import TypeVar, Unpack
 
@@ -16,7 +17,7 @@ import httpx
 from atelier_client.campaigns import AsyncCampaigns
 from atelier_client.client import DEFAULT_TIMEOUT_S, whoami
 from atelier_client.jobs import AsyncJob, AsyncJobs, Progress
-from atelier_client.options import FileInput, StylizationOptions
+from atelier_client.options import FileInput, StyledRegion, StylizationOptions
 from atelier_client.polling import DEFAULT_WAIT_S
 from atelier_client.registry import AsyncModels, AsyncTrainings
 from atelier_client.schemas import KeyInfo
@@ -61,6 +62,8 @@ class AsyncClient(Connection):
         style_set_id: str | None = None,
         style_set_image_id: str | None = None,
         mask: FileInput | None = None,
+        regions: Sequence[StyledRegion] | None = None,
+        masks: Sequence[FileInput] = (),
         idempotency_key: str | None = None,
         wait: bool = True,
         timeout: float | None = DEFAULT_WAIT_S,
@@ -72,10 +75,12 @@ class AsyncClient(Connection):
             content=content,
             style=style,
             mask=mask,
+            masks=masks,
             fields={
                 "style_id": style_id,
                 "style_set_id": style_set_id,
                 "style_set_image_id": style_set_image_id,
+                "regions": list(regions) if regions is not None else None,
                 **options,
             },
             idempotency_key=idempotency_key,

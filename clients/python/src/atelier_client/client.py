@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
 from typing import TypeVar, Unpack
 
@@ -17,7 +18,7 @@ from atelier_client import routes
 from atelier_client.campaigns import Campaigns
 from atelier_client.decoding import decode
 from atelier_client.jobs import Job, Jobs, Progress
-from atelier_client.options import FileInput, StylizationOptions
+from atelier_client.options import FileInput, StyledRegion, StylizationOptions
 from atelier_client.polling import DEFAULT_WAIT_S
 from atelier_client.registry import Models, Trainings
 from atelier_client.schemas import KeyInfo
@@ -76,6 +77,8 @@ class Client(Connection):
         style_set_id: str | None = None,
         style_set_image_id: str | None = None,
         mask: FileInput | None = None,
+        regions: Sequence[StyledRegion] | None = None,
+        masks: Sequence[FileInput] = (),
         idempotency_key: str | None = None,
         wait: bool = True,
         timeout: float | None = DEFAULT_WAIT_S,
@@ -89,15 +92,22 @@ class Client(Connection):
         `job.save(path)`), or `JobFailedError` is raised; `progress(job)` sees each change on
         the way. Without, it comes back queued: `job.wait()` later. The submission carries
         `idempotency_key` (generated unless given), so a retried submit is the same job.
+
+        `regions` paints parts of the photo in other styles or keeps them (`StyledRegion`s,
+        at most 4, later ones win); a region's `mask` is an index into `masks` (images of any
+        size, white = the region). `color_strength`, `texture_strength` and `stroke_scale`
+        are among the options (see `StylizationOptions`).
         """
         op = stylize(
             content=content,
             style=style,
             mask=mask,
+            masks=masks,
             fields={
                 "style_id": style_id,
                 "style_set_id": style_set_id,
                 "style_set_image_id": style_set_image_id,
+                "regions": list(regions) if regions is not None else None,
                 **options,
             },
             idempotency_key=idempotency_key,

@@ -18,8 +18,11 @@ class StylizationOptions(TypedDict, total=False):
     the service's defaults apply to what is left out (see its API guide)."""
 
     method: Literal["gan", "optimisation"]  # gan: fast, needs a model; optimisation: slow
-    strength: float  # 0..1
-    preserve_color: bool
+    strength: float  # 0..1, shorthand: colour and texture together
+    preserve_color: bool  # shorthand for color_strength=0
+    color_strength: float  # 0..1: how far the colours move to the painting's palette
+    texture_strength: float  # 0..1: how much of the painting's marks are kept
+    stroke_scale: float  # GAN: the marks' size relative to the picture, the same at any size
     tile_size: int  # GAN: the largest side in one pass
     working_size: int  # optimisation: the side it works at
     output_format: Literal["png", "jpeg", "webp"]
@@ -30,6 +33,18 @@ class StylizationOptions(TypedDict, total=False):
     feather: int  # pixels of soft edge outside the kept regions
     output_size: str  # "1080x1080" or any WIDTHxHEIGHT
     crop: Sequence[float]  # [x0, y0, x1, y1] relative: where to crop for output_size
+
+
+class StyledRegion(TypedDict, total=False):
+    """One entry of a stylization's `regions` (at most 4; later entries win where they
+    overlap): where it lies, a `box` [x0, y0, x1, y1] (0..1) or a `mask` (an index into the
+    `masks` files, white = the region), and what it takes, a `style_id` (saved or built-in)
+    or `keep: True` (the photo's pixels)."""
+
+    box: Sequence[float]
+    mask: int
+    style_id: str
+    keep: bool
 
 
 class CampaignFields(TypedDict, total=False):

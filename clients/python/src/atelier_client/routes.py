@@ -40,7 +40,10 @@ STYLIZE = Route(
     "/v1/stylizations",
     202,
     schemas.JobSnapshot,
-    form=frozenset({"content", "style", "mask", "style_id", "style_set_id", "style_set_image_id"})
+    form=frozenset(
+        {"content", "style", "mask", "masks", "regions"}
+        | {"style_id", "style_set_id", "style_set_image_id"}
+    )
     | _names(StylizationOptions),
     headers=IDEMPOTENT_SUBMIT | {"prefer"},
 )

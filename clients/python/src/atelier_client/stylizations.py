@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from atelier_client import routes
@@ -36,11 +36,17 @@ def image_parts(**images: FileInput | None) -> FileParts:
     return [(name, file_part(value, name)) for name, value in images.items() if value is not None]
 
 
+def mask_parts(masks: Sequence[FileInput]) -> FileParts:
+    """The `masks` file parts, in order: a region's `mask` is its index here."""
+    return [("masks", file_part(m, f"mask-{i}")) for i, m in enumerate(masks)]
+
+
 def stylize(
     *,
     content: FileInput,
     style: FileInput | None,
     mask: FileInput | None,
+    masks: Sequence[FileInput],
     fields: Mapping[str, object],
     idempotency_key: str | None,
     wait: bool,
@@ -60,7 +66,7 @@ def stylize(
         request(
             routes.STYLIZE,
             form=form_fields(fields),
-            files=image_parts(content=content, style=style, mask=mask),
+            files=image_parts(content=content, style=style, mask=mask) + mask_parts(masks),
             headers=headers,
             timeout=held + ANSWER_SLACK_S if held is not None else None,
         )
