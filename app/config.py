@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.backends import check_backend_choice, default_graph_cache_dir
 from contracts.modelfile import SHIPPED_MODEL
+from contracts.video import VIDEO_MAX_BYTES, VIDEO_MAX_SECONDS, VIDEO_MAX_SIDE
 
 
 class Settings(BaseSettings):
@@ -72,6 +73,11 @@ class Settings(BaseSettings):
     default_tile_size: int = Field(default=1024, gt=0)
     max_model_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
     max_archive_bytes: int = Field(default=200 * 1024 * 1024, gt=0)  # a style set's zip
+    # Video clips (POST /v1/videos): bytes counted while streaming, length and size probed
+    # before anything is stored.
+    video_max_bytes: int = Field(default=VIDEO_MAX_BYTES, gt=0)
+    video_max_seconds: float = Field(default=VIDEO_MAX_SECONDS, gt=0)
+    video_max_side: int = Field(default=VIDEO_MAX_SIDE, gt=0)
 
     # Training (style sets, fine-tuning jobs on the training queue).
     training_crop: int = Field(default=256, gt=0)  # set images smaller than this are reported

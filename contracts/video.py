@@ -1,8 +1,11 @@
-"""Video clips: the limits a clip is checked against, the codes of the errors it can raise, and
-the length of the segments a stylized clip is written in.
+"""Video clips: the limits a clip is checked against, the errors it can raise with their codes,
+and the length of the segments a stylized clip is written in.
 
-The API, the worker and `atelier stylize-video` read these; `models.video` raises the errors.
+The API, the worker and `atelier stylize-video` read these; `contracts.video_probe` and
+`models.video` raise the errors, and the API answers each with its code and status.
 """
+
+from __future__ import annotations
 
 # The limits' defaults (the service's settings ATELIER_VIDEO_MAX_SECONDS, ATELIER_VIDEO_MAX_SIDE
 # and ATELIER_VIDEO_MAX_BYTES start from these).
@@ -33,3 +36,39 @@ VIDEO_ERROR_STATUS = {
     VIDEO_TOO_LARGE: 413,
     CORRUPT_VIDEO: 422,
 }
+
+
+class VideoError(ValueError):
+    """A clip that cannot be stylized; `code` says why.
+
+    ValueErrors (bad input, not a bug) carrying the code the API answers with and the CLI
+    prints, so that no layer needs to parse a message."""
+
+    code = "video_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class NotAVideoError(VideoError):
+    code = NOT_A_VIDEO
+
+
+class NoVideoStreamError(VideoError):
+    code = NO_VIDEO_STREAM
+
+
+class VideoTooLongError(VideoError):
+    code = VIDEO_TOO_LONG
+
+
+class VideoTooLargeError(VideoError):
+    code = VIDEO_TOO_LARGE
+
+
+class CorruptVideoError(VideoError):
+    code = CORRUPT_VIDEO

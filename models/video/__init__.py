@@ -1,8 +1,10 @@
 """Video style transfer: a clip in, a stylized clip out, with a steady picture.
 
 - `probe`: what a clip holds (streams, size, rate, duration, frames, audio), checked against
-  the limits before any work; torch-free, like `errors`;
-- `errors`: the refusals, each a `VideoError` with a machine-readable `code` (contracts.video);
+  the limits before any work; torch-free, re-exported from `contracts.video_probe`, which the
+  API uses too;
+- `errors`: the refusals, each a `VideoError` with a machine-readable `code` (from
+  contracts.video);
 - `decode`: source frames as RGB arrays with their timestamps;
 - `flow`: optical flow between source frames and the pixels it tracks;
 - `stability`: flow-guided blending of the previous result into the current one;
