@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 
+from cli.labels import FORMATS_BY_SUFFIX, cli_label, labelled_bytes
 from contracts import stylize as limits
 from contracts.stylize import METHODS, MIN_SIDE
 
@@ -306,7 +307,7 @@ def stylize(
                 ) from None
             if len(weights) != len(style):
                 raise ValueError(f"{len(weights)} style weights for {len(style)} styles")
-        if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        if out.suffix.lower() not in FORMATS_BY_SUFFIX:
             raise ValueError(f"{out}: output must end in .png, .jpg or .webp")
         model = gan_model(method, model)
         photo = load_image(content)
@@ -345,7 +346,9 @@ def stylize(
         )
         bar.close()
         out.parent.mkdir(parents=True, exist_ok=True)
-        result.save(out)
+        # Labelled as the service labels its results (cli/labels.py); the photo's EXIF stays out.
+        label = cli_label(stylizer.method, model, style)
+        out.write_bytes(labelled_bytes(result, out, label))
         typer.echo(f"wrote {out} ({stylizer.method}, {describe_backend(stylizer)})")
 
 

@@ -13,9 +13,11 @@ Written by hand rather than by an XMP library: the packet is small and fixed, an
 worker and the CLI can all write it with nothing installed.
 """
 
+import importlib.metadata
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from functools import lru_cache
 from xml.sax.saxutils import escape
 
 from contracts.credits import StyleCredit
@@ -45,6 +47,13 @@ CREDIT_PROPERTIES = {
 }
 # Characters XML 1.0 cannot hold at all (not even escaped): dropped from any text written.
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+@lru_cache
+def software_version() -> str:
+    """The installed Atelier's version: what the label's software says (the worker's and the
+    CLI's alike)."""
+    return importlib.metadata.version("atelier")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ label included, so a changed label breaks the signature. Without the settings no
 imported or signed.
 """
 
-import importlib.metadata
 import io
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,16 +21,11 @@ from app.images import ALLOWED_FORMATS, sniff
 from app.storage import Storage
 from app.tables import Job, ModelFile
 from contracts.credits import StyleCredit
-from contracts.labels import SOFTWARE, OutputLabel
+from contracts.labels import SOFTWARE, OutputLabel, software_version
 
 
 class ProvenanceError(RuntimeError):
     """The configured certificate or key cannot sign (unreadable, mismatched, unsupported)."""
-
-
-@lru_cache
-def software_version() -> str:
-    return importlib.metadata.version("atelier")
 
 
 def output_label(job: Job, stylizer: Any, model: ModelFile | None) -> OutputLabel:
