@@ -34,6 +34,18 @@ def set_credit(name: str) -> StyleCredit:
     return StyleCredit(name=name, origin=STYLE_SET)
 
 
+def recorded_credits(
+    main: StyleCredit | None, regions: Sequence[StyleCredit] = ()
+) -> list[dict[str, str | None]]:
+    """A job's `style_credits`: the main style's, then each other style its `regions` paint,
+    every style once (a region in the main style adds nothing)."""
+    recorded: list[dict[str, str | None]] = []
+    for credit in ([main] if main is not None else []) + list(regions):
+        if credit.as_dict() not in recorded:
+            recorded.append(credit.as_dict())
+    return recorded
+
+
 def job_credits(job: Job) -> list[StyleCredit]:
     return [StyleCredit.from_dict(c) for c in job.parameters.get("style_credits", [])]
 

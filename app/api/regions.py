@@ -9,10 +9,12 @@ from sqlalchemy.orm import Session
 
 from app import crud
 from app.api.errors import APIError
+from app.credits import style_credit
 from app.errors import DomainError, TooLarge
 from app.images import CleanImage, validate_image
 from app.schemas import StylizationCreate
 from app.tables import ApiKey
+from contracts.credits import StyleCredit
 from contracts.regions import (
     MASK_KEEP_BELOW,
     RegionError,
@@ -51,9 +53,13 @@ def region_parameters(
     }
 
 
-def region_styles(session: Session, key: ApiKey, regions: list[dict[str, Any]]) -> None:
+def region_styles(
+    session: Session, key: ApiKey, regions: list[dict[str, Any]]
+) -> list[StyleCredit]:
     """Each styled region's stored style image, recorded beside its `style_id` (404
-    `style_not_found` for a style that does not exist or is not the key's)."""
+    `style_not_found` for a style that does not exist or is not the key's); returns the
+    credits of the styles the regions paint, in order, so that the result credits them too."""
+    credits: list[StyleCredit] = []
     for i, region in enumerate(regions):
         if region.get("style_id") is None:
             continue
@@ -61,6 +67,8 @@ def region_styles(session: Session, key: ApiKey, regions: list[dict[str, Any]]) 
         if style is None:
             raise APIError(404, "style_not_found", f"regions[{i}]: no style {region['style_id']}")
         region["style_sha256"] = style.image_sha256
+        credits.append(style_credit(style))
+    return credits
 
 
 def check_region_mask(

@@ -19,7 +19,7 @@ from app.api.routes.jobs import result_response
 from app.api.timing import TimedStorage, observe_stages
 from app.api.uploads import BINARY, Form, multipart_openapi, read_form
 from app.config import Settings
-from app.credits import set_credit, style_credit, upload_credit
+from app.credits import recorded_credits, set_credit, style_credit, upload_credit
 from app.images import validate_image
 from app.limits import SubmissionLimits
 from app.notify import JobWaiter
@@ -239,13 +239,17 @@ async def create_stylization(
     mask_parts = form.file_lists.get("masks", [])
     # Checks regions and format (422 with a code).
     recorded = _recorded(params, settings, masks=len(mask_parts))
-    if recorded.get("regions"):
+    region_credits = (
         await run_db(session, region_styles, key, recorded["regions"])
+        if recorded.get("regions")
+        else []
+    )
     style_part = form.files.get("style")
     if style_part is not None:
         credit = upload_credit(style_part.filename)
-    # Whose style it is, as known now: the worker labels the result with it.
-    recorded["style_credits"] = [credit.as_dict()] if credit is not None else []
+    # Whose styles it is, as known now (the main one, then the regions'): the worker labels the
+    # result with them.
+    recorded["style_credits"] = recorded_credits(credit, region_credits)
     limits = {"max_pixels": settings.max_pixels, "max_upload_side": settings.max_upload_side}
     content = await run_in_threadpool(
         validate_image, form.files["content"].data, field="content", **limits
