@@ -56,9 +56,9 @@ def campaign_credits_text(campaign_name: str, members: Sequence[tuple[str, Job]]
     by_style: dict[int, tuple[list[StyleCredit], list[str]]] = {}
     models: dict[str, tuple[str, list[str]]] = {}
     for filename, job in members:
-        credits, files = by_style.setdefault(
-            int(job.parameters.get("campaign_style", 0)), (job_credits(job), [])
-        )
+        credits, files = by_style.setdefault(int(job.parameters.get("campaign_style", 0)), ([], []))
+        # One photo's styled regions may add styles another photo's image does not use.
+        credits += [c for c in job_credits(job) if c not in credits]
         files.append(filename)
         info = job.result_info or {}
         sha = info.get("model_sha256")

@@ -2,6 +2,7 @@
 read, canceled, and ended exactly once when no child is left to run.
 """
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select, update
@@ -30,12 +31,14 @@ def create_campaign(
     children: list[dict[str, Any]],
     idempotency_key: str | None,
     webhook_url: str | None,
+    region_masks: Sequence[CleanImage] = (),
 ) -> Campaign:
     """A campaign, its photos and a child job per (photo, style) pair, in one transaction.
 
     The styles are the saved ones, (image sha256, style id), then the uploaded ones;
     `children[i]` are the parameters of the i-th pair,
-    photo-major (`campaign_photo`, `campaign_style` name them). A concurrent request with the
+    photo-major (`campaign_photo`, `campaign_style` name them); a child's styled `regions` that
+    name a `mask` index record that one of `region_masks`' sha256. A concurrent request with the
     same Idempotency-Key that won the race gives its campaign instead."""
     campaign = Campaign(
         id=new_id(),
@@ -53,7 +56,13 @@ def create_campaign(
     styles: list[tuple[str, str | None]] = [*saved_styles]
     for image in uploaded_styles:
         styles.append((_add_clean_image(session, storage=storage, image=image).sha256, None))
+    masks = [_add_clean_image(session, storage=storage, image=m).sha256 for m in region_masks]
     for child in children:
+        if child.get("regions"):
+            child["regions"] = [
+                {**r, "mask_sha256": masks[r["mask"]]} if r.get("mask") is not None else r
+                for r in child["regions"]
+            ]
         style_sha256, style_id = styles[child["campaign_style"]]
         session.add(
             _new_job(

@@ -16,16 +16,18 @@ from sqlalchemy.orm import Session
 from app import crud, queue
 from app.api.deps import CurrentKey, QueueDep, SessionDep, SettingsDep, StorageDep, run_db
 from app.api.errors import APIError
+from app.api.regions import check_region_mask, region_styles
 from app.api.routes.stylizations import _check_method, _parameters, _recorded
 from app.api.uploads import BINARY, Form, multipart_openapi, read_form
-from app.credits import campaign_credits_text, style_credit, upload_credit
+from app.credits import campaign_credits_text, recorded_credits, style_credit, upload_credit
 from app.images import CleanImage, validate_image
 from app.presenters import campaign_public
 from app.schemas import CampaignPublic, ErrorPublic, StylizationCreate
 from app.storage import Storage
 from app.tables import ApiKey, Campaign, JobStatus, Style
+from contracts.credits import StyleCredit
 from contracts.images import check_name
-from contracts.regions import RegionError, parse_crop, parse_keep_boxes
+from contracts.regions import MAX_REGIONS, RegionError, parse_crop, parse_keep_boxes, parse_regions
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
 
@@ -38,12 +40,17 @@ _FORM_SCHEMA = multipart_openapi(
         "styles": {"type": "array", "items": BINARY},
         "name": {"type": "string"},
         "style_ids": {"type": "string", "description": 'JSON list of style ids, e.g. ["..."]'},
+        "masks": {"type": "array", "items": BINARY},
         **StylizationCreate.model_json_schema()["properties"],
-        # A campaign's own `regions` (per photo), not a single job's styled regions.
+        # A campaign's `regions` are per photo: each entry overrides, for its photo, the
+        # stylization fields of the same names (a single job's styled `regions` among them).
         "regions": {
             "type": "string",
             "description": "JSON list, one entry per photo (or null): "
-            '{"keep_boxes": [[x0, y0, x1, y1]], "crop": [x0, y0, x1, y1]}',
+            '{"keep_boxes": [[x0, y0, x1, y1]], "crop": [x0, y0, x1, y1], "regions": '
+            '[{"box": [x0, y0, x1, y1] or "mask": i, "style_id": "..." or "keep": true}]}; '
+            "a photo's own `regions` are a stylization's styled regions (a `mask` indexes the "
+            "campaign's `masks` files)",
         },
     },
 )
@@ -65,13 +72,16 @@ def _json_list(form: Form, field: str) -> list[Any] | None:
     return value
 
 
-def _photo_regions(entry: Any, index: int) -> dict[str, Any]:
-    """One photo's own regions (`keep_boxes`, `crop`), checked like a single job's."""
+def _photo_regions(entry: Any, index: int, masks: int) -> dict[str, Any]:
+    """One photo's own `keep_boxes`, `crop` and styled `regions` (whose `mask` indexes the
+    campaign's `masks` files), each checked like a single job's field of that name."""
     if entry is None:
         return {}
-    if not isinstance(entry, dict) or set(entry) - {"keep_boxes", "crop"}:
+    if not isinstance(entry, dict) or set(entry) - {"keep_boxes", "crop", "regions"}:
         raise APIError(
-            422, "invalid_parameter", f"regions[{index}]: an object with keep_boxes and/or crop"
+            422,
+            "invalid_parameter",
+            f"regions[{index}]: an object with keep_boxes, crop and/or regions",
         )
     try:
         own: dict[str, Any] = {}
@@ -79,9 +89,23 @@ def _photo_regions(entry: Any, index: int) -> dict[str, Any]:
             own["keep_boxes"] = [list(b) for b in parse_keep_boxes(json.dumps(entry["keep_boxes"]))]
         if entry.get("crop") is not None:
             own["crop"] = list(parse_crop(json.dumps(entry["crop"])))
+        if entry.get("regions") is not None:
+            styled = parse_regions(json.dumps(entry["regions"]), masks=masks)
+            own["regions"] = [r.as_dict() for r in styled]
     except RegionError as exc:
         raise APIError(422, exc.code, f"regions[{index}]: {exc}") from exc
     return own
+
+
+def _region_credits(
+    session: Session, key: ApiKey, own: list[dict[str, Any]]
+) -> list[list[StyleCredit]]:
+    """Per photo, the credits of the styles its styled regions paint (their stored images
+    recorded beside each `style_id`; 404 `style_not_found` for one the key cannot use)."""
+    return [
+        region_styles(session, key, entry["regions"]) if entry.get("regions") else []
+        for entry in own
+    ]
 
 
 def _styles(session: Session, key: ApiKey, style_ids: list[Any]) -> list[Style]:
@@ -120,8 +144,8 @@ async def create_campaign(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> CampaignPublic:
     """Start a campaign (multipart: repeated `photos`, repeated `styles` files and/or
-    `style_ids`, the options of a stylization, optional per-photo `regions`): a child job per
-    photo and style."""
+    `style_ids`, the options of a stylization, optional per-photo `regions` and the `masks`
+    files their styled regions index): a child job per photo and style."""
     if idempotency_key:
         existing = await run_db(
             session, crud.get_campaign_by_idempotency_key, owner=key, key=idempotency_key
@@ -136,17 +160,20 @@ async def create_campaign(
     form = await read_form(
         request,
         max_file_bytes=settings.max_upload_bytes,
-        max_parts=max_photos + MAX_CAMPAIGN_STYLES + 32,
-        multi=frozenset({"photos", "styles"}),
+        max_parts=max_photos + MAX_CAMPAIGN_STYLES + MAX_REGIONS + 32,
+        multi=frozenset({"photos", "styles", "masks"}),
     )
     photo_parts = form.file_lists.get("photos", [])
     style_parts = form.file_lists.get("styles", [])
+    mask_parts = form.file_lists.get("masks", [])
     if not photo_parts:
         raise APIError(422, "missing_field", "at least one 'photos' file is required")
     if len(photo_parts) > max_photos:
         raise APIError(422, "too_many_photos", f"at most {max_photos} photos in a campaign")
     if "mask" in form.files:
         raise APIError(422, "unknown_field", "campaigns take keep_boxes (per photo: regions)")
+    if len(mask_parts) > MAX_REGIONS:
+        raise APIError(422, "too_many_regions", f"at most {MAX_REGIONS} masks files")
     style_ids = _json_list(form, "style_ids") or []
     if not 1 <= len(style_ids) + len(style_parts) <= MAX_CAMPAIGN_STYLES:
         raise APIError(
@@ -169,8 +196,9 @@ async def create_campaign(
     )
     params = _parameters(stand_in, settings)
     shared = _recorded(params, settings)
-    own = [_photo_regions(entry, i) for i, entry in enumerate(regions)]
+    own = [_photo_regions(entry, i, len(mask_parts)) for i, entry in enumerate(regions)]
     saved = await run_db(session, _styles, key, style_ids)
+    region_credits = await run_db(session, _region_credits, key, own)
 
     limits = {"max_pixels": settings.max_pixels, "max_upload_side": settings.max_upload_side}
     photos: list[CleanImage] = []
@@ -181,6 +209,10 @@ async def create_campaign(
     uploaded = [
         await run_in_threadpool(validate_image, part.data, field=f"styles[{i}]", **limits)
         for i, part in enumerate(style_parts)
+    ]
+    region_masks = [
+        await run_in_threadpool(check_region_mask, part.data, i, **limits)
+        for i, part in enumerate(mask_parts)
     ]
     await run_db(session, _check_method, params)
 
@@ -196,7 +228,9 @@ async def create_campaign(
                 campaign_style=s,
                 photo_name=part.filename,
                 style_name=style_names[s],
-                style_credits=[credits[s].as_dict()],
+                style_credits=recorded_credits(
+                    credits[s], region_credits[p] if p < len(region_credits) else []
+                ),
                 model_id=params.model_id,
             )
             pairs.append(child)
@@ -210,6 +244,7 @@ async def create_campaign(
         photos=photos,
         saved_styles=[(s.image_sha256, s.id) for s in saved],
         uploaded_styles=uploaded,
+        region_masks=region_masks,
         children=pairs,
         idempotency_key=idempotency_key,
         webhook_url=str(params.webhook_url) if params.webhook_url else None,
