@@ -22,6 +22,7 @@ from app.api.routes import (
     styles,
     stylizations,
     trainings,
+    videos,
 )
 from app.api.timing import make_stage_histogram
 from app.config import Settings, get_settings
@@ -86,7 +87,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     routers = [
         module.router
-        for module in (stylizations, campaigns, jobs, styles, models, trainings, me, keys, health)
+        for module in (
+            stylizations,
+            videos,
+            campaigns,
+            jobs,
+            styles,
+            models,
+            trainings,
+            me,
+            keys,
+            health,
+        )
     ]
     for router in (*routers, image_sets.style_sets, image_sets.content_sets):
         app.include_router(router)

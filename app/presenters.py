@@ -56,6 +56,9 @@ def job_public(job: Job) -> JobPublic:
         if job.kind == JobKind.train and info.get("preview_sha256")
         else None,
         result_url=f"/v1/jobs/{job.id}/result" if job.status == JobStatus.succeeded else None,
+        poster_url=f"/v1/jobs/{job.id}/poster"
+        if job.status == JobStatus.succeeded and (job.result_info or {}).get("poster_sha256")
+        else None,
         result_info=job.result_info or {},
         error=ErrorInfo(code=job.error_code, message=job.error_message or "")
         if job.error_code

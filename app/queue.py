@@ -20,6 +20,7 @@ STYLIZE_TASK = "atelier.stylize"
 WEBHOOK_TASK = "atelier.deliver_webhook"
 CAMPAIGN_WEBHOOK_TASK = "atelier.deliver_campaign_webhook"
 TRAIN_TASK = "atelier.train"
+VIDEO_TASK = "atelier.stylize_video"
 INFERENCE_QUEUE = "inference"
 TRAINING_QUEUE = "training"
 
@@ -73,9 +74,14 @@ def send_train(client: Celery, job_id: str) -> None:
     client.send_task(TRAIN_TASK, args=[job_id], queue=TRAINING_QUEUE)
 
 
+def send_video(client: Celery, job_id: str) -> None:
+    client.send_task(VIDEO_TASK, args=[job_id], queue=INFERENCE_QUEUE)
+
+
 def send_job(client: Celery, job_id: str, kind: str) -> None:
     """Send a job's task to the queue for its kind."""
-    (send_train if kind == "train" else send_stylize)(client, job_id)
+    send = {"train": send_train, "video": send_video}.get(kind, send_stylize)
+    send(client, job_id)
 
 
 def dispatch(

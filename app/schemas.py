@@ -226,10 +226,14 @@ class JobPublic(BaseModel):
     style_set_id: str | None
     model_id: str | None
     progress_info: dict[str, Any] = Field(
-        description="training: step, total, losses, images_per_s, eta_s, checkpoint_step, preview"
+        description="training: step, total, losses, images_per_s, eta_s, checkpoint_step, "
+        "preview; video: frames_done, frames, eta_s, the finished segments"
     )
     preview_url: str | None
     result_url: str | None
+    poster_url: str | None = Field(
+        default=None, description="a succeeded video job: its result's first frame (JPEG)"
+    )
     result_info: dict[str, Any]
     error: ErrorInfo | None
     cancel_requested: bool

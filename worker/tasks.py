@@ -9,7 +9,7 @@ from celery import Task
 from celery.signals import worker_shutdown
 
 from app import crud, queue
-from app.queue import CAMPAIGN_WEBHOOK_TASK, STYLIZE_TASK, TRAIN_TASK, WEBHOOK_TASK
+from app.queue import CAMPAIGN_WEBHOOK_TASK, STYLIZE_TASK, TRAIN_TASK, VIDEO_TASK, WEBHOOK_TASK
 from app.tables import FINISHED, JobStatus
 from worker import webhooks
 from worker.celery_app import celery_app
@@ -17,6 +17,7 @@ from worker.jobs import Finisher
 from worker.runtime import Runtime, runtime
 from worker.stylization import run_stylize
 from worker.training import run_train
+from worker.video import run_video
 
 
 def _notify(rt: Runtime, job_id: str, status: JobStatus | None) -> None:
@@ -54,6 +55,14 @@ def stylize(job_id: str, enqueued_at: float | None = None) -> None:
         finisher=FINISHER,
         on_done=lambda status: _notify(rt, job_id, status),
     )
+
+
+@celery_app.task(name=VIDEO_TASK)
+def stylize_video(job_id: str) -> None:
+    """Run a video job (inference queue), resuming at its first unfinished segment."""
+    rt = runtime()
+    FINISHER.wait()  # the previous still's last stage: one job's work at a time
+    _notify(rt, job_id, run_video(rt, job_id))
 
 
 @celery_app.task(name=TRAIN_TASK)

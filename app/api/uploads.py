@@ -6,6 +6,7 @@ and stops the request with 413 at the first byte over the limit; files are kept 
 limit is small), and nothing is written anywhere until the whole request has been validated.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,8 +35,15 @@ class Form:
 
 
 class _Collector:
-    def __init__(self, max_file_bytes: int, max_parts: int, multi: frozenset[str]) -> None:
+    def __init__(
+        self,
+        max_file_bytes: int,
+        max_parts: int,
+        multi: frozenset[str],
+        file_limits: Mapping[str, int],
+    ) -> None:
         self.max_file_bytes = max_file_bytes
+        self.file_limits = file_limits
         self.max_parts = max_parts
         self.multi = multi
         self.fields: dict[str, str] = {}
@@ -83,11 +91,12 @@ class _Collector:
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         chunk = data[start:end]
         if self._file is not None:
-            if len(self._file.data) + len(chunk) > self.max_file_bytes:
+            limit = self.file_limits.get(self._name, self.max_file_bytes)
+            if len(self._file.data) + len(chunk) > limit:
                 raise APIError(
                     413,
                     "file_too_large",
-                    f"file '{self._name}' exceeds the limit of {self.max_file_bytes} bytes",
+                    f"file '{self._name}' exceeds the limit of {limit} bytes",
                 )
             self._file.data.extend(chunk)
         else:
@@ -113,11 +122,15 @@ async def read_form(
     max_file_bytes: int,
     max_parts: int = MAX_PARTS,
     multi: frozenset[str] = frozenset(),
+    file_limits: Mapping[str, int] | None = None,
 ) -> Form:
     """Parse a multipart/form-data body, refusing it as soon as it grows past the limits.
 
     File fields named in `multi` may repeat (into `file_lists`); any other name may appear once.
+    `file_limits` gives some file fields a limit of their own (a video clip's), the others have
+    `max_file_bytes`.
     """
+    file_limits = file_limits or {}
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data":
         raise APIError(
@@ -127,12 +140,16 @@ async def read_form(
     if not boundary:
         raise APIError(400, "malformed_multipart", "multipart boundary missing")
     # A declared length already over the limit is refused before reading anything.
-    max_body = (2 if not multi else max_parts) * max_file_bytes + max_parts * (MAX_FIELD_BYTES // 8)
+    max_body = (
+        (2 if not multi else max_parts) * max_file_bytes
+        + sum(file_limits.values())
+        + max_parts * (MAX_FIELD_BYTES // 8)
+    )
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_body:
         raise APIError(413, "file_too_large", f"request body exceeds {max_body} bytes")
 
-    collector = _Collector(max_file_bytes, max_parts, multi)
+    collector = _Collector(max_file_bytes, max_parts, multi, file_limits)
     parser = MultipartParser(
         boundary,
         {

@@ -42,6 +42,7 @@ from app.crud.job_runs import claim_job, finish_job, heartbeat, reap
 from app.crud.jobs import (
     create_stylization,
     create_training,
+    create_video,
     encode_cursor,
     finished_durations,
     get_job,
@@ -113,6 +114,7 @@ __all__ = [
     "create_style",
     "create_stylization",
     "create_training",
+    "create_video",
     "delete_image_set",
     "delete_style",
     "delete_styles_of",

@@ -12,11 +12,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.crud.ids import new_id
-from app.crud.images import _add_clean_image
+from app.crud.images import _add_clean_image, _add_image
 from app.db import utcnow
 from app.images import CleanImage
 from app.storage import Storage
 from app.tables import FINISHED, ApiKey, Campaign, Job, JobKind, JobStatus
+from app.video_uploads import StoredClip
 
 
 def create_stylization(
@@ -55,21 +56,71 @@ def create_stylization(
                 for r in parameters["regions"]
             ],
         }
+    return _add_job_once(
+        session,
+        kind=JobKind.stylize,
+        owner=owner,
+        parameters=parameters,
+        idempotency_key=idempotency_key,
+        content_sha256=content_row.sha256,
+        style_sha256=style_sha256,
+        style_id=style_id,
+        style_set_id=style_set_id,
+        model_id=model_id,
+        webhook_url=webhook_url,
+        webhook_status="pending" if webhook_url else None,
+    )
+
+
+def create_video(
+    session: Session,
+    *,
+    storage: Storage,
+    owner: ApiKey,
+    parameters: dict[str, Any],
+    clip: StoredClip,
+    style_image: CleanImage | None,
+    style_sha256: str | None,
+    style_id: str | None,
+    model_id: str | None,
+    idempotency_key: str | None,
+    webhook_url: str | None,
+) -> Job:
+    """Store a video job's clip (an `images` row too, with its content type and size, so that
+    retention and the result route treat it as any stored file), its style and the job in one
+    transaction; an Idempotency-Key race is settled as for stills."""
+    clip_row = _add_image(
+        session,
+        storage=storage,
+        data=clip.data,
+        width=clip.width,
+        height=clip.height,
+        content_type=clip.content_type,
+    )
+    if style_image is not None:
+        style_sha256 = _add_clean_image(session, storage=storage, image=style_image).sha256
+    return _add_job_once(
+        session,
+        kind=JobKind.video,
+        owner=owner,
+        parameters=parameters,
+        idempotency_key=idempotency_key,
+        content_sha256=clip_row.sha256,
+        style_sha256=style_sha256,
+        style_id=style_id,
+        model_id=model_id,
+        webhook_url=webhook_url,
+        webhook_status="pending" if webhook_url else None,
+    )
+
+
+def _add_job_once(
+    session: Session, *, owner: ApiKey, idempotency_key: str | None, **fields: Any
+) -> Job:
+    """Add the job; a concurrent request with the same Idempotency-Key that won the race gives
+    its job instead."""
     try:
-        return _add_job(
-            session,
-            kind=JobKind.stylize,
-            owner=owner,
-            parameters=parameters,
-            idempotency_key=idempotency_key,
-            content_sha256=content_row.sha256,
-            style_sha256=style_sha256,
-            style_id=style_id,
-            style_set_id=style_set_id,
-            model_id=model_id,
-            webhook_url=webhook_url,
-            webhook_status="pending" if webhook_url else None,
-        )
+        return _add_job(session, owner=owner, idempotency_key=idempotency_key, **fields)
     except IntegrityError:
         session.rollback()
         existing = get_job_by_idempotency_key(session, owner=owner, key=idempotency_key or "")

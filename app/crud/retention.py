@@ -52,6 +52,7 @@ def job_files(job: Job) -> set[str]:
     keys.add((job.parameters or {}).get("mask_sha256"))
     keys.add((job.progress_info or {}).get("preview_sha256"))
     keys.add((job.progress_info or {}).get("checkpoint_sha256"))
+    keys.add((job.result_info or {}).get("poster_sha256"))  # a video's first frame
     return {k for k in keys if isinstance(k, str)}
 
 
@@ -68,6 +69,7 @@ def files_in_use(session: Session, *, keys: set[str]) -> set[str]:
         (Job.parameters["mask_sha256"].as_string(), live),
         (Job.progress_info["preview_sha256"].as_string(), live),
         (Job.progress_info["checkpoint_sha256"].as_string(), live),
+        (Job.result_info["poster_sha256"].as_string(), live),
         (Style.image_sha256, None),
         (ImageSetMember.image_sha256, None),
         (ImageSetMember.thumb_sha256, None),

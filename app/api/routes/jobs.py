@@ -73,7 +73,7 @@ def get_result(
         bool, Query(description="on S3 storage: 307 to a short-lived presigned URL")
     ] = False,
 ) -> Response:
-    """The stylized image of a succeeded job (or, with `redirect=1` on S3 storage, a 307 to a
+    """The stylized image (a video job's MP4) of a succeeded job (or, with `redirect=1` on S3 storage, a 307 to a
     presigned URL valid `ATELIER_RESULT_REDIRECT_EXPIRY_S` seconds)."""
     timings = Timings()
     job = _job_or_404(session, key, job_id)
@@ -110,6 +110,20 @@ def result_response(
             "ETag": f'"{image.sha256}"',
         },
     )
+
+
+@router.get("/{job_id}/poster", response_class=Response, responses=errors(409, 410))
+def get_poster(
+    job_id: str, key: CurrentKey, session: SessionDep, storage: StorageDep, settings: SettingsDep
+) -> Response:
+    """A succeeded video job's poster: its result's first frame, as a JPEG."""
+    job = _job_or_404(session, key, job_id)
+    if job.status == JobStatus.expired:
+        raise APIError(410, "result_expired", f"job {job_id}'s files were deleted (retention)")
+    poster = (job.result_info or {}).get("poster_sha256")
+    if job.status != JobStatus.succeeded or not poster:
+        raise APIError(409, "no_poster", f"job {job_id} is {job.status.value}, with no poster")
+    return result_response(session, storage, settings, poster)
 
 
 @router.delete("/{job_id}/files", response_model=JobPublic, responses=errors(409))

@@ -97,6 +97,23 @@ async def wait_for_job(request: Request, job: Job, seconds: float) -> Job:
     return job
 
 
+async def replayed_job(
+    session: Session, response: Response, key: ApiKey, idempotency_key: str | None
+) -> JobPublic | None:
+    """The job an earlier submission with this Idempotency-Key made (the answer to a replay,
+    its headers set on `response`), or None for a new submission."""
+    if not idempotency_key:
+        return None
+    existing = await run_db(
+        session, crud.get_job_by_idempotency_key, owner=key, key=idempotency_key
+    )
+    if existing is None:
+        return None
+    response.headers["Location"] = f"/v1/jobs/{existing.id}"
+    response.headers["Idempotent-Replayed"] = "true"
+    return job_public(existing)
+
+
 def _parameters(form: Form, settings: Settings) -> StylizationCreate:
     """The form's fields as checked parameters (files: `content` and optionally `style`)."""
     unknown = set(form.files) - {"content", "style", "mask"}
@@ -219,14 +236,9 @@ async def create_stylization(
     """Submit a stylization job (multipart: `content` file and a `style` file, `style_id`,
     `style_set_id` or `style_set_image_id`; `method` gan (default) or optimisation)."""
     timings = Timings()
-    if idempotency_key:
-        existing = await run_db(
-            session, crud.get_job_by_idempotency_key, owner=key, key=idempotency_key
-        )
-        if existing is not None:
-            response.headers["Location"] = f"/v1/jobs/{existing.id}"
-            response.headers["Idempotent-Replayed"] = "true"
-            return job_public(existing)
+    replayed = await replayed_job(session, response, key, idempotency_key)
+    if replayed is not None:
+        return replayed
 
     # Over a limit of the key's: 429 with Retry-After before the body is read (nothing stored).
     await run_db(session, request.app.state.limits.check, key)
