@@ -62,3 +62,27 @@ def test_bad_regions_are_refused_with_the_api_code(idle_stack, photo, painting):
         assert [j.id for j in client.jobs.iterate()] == before  # nothing was written
     assert missing.value.code == "region_mask_missing" and missing.value.status == 422
     assert unknown.value.code == "style_not_found"
+
+
+def test_a_campaign_takes_the_controls_and_a_photos_styled_regions(
+    idle_stack, make_photo, painting
+):
+    photos = [make_photo((48, 40), seed) for seed in (4, 5)]
+    with Client(idle_stack.url, idle_stack.user_key) as client:
+        sky = client.styles.upload(painting, name="campaign sky")
+        campaign = client.campaigns.create(
+            photos,
+            styles=[painting],
+            method="optimisation",
+            texture_strength=0.5,
+            regions=[{"regions": [{"mask": 0, "style_id": sky.id}]}, None],
+            masks=[make_photo((10, 10), 6)],
+        )
+        client.campaigns.cancel(campaign.id)
+
+    first, second = campaign.children
+    assert first.parameters["texture_strength"] == second.parameters["texture_strength"] == 0.5
+    (region,) = first.parameters["regions"]
+    assert region["style_id"] == sky.id and len(region["mask_sha256"]) == 64
+    assert [c["name"] for c in first.parameters["style_credits"]][-1] == "campaign sky"
+    assert second.parameters["regions"] is None

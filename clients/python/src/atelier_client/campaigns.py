@@ -14,7 +14,7 @@ from atelier_client.jobs import save_bytes
 from atelier_client.options import FileInput, StylizationOptions, file_part, form_fields
 from atelier_client.polling import DEFAULT_WAIT_S, wait_until_finished
 from atelier_client.schemas import Campaign
-from atelier_client.stylizations import new_idempotency_key
+from atelier_client.stylizations import mask_parts, new_idempotency_key
 from atelier_client.transport import Operation, call, request
 
 if TYPE_CHECKING:
@@ -29,12 +29,14 @@ def create_campaign(
     styles: Sequence[FileInput],
     style_ids: Sequence[str],
     regions: Sequence[Mapping[str, Any] | None] | None,
+    masks: Sequence[FileInput],
     name: str | None,
     idempotency_key: str | None,
     options: Mapping[str, object],
 ) -> Operation[Campaign]:
     files = [("photos", file_part(p, f"photo-{i + 1}")) for i, p in enumerate(photos)]
     files += [("styles", file_part(s, f"style-{i + 1}")) for i, s in enumerate(styles)]
+    files += mask_parts(masks)
     fields = {
         "name": name,
         "style_ids": list(style_ids) or None,
@@ -94,14 +96,19 @@ class Campaigns:
         styles: Sequence[FileInput] = (),
         style_ids: Sequence[str] = (),
         regions: Sequence[Mapping[str, Any] | None] | None = None,
+        masks: Sequence[FileInput] = (),
         name: str | None = None,
         idempotency_key: str | None = None,
         **options: Unpack[StylizationOptions],
     ) -> Campaign:
         """Start a campaign: a child job per photo and style (style files and/or saved
-        `style_ids`); `regions` has one entry per photo (`{"keep_boxes": [...], "crop":
-        [...]}` or None); the options are a stylization's, shared by every child."""
-        op = create_campaign(photos, styles, style_ids, regions, name, idempotency_key, options)
+        `style_ids`); `regions` has one entry per photo (None, or `{"keep_boxes": [...],
+        "crop": [...], "regions": [StyledRegion, ...]}`: that photo's own values of those
+        stylization fields), and a styled region's `mask` indexes `masks`; the options are a
+        stylization's, shared by every child."""
+        op = create_campaign(
+            photos, styles, style_ids, regions, masks, name, idempotency_key, options
+        )
         return self._client._run(op)
 
     def get(self, campaign_id: str) -> Campaign:
@@ -142,11 +149,14 @@ class AsyncCampaigns:
         styles: Sequence[FileInput] = (),
         style_ids: Sequence[str] = (),
         regions: Sequence[Mapping[str, Any] | None] | None = None,
+        masks: Sequence[FileInput] = (),
         name: str | None = None,
         idempotency_key: str | None = None,
         **options: Unpack[StylizationOptions],
     ) -> Campaign:
-        op = create_campaign(photos, styles, style_ids, regions, name, idempotency_key, options)
+        op = create_campaign(
+            photos, styles, style_ids, regions, masks, name, idempotency_key, options
+        )
         return await self._client._run(op)
 
     async def get(self, campaign_id: str) -> Campaign:

@@ -53,7 +53,9 @@ class CampaignFields(TypedDict, total=False):
     photos: Sequence[FileInput]
     styles: Sequence[FileInput]
     style_ids: Sequence[str]
-    regions: Sequence[Mapping[str, Any] | None]  # per photo: {"keep_boxes": [...], "crop": [...]}
+    # Per photo (or None): {"keep_boxes": [...], "crop": [...], "regions": [StyledRegion...]}
+    regions: Sequence[Mapping[str, Any] | None]
+    masks: Sequence[FileInput]  # what a photo's styled regions' `mask` indexes
     name: str
 
 
