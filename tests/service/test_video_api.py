@@ -20,9 +20,10 @@ import pytest
 from PIL import Image
 from service_helpers import gradient_png
 
-from app.storage import storage_for
+from app.storage import open_storage, storage_for
 
 FPS = 24
+ENDPOINT = "ATELIER_S3_ENDPOINT_URL"
 
 
 def clip_bytes(
@@ -155,8 +156,9 @@ def test_a_usable_clip_with_no_model_is_409_and_bad_fields_are_422(api):
 WORKER_ENV = {"ATELIER_BACKEND": "torch"}
 
 
-def _start(stack, model_file: Path) -> object:
-    """Upload the tiny test model and make it the default, as an admin does; then a worker."""
+def _start(stack, model_file: Path, **env: str) -> object:
+    """Upload the tiny test model and make it the default, as an admin does; then a worker
+    (with `env` besides the stack's)."""
     with stack.client(stack.admin_key) as admin:
         uploaded = admin.post(
             "/v1/models", files={"file": ("m.safetensors", model_file.read_bytes())}
@@ -164,7 +166,7 @@ def _start(stack, model_file: Path) -> object:
         assert uploaded.status_code == 201, uploaded.text
         activated = admin.post(f"/v1/models/{uploaded.json()['id']}/activate")
         assert activated.status_code == 200, activated.text
-    return stack.start_worker(**WORKER_ENV)
+    return stack.start_worker(**WORKER_ENV, **env)
 
 
 def _submit(client, video: bytes, **headers: str) -> dict:
@@ -257,3 +259,28 @@ def test_a_sigkilled_worker_s_clip_resumes_at_its_first_unfinished_segment(
     assert done["result_info"]["frames_resumed"] >= 48  # at least one 2 s segment kept
     facts = mp4_facts(result)
     assert abs(facts["frames"] - 144) <= 1 and facts["audio"] == 1
+
+
+@pytest.mark.e2e
+def test_a_clip_on_s3_storage_keeps_its_segments_there_and_nothing_locally(
+    request, stack_with, s3_bucket, builtin_model_file
+):
+    """Segments, carry, result and poster go through the same Storage calls on every stack:
+    S3 (moto's server) is checked once, on the embedded one."""
+    if request.node.callspec.params["stack_with"] != "embedded":
+        pytest.skip("S3 storage is checked on the embedded stack")
+    with stack_with(**s3_bucket) as stack, stack.client() as client:
+        _start(stack, builtin_model_file, **s3_bucket)
+        job = _submit(client, clip_bytes(160, 96, 2.5, audio=True))
+        done = stack.wait_job(client, job["id"], _finished, timeout=180)
+        assert done["status"] == "succeeded", done
+        facts = mp4_facts(client.get(done["result_url"]).content)
+        assert client.get(done["poster_url"]).status_code == 200
+    assert abs(facts["frames"] - 60) <= 1 and facts["audio"] == 1
+    bucket = open_storage(s3_bucket["ATELIER_STORAGE_URL"], endpoint_url=s3_bucket[ENDPOINT])
+    keys = set(bucket.keys())
+    assert done["result_info"]["poster_sha256"] in keys
+    assert len(done["progress_info"]["segments"]) == 2  # 2.5 s: two segments, both stored...
+    assert not {s["video"] for s in done["progress_info"]["segments"]} & keys  # ...then removed
+    local = stack.settings.storage_path
+    assert not local.exists() or not any(p.is_file() for p in local.rglob("*"))
