@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled", "expired"]
-JobKind = Literal["stylize", "train"]
+JobKind = Literal["stylize", "train", "video"]
 FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "canceled", "expired"})
 
 
