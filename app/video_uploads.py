@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
+from contracts.regions import MAX_FEATHER
 from contracts.stylize import MIN_SIDE
 from contracts.video import STABILITY_MAX, VideoError
 from contracts.video_probe import VideoInfo, probe
@@ -50,6 +51,14 @@ class VideoCreate(BaseModel):
         "by the frame size",
     )
     webhook_url: AnyHttpUrl | None = None
+    keep_boxes: str | None = Field(
+        default=None,
+        description="JSON list of [x0, y0, x1, y1] (0..1) regions kept as filmed in every "
+        'frame, e.g. "[[0, 0, 0.5, 1]]"',
+    )
+    feather: int = Field(
+        default=0, ge=0, le=MAX_FEATHER, description="soft edge around kept regions, pixels"
+    )
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,28 @@ def poster_jpeg(clip: Path) -> tuple[bytes, int, int]:
     return out.getvalue(), image.width, image.height
 
 
+def kept_as_filmed(rt: Runtime, params: dict[str, Any], size: tuple[int, int]) -> Any:
+    """The job's `keep_boxes` held over the whole clip: each frame's stylization with those
+    regions blended back from the frame (feathered as a still's), before the temporal blend;
+    None when the job keeps nothing. One alpha for the clip, made at the output size."""
+    if not params.get("keep_boxes"):
+        return None
+    import numpy as np
+    from PIL import Image
+
+    from worker.regions import Framed, keep_alpha
+
+    canvas = Framed(Image.new("RGB", size), size, (0, 0, *size))
+    alpha = keep_alpha(rt, params, canvas)
+    if alpha is None:
+        return None
+    # (H, W, 1): 1 = stylized, 0 = the frame's own pixel.
+    return np.asarray(alpha, dtype=np.float32)[..., None] / 255.0
+
+
 def video_work(rt: Runtime, job: Job, progress: Progress, timings: Timings) -> dict[str, Any]:
     """Stylize the job's clip; returns the outcome (the MP4 as the result, the poster's key)."""
+    from models.video.decode import output_size
     from models.video.join import join_segments
     from models.video.pipeline import VideoOptions, frame_stylizer, stylize_video
     from models.video.probe import probe
@@ -51,7 +71,7 @@ def video_work(rt: Runtime, job: Job, progress: Progress, timings: Timings) -> d
     if model is None:  # load_stylizer refuses a gan job without one; a clip is always gan
         raise JobFailed("no_active_model", "no GAN model is active")
     styles = job_styles(rt, job, stylizer, model, timings)
-    stylize = frame_stylizer(
+    own = frame_stylizer(
         stylizer,
         styles,
         strength=params.get("strength", 1.0),
@@ -67,6 +87,14 @@ def video_work(rt: Runtime, job: Job, progress: Progress, timings: Timings) -> d
         except VideoError as exc:
             raise JobFailed(exc.code, exc.message) from exc
         sink = StoredSegments(rt, job, progress, info.frames)
+        keep = kept_as_filmed(rt, params, output_size(info.width, info.height, options.max_side))
+
+        def stylize(rgb: Any) -> Any:
+            stylized = own(rgb)
+            if keep is None:
+                return stylized
+            return (stylized * keep + rgb * (1.0 - keep) + 0.5).astype("uint8")
+
         try:
             with timings.stage("model"):
                 run = stylize_video(

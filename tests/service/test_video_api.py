@@ -77,6 +77,13 @@ def mp4_facts(data: bytes) -> dict:
     return facts
 
 
+def frames_of(data: bytes) -> np.ndarray:
+    """(N, H, W, 3) float RGB of every frame of a clip."""
+    with av.open(io.BytesIO(data)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    return np.stack(frames).astype(np.float32)
+
+
 # -- bad input: refused with its code, nothing stored (the API in-process, no worker) ---------
 
 
@@ -141,6 +148,8 @@ def test_a_usable_clip_with_no_model_is_409_and_bad_fields_are_422(api):
     assert response.status_code == 409 and response.json()["error"]["code"] == "no_active_model"
     response = _post(api, clip, stability="2")
     assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_parameter"
+    response = _post(api, clip, keep_boxes="[[0, 0, 1]]")
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_box"
     response = api.client.post(
         "/v1/videos", headers=api.headers(), files={"video": ("c.mp4", clip, "video/mp4")}
     )
@@ -169,13 +178,14 @@ def _start(stack, model_file: Path, **env: str) -> object:
     return stack.start_worker(**WORKER_ENV, **env)
 
 
-def _submit(client, video: bytes, **headers: str) -> dict:
+def _submit(client, video: bytes, data: dict | None = None, **headers: str) -> dict:
     response = client.post(
         "/v1/videos",
         files={
             "video": ("clip.mp4", video, "video/mp4"),
             "style": ("s.png", gradient_png((48, 48), 3), "image/png"),
         },
+        data=data or {},
         headers=headers,
     )
     assert response.status_code in (200, 202), response.text
@@ -208,7 +218,10 @@ def test_clips_end_to_end_then_a_cancel_that_leaves_no_files(fresh_stack, builti
         assert done["progress_info"]["frames_done"] == 36
         result = client.get(done["result_url"])
         poster = client.get(done["poster_url"])
-        silent = _submit(client, clip_bytes(64, 48, 0.5), Prefer="wait=60")
+        # Silent, and its left half kept as filmed in every frame.
+        silent_source = clip_bytes(64, 48, 0.5)
+        kept = {"keep_boxes": "[[0, 0, 0.5, 1]]"}
+        silent = _submit(client, silent_source, kept, Prefer="wait=60")
         assert silent["status"] == "succeeded", silent
         silent_result = client.get(silent["result_url"]).content
 
@@ -232,6 +245,10 @@ def test_clips_end_to_end_then_a_cancel_that_leaves_no_files(fresh_stack, builti
     assert done["result_info"]["method"] == "gan" and done["result_info"]["frames_resumed"] == 0
     facts = mp4_facts(silent_result)
     assert abs(facts["frames"] - 12) <= 1 and facts["audio"] == 0 and facts["size"] == (64, 48)
+    # Levels of difference from the source: the kept half within H.264's loss, the rest styled.
+    diff = np.abs(frames_of(silent_result)[:12] - frames_of(silent_source)[:12])
+    kept_diff, styled_diff = diff[:, :, 2:30].mean(), diff[:, :, 36:].mean()
+    assert kept_diff < 8 and styled_diff > 3 * kept_diff, (kept_diff, styled_diff)
     keys = set(storage.keys())
     # No segment outlives its job: finished (joined, then removed) or canceled (removed).
     assert not {s["video"] for s in done["progress_info"]["segments"]} & keys

@@ -30,6 +30,7 @@ from app.schemas import ErrorPublic, JobPublic
 from app.tables import FINISHED, ApiKey, Job
 from app.video_uploads import VideoCreate, clip_parameters, probe_upload
 from contracts.credits import StyleCredit
+from contracts.regions import RegionError, parse_keep_boxes
 from contracts.video import VIDEO_ERROR_STATUS, VideoError
 
 router = APIRouter(prefix="/v1/videos", tags=["videos"])
@@ -125,6 +126,10 @@ async def create_video(
         file_limits={"video": settings.video_max_bytes},
     )
     params = _parameters(form, settings)
+    try:
+        keep_boxes = parse_keep_boxes(params.keep_boxes) if params.keep_boxes else None
+    except RegionError as exc:
+        raise APIError(422, exc.code, str(exc)) from exc
     style_sha256, credit = await run_db(session, _named_style, key, params)
     style_part = form.files.get("style")
     style_image = None
@@ -148,7 +153,10 @@ async def create_video(
         raise APIError(VIDEO_ERROR_STATUS.get(exc.code, 422), exc.code, exc.message) from exc
     await run_db(session, _check_model, params)
     recorded = {
-        **params.model_dump(mode="json", exclude={"style_id", "model_id", "webhook_url"}),
+        **params.model_dump(
+            mode="json", exclude={"style_id", "model_id", "webhook_url", "keep_boxes"}
+        ),
+        "keep_boxes": [list(b) for b in keep_boxes] if keep_boxes else None,
         "method": "gan",
         "clip": clip_parameters(info),
         "style_credits": [credit.as_dict()] if credit is not None else [],
