@@ -6,6 +6,10 @@ the job's row, so that a worker that dies mid-clip leaves them for the next one 
 of the job's `progress_info` names them: a segment is counted only once that write is committed,
 so a worker killed between the two leaves at worst an unnamed file, never a named half one. The
 job's row is the truth, as for every other part of a job's run (worker.jobs).
+
+Storage is content-addressed, and two jobs on the same clip, style and options would write the
+very same segments: each stored segment starts with its job's id, so that one job removing its
+segments never removes another's.
 """
 
 import io
@@ -22,6 +26,7 @@ class StoredSegments:
 
     def __init__(self, rt: Runtime, job: Job, progress: Progress, frames: int) -> None:
         self.rt, self.progress, self.frames = rt, progress, frames
+        self.tag = f"atelier segment of job {job.id}\n".encode()
         # A resumed job: the segments an earlier run named, up to the first one missing.
         self.segments: list[dict[str, str]] = []
         for named in (job.progress_info or {}).get("segments", []):
@@ -40,9 +45,9 @@ class StoredSegments:
     def save(self, index: int, video: Any, carry: bytes) -> None:
         if index != len(self.segments):  # the pipeline writes them in order, from finished()
             raise RuntimeError(f"segment {index} saved after {len(self.segments)} segments")
-        segment = {"video": self.rt.storage.put(video.read_bytes())}
+        segment = {"video": self._put(video.read_bytes())}
         previous_carry = self.carry_key
-        self.carry_key = self.rt.storage.put(carry)
+        self.carry_key = self._put(carry)
         self.segments.append(segment)
         self.report(force=True)  # names the segment: from now on it counts
         if previous_carry is not None and previous_carry != self.carry_key:
@@ -51,10 +56,19 @@ class StoredSegments:
     def carry(self, index: int) -> bytes:
         if self.carry_key is None or index != len(self.segments) - 1:
             raise RuntimeError(f"no carry kept for segment {index}")
-        return self.rt.storage.get(self.carry_key)
+        return self._get(self.carry_key)
 
     def open(self, index: int) -> BinaryIO:
-        return io.BytesIO(self.rt.storage.get(self.segments[index]["video"]))
+        return io.BytesIO(self._get(self.segments[index]["video"]))
+
+    def _put(self, data: bytes) -> str:
+        return self.rt.storage.put(self.tag + data)
+
+    def _get(self, key: str) -> bytes:
+        data = self.rt.storage.get(key)
+        if not data.startswith(self.tag):
+            raise RuntimeError(f"stored segment {key} is not this job's")
+        return data[len(self.tag) :]
 
     # -- the job's progress -------------------------------------------------------------------
     def on_frame(self, done: int, total: int) -> None:
@@ -85,8 +99,7 @@ class StoredSegments:
 
     def clear(self) -> None:
         """Delete the segments and the carry (the job is done, failed or canceled)."""
-        keys = {s["video"] for s in self.segments} | {self.carry_key} - {None}
-        for key in keys:
+        for key in {s["video"] for s in self.segments} | {self.carry_key}:
             if key is not None:
                 self.rt.storage.delete(key)
         self.segments, self.carry_key = [], None

@@ -18,7 +18,7 @@ import av
 import numpy as np
 import pytest
 from PIL import Image
-from service_helpers import gradient_png
+from service_helpers import WebhookReceiver, gradient_png
 
 from app.storage import open_storage, storage_for
 
@@ -208,13 +208,20 @@ def test_clips_end_to_end_then_a_cancel_that_leaves_no_files(fresh_stack, builti
     stack = fresh_stack
     _start(stack, builtin_model_file)
     storage = storage_for(stack.settings)
+    receiver = WebhookReceiver()
     with stack.client() as client:
         source = clip_bytes(160, 96, 1.5, audio=True)
-        job = _submit(client, source, **{"Idempotency-Key": "clip-1"})
+        hook = {"webhook_url": receiver.url}
+        job = _submit(client, source, hook, **{"Idempotency-Key": "clip-1"})
         assert job["kind"] == "video" and job["parameters"]["clip"]["frames"] == 36
-        assert _submit(client, source, **{"Idempotency-Key": "clip-1"})["id"] == job["id"]
+        assert _submit(client, source, hook, **{"Idempotency-Key": "clip-1"})["id"] == job["id"]
         done = stack.wait_job(client, job["id"], _finished, timeout=180)
         assert done["status"] == "succeeded", done
+        delivered = stack.wait_job(client, job["id"], lambda j: j["webhook_status"] != "pending")
+        assert delivered["webhook_status"] == "delivered"
+        receiver.server.shutdown()
+        [payload] = receiver.payloads()
+        assert payload["type"] == "job.succeeded" and payload["data"]["kind"] == "video"
         assert done["progress_info"]["frames_done"] == 36
         result = client.get(done["result_url"])
         poster = client.get(done["poster_url"])
