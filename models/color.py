@@ -147,14 +147,14 @@ def match_palette(x: torch.Tensor, target: torch.Tensor, amount: float) -> torch
     if amount <= 0:
         return x
     n, _, h, w = x.shape
-    rank_map = _RankMap(rgb_to_lab(_strided_pixels(x, MATCH_SAMPLE)).flatten(2), target)
-    out = torch.empty(x.shape, dtype=torch.float32, device=x.device)
     rows = max(1, MATCH_BAND // w)
-    # One intra-op thread for the bands: with torch's 2 on a 2-core CPU whose other core is
-    # busy, every band's ops wait on it (4096x2731: over 20 s, against 0.7 s on one thread).
+    # One intra-op thread for the whole call: with torch's 2 on a 2-core CPU whose other core
+    # is busy, every op waits on it (4096x2731: over 20 s, against 0.7 s on one thread).
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
+        rank_map = _RankMap(rgb_to_lab(_strided_pixels(x, MATCH_SAMPLE)).flatten(2), target)
+        out = torch.empty(x.shape, dtype=torch.float32, device=x.device)
         for top in range(0, h, rows):
             lab = rgb_to_lab(x[..., top : top + rows, :])  # (N, 3, rows, W)
             matched = rank_map(lab.flatten(2), amount).view_as(lab)
