@@ -134,7 +134,7 @@ def run_recipe(
     """Run the recipe's stages in order, resuming from `checkpoint` (default OUT.ckpt) when it
     exists. Each stage but the last also writes OUT with `.stageK` before its suffix, so a run
     cut short still leaves a usable model. Returns the last stage's trainer (None if the
-    checkpoint was already past the end)."""
+    checkpoint was already past the end and OUT exists)."""
     out = Path(out)
     init_model = init_model or recipe.init
     if init_model is not None and not Path(init_model).is_file():
@@ -144,10 +144,13 @@ def run_recipe(
     done = checkpoint_step(ckpt)  # read once; each stage then reports where it ended
     record = recipe_record(recipe, ckpt)
     for k, stage in enumerate(recipe.stages, 1):
-        if done >= stage.steps:
-            continue
         last = k == len(recipe.stages)
         target = out if last else out.with_name(f"{out.stem}.stage{k}{out.suffix}")
+        # A finished checkpoint whose model file is missing (the run was stopped between its
+        # last checkpoint and writing OUT, or OUT was lost with the machine) writes the model
+        # from the checkpoint without training a step.
+        if done >= stage.steps and (not last or target.is_file()):
+            continue
         trainer = train(
             stage,
             content_dir,

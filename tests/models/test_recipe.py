@@ -77,6 +77,13 @@ def test_a_recipe_run_stopped_after_stage_one_resumes_to_the_same_model(
     assert resumed.opt_G.param_groups[0]["lr"] == 1e-4
     # Nothing is left to do: a third call trains no step.
     assert run_recipe(recipe, content, style, tmp_path / "b" / "m.safetensors") is None
+    # The model file lost, the finished checkpoint writes it again, trained no further.
+    (tmp_path / "b" / "m.safetensors").unlink()
+    rewritten = run_recipe(recipe, content, style, tmp_path / "b" / "m.safetensors")
+    assert rewritten is not None and rewritten.step_count == 4
+    for k, v in straight.G_ema.state_dict().items():
+        assert torch.equal(v, rewritten.G_ema.state_dict()[k]), k
+    assert read_metadata(tmp_path / "b" / "m.safetensors")["recipe"]["stage"] == 2
 
 
 def test_a_recipe_with_init_fine_tunes_that_model(
