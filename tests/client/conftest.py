@@ -10,6 +10,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from atelier_client import Client
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -34,7 +35,7 @@ builtin_model_file = service.builtin_model_file
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
-        served = {"stack", "idle_stack"} & set(getattr(item, "fixturenames", ()))
+        served = {"stack", "idle_stack", "video_stack"} & set(getattr(item, "fixturenames", ()))
         if Path(str(item.fspath)).is_relative_to(here) and served:
             item.add_marker(pytest.mark.e2e)
 
@@ -58,6 +59,26 @@ def idle_stack(
     test cancels it (and a refusal is the API's alone)."""
     with service.make_stack(request.param, tmp_path_factory.mktemp(request.param)) as served:
         served.start_api()
+        yield served
+
+
+@pytest.fixture(scope="module", params=service.STACKS)
+def video_stack(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    builtin_model_file: Path,
+) -> Iterator[Any]:
+    """The API (with the built-in styles) and one worker on each stack, the tiny test model
+    uploaded and activated by an admin first: a clip runs on a GAN model, there is no
+    optimisation method for video."""
+    with service.make_stack(request.param, tmp_path_factory.mktemp(request.param)) as served:
+        served.env["ATELIER_BUILTIN_STYLES"] = "true"
+        served.start_api()
+        with Client(served.url, served.admin_key) as admin:
+            admin.models.activate(admin.models.upload(builtin_model_file, name="tiny").id)
+        # The torch backend, as tests/service/test_video_api.py runs it: `auto` would export
+        # and measure every backend at the worker's warm-up (minutes on a busy 2-core CPU).
+        served.start_worker(ATELIER_BACKEND="torch")
         yield served
 
 

@@ -22,6 +22,7 @@ OPTION_GROUPS = [
     (options.StylizationOptions, routes.CREATE_CAMPAIGN),
     (options.CampaignFields, routes.CREATE_CAMPAIGN),
     (options.TrainingSettings, routes.CREATE_TRAINING),
+    (options.VideoOptions, routes.CREATE_VIDEO),
 ]
 
 
@@ -235,6 +236,7 @@ def test_the_checks_see_a_disagreement(openapi):
         Route("GET", "/v1/jobs", 200, schemas.JobSnapshot, listed=True, query=frozenset({"state"})),
         Route("POST", "/v1/stylizations", 201, schemas.JobSnapshot, form=frozenset({"content"})),
         Route("POST", "/v1/styles", 201, schemas.Style, form=frozenset({"name"})),
+        Route("POST", "/v1/videos", 202, schemas.JobSnapshot, form=frozenset({"video", "clip"})),
     ]
     reported = [p for route in drifted for p in route_problems(route, openapi)]
     reported += model_problems(DriftedJob, openapi)
@@ -245,6 +247,7 @@ def test_the_checks_see_a_disagreement(openapi):
         "takes no query parameter 'state'",
         "answers ['202'",
         "requires 'image'",
+        "POST /v1/videos: its multipart/form-data body has no field 'clip'",
         "DriftedJob.state (JobPublic): not in the schema",
         "DriftedJob.kind (JobPublic): enum",
         "DriftedJob.eta_seconds (JobPublic): the schema may leave it null",

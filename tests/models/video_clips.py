@@ -3,6 +3,7 @@ or without a sine tone as AAC audio."""
 
 from __future__ import annotations
 
+import tempfile
 from fractions import Fraction
 from pathlib import Path
 
@@ -69,6 +70,14 @@ def write_clip(
             for packet in sound.encode(None):
                 out.mux(packet)
     return path
+
+
+def clip_bytes(width: int, height: int, frames: int, fps: int = 24) -> bytes:
+    """The bytes of an MP4 (H.264, yuv420p) of `pan_frames`, for tests that upload a clip."""
+    with tempfile.TemporaryDirectory() as folder:
+        return write_clip(
+            Path(folder) / "clip.mp4", pan_frames(width, height, frames), fps=fps
+        ).read_bytes()
 
 
 def decoded(path: Path) -> list[tuple[int, np.ndarray]]:

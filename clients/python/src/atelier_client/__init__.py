@@ -29,7 +29,12 @@ from atelier_client.errors import (
     WebhookVerificationError,
 )
 from atelier_client.jobs import AsyncJob, Job
-from atelier_client.options import StyledRegion, StylizationOptions, TrainingSettings
+from atelier_client.options import (
+    StyledRegion,
+    StylizationOptions,
+    TrainingSettings,
+    VideoOptions,
+)
 from atelier_client.schemas import (
     Activation,
     Campaign,
@@ -78,6 +83,7 @@ __all__ = [
     "TooLargeError",
     "TrainingSettings",
     "UnsupportedFormatError",
+    "VideoOptions",
     "WaitTimeoutError",
     "WebhookVerificationError",
     "verify_webhook",

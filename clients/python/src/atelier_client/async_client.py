@@ -24,6 +24,7 @@ from atelier_client.schemas import KeyInfo
 from atelier_client.styles import AsyncStyles
 from atelier_client.stylizations import stylize
 from atelier_client.transport import Connection, Operation, run_async
+from atelier_client.videos import AsyncVideos
 
 T = TypeVar("T")
 
@@ -49,6 +50,7 @@ class AsyncClient(Connection):
         self.campaigns = AsyncCampaigns(self)
         self.models = AsyncModels(self)
         self.trainings = AsyncTrainings(self)
+        self.videos = AsyncVideos(self)
 
     async def _run(self, op: Operation[T]) -> T:
         return await run_async(op, self._http, self.endpoint, self.retry_policy)

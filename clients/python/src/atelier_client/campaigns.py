@@ -15,7 +15,7 @@ from atelier_client.options import FileInput, StylizationOptions, file_part, for
 from atelier_client.polling import DEFAULT_WAIT_S, wait_until_finished
 from atelier_client.schemas import Campaign
 from atelier_client.stylizations import mask_parts, new_idempotency_key
-from atelier_client.transport import Operation, call, request
+from atelier_client.transport import FileParts, Operation, call, request
 
 if TYPE_CHECKING:
     from atelier_client.async_client import AsyncClient
@@ -34,7 +34,7 @@ def create_campaign(
     idempotency_key: str | None,
     options: Mapping[str, object],
 ) -> Operation[Campaign]:
-    files = [("photos", file_part(p, f"photo-{i + 1}")) for i, p in enumerate(photos)]
+    files: FileParts = [("photos", file_part(p, f"photo-{i + 1}")) for i, p in enumerate(photos)]
     files += [("styles", file_part(s, f"style-{i + 1}")) for i, s in enumerate(styles)]
     files += mask_parts(masks)
     fields = {

@@ -1,5 +1,6 @@
 """`Client`: the blocking client, resources on one object (`client.jobs`, `client.styles`,
-`client.campaigns`, `client.models`, `client.trainings`) and `client.stylize(...)`.
+`client.campaigns`, `client.videos`, `client.models`, `client.trainings`) and
+`client.stylize(...)`.
 
     client = Client("http://127.0.0.1:8000", api_key="atl_...")
     job = client.stylize("photo.jpg", style="painting.png")
@@ -25,6 +26,7 @@ from atelier_client.schemas import KeyInfo
 from atelier_client.styles import Styles
 from atelier_client.stylizations import stylize
 from atelier_client.transport import Connection, Operation, call, request, run_sync
+from atelier_client.videos import Videos
 
 T = TypeVar("T")
 
@@ -64,6 +66,7 @@ class Client(Connection):
         self.campaigns = Campaigns(self)
         self.models = Models(self)
         self.trainings = Trainings(self)
+        self.videos = Videos(self)
 
     def _run(self, op: Operation[T]) -> T:
         return run_sync(op, self._http, self.endpoint, self.retry_policy)

@@ -67,15 +67,17 @@ class GoneError(AtelierError):
 
 
 class TooLargeError(AtelierError):
-    """413: a size, pixel or count limit (`file_too_large`, `too_many_pixels`...)."""
+    """413: a size, pixel, length or count limit (`file_too_large`, `too_many_pixels`,
+    `video_too_long`, `video_too_large`...)."""
 
 
 class UnsupportedFormatError(AtelierError):
-    """415: not an image the service reads (`unsupported_format`)."""
+    """415: not an image or a clip the service reads (`unsupported_format`, `not_a_video`)."""
 
 
 class InvalidInputError(AtelierError):
-    """422: the input breaks a rule (`corrupt_image`, `invalid_parameter`, `style_required`...)."""
+    """422: the input breaks a rule (`corrupt_image`, `invalid_parameter`, `style_required`,
+    `no_video_stream`, `corrupt_video`...)."""
 
 
 class RetryLaterError(AtelierError):

@@ -1,4 +1,5 @@
-"""Jobs: read, list, wait with a progress callback, cancel, download the result.
+"""Jobs: read, list, wait with a progress callback, cancel, download the result (and a video
+job's poster).
 
 The operations are written once (generators, see `transport`); `Jobs` and `AsyncJobs` run them
 on the blocking and the asyncio client, and `Job` / `AsyncJob` are a job bound to its client
@@ -62,6 +63,11 @@ def download_result(job_id: str) -> Operation[bytes]:
     return response.content
 
 
+def job_poster(job_id: str) -> Operation[bytes]:
+    response = yield from call(request(routes.JOB_POSTER, ids={"job_id": job_id}))
+    return response.content
+
+
 def wait_job(
     job_id: str,
     as_job: Callable[[Any], J],
@@ -102,12 +108,22 @@ class Job(JobSnapshot):
         return self._client.jobs.cancel(self.id)
 
     def download(self) -> bytes:
-        """The stylized image's bytes (409 `job_not_succeeded` unless it succeeded)."""
+        """The stylized image's bytes, a video job's MP4 (409 `job_not_succeeded` unless it
+        succeeded)."""
         return self._client.jobs.download(self.id)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Download the result into `path` (the format is the job's `output_format`)."""
+        """Download the result into `path` (the format is the job's `output_format`; a video
+        job's is an MP4)."""
         return save_bytes(self.download(), path)
+
+    def download_poster(self) -> bytes:
+        """A succeeded video job's poster, its result's first frame (JPEG); 409 `no_poster`
+        for any other job."""
+        return self._client.jobs.download_poster(self.id)
+
+    def save_poster(self, path: str | os.PathLike[str]) -> Path:
+        return save_bytes(self.download_poster(), path)
 
 
 class AsyncJob(JobSnapshot):
@@ -132,6 +148,12 @@ class AsyncJob(JobSnapshot):
     async def save(self, path: str | os.PathLike[str]) -> Path:
         return save_bytes(await self.download(), path)
 
+    async def download_poster(self) -> bytes:
+        return await self._client.jobs.download_poster(self.id)
+
+    async def save_poster(self, path: str | os.PathLike[str]) -> Path:
+        return save_bytes(await self.download_poster(), path)
+
 
 B = TypeVar("B", Job, AsyncJob)
 
@@ -151,7 +173,7 @@ def bind(kind: type[B], client: Any) -> Callable[[Any], B]:
 
 
 class Jobs:
-    """`client.jobs`: your jobs (stylizations, and trainings for admins)."""
+    """`client.jobs`: your jobs (stylizations, videos, and trainings for admins)."""
 
     def __init__(self, client: Client) -> None:
         self._client = client
@@ -201,7 +223,12 @@ class Jobs:
         return self._client._run(op)
 
     def download(self, job_id: str) -> bytes:
+        """The result: an image, or a video job's MP4."""
         return self._client._run(download_result(job_id))
+
+    def download_poster(self, job_id: str) -> bytes:
+        """A succeeded video job's poster (JPEG): ConflictError `no_poster` otherwise."""
+        return self._client._run(job_poster(job_id))
 
     def delete_files(self, job_id: str) -> Job:
         """Delete a finished job's uploads and result now; the job stays, `expired`."""
@@ -255,6 +282,9 @@ class AsyncJobs:
 
     async def download(self, job_id: str) -> bytes:
         return await self._client._run(download_result(job_id))
+
+    async def download_poster(self, job_id: str) -> bytes:
+        return await self._client._run(job_poster(job_id))
 
     async def delete_files(self, job_id: str) -> AsyncJob:
         return await self._client._run(delete_job_files(job_id, self.as_job))

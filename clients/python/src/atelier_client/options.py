@@ -3,14 +3,20 @@ travel in a multipart form (the service reads every field as text; lists go as J
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal, TypedDict
 
-# A photo, painting, mask or model file: a path, its bytes, or an open binary file.
+# A photo, painting, mask, clip or model file: a path, its bytes, or an open binary file.
 FileInput = str | os.PathLike[str] | bytes | IO[bytes]
+# A multipart file part: (filename, content, content type); content a file is read as it is sent.
+FilePart = tuple[str, bytes | IO[bytes], str]
+
+# The service decides by the bytes, never by the declared type, so none is guessed.
+UNTYPED = "application/octet-stream"
 
 
 class StylizationOptions(TypedDict, total=False):
@@ -33,6 +39,20 @@ class StylizationOptions(TypedDict, total=False):
     feather: int  # pixels of soft edge outside the kept regions
     output_size: str  # "1080x1080" or any WIDTHxHEIGHT
     crop: Sequence[float]  # [x0, y0, x1, y1] relative: where to crop for output_size
+
+
+class VideoOptions(TypedDict, total=False):
+    """What `POST /v1/videos` accepts beside the clip and its style; the service's defaults
+    apply to what is left out. There is no `method`: a clip is always stylized by a GAN model."""
+
+    model_id: str  # default: the active model
+    strength: float  # 0..1: 0 = the clip, 1 = full style
+    preserve_color: bool  # keep the clip's colours
+    max_side: int  # the output's longer side at most this (px); default: the clip's size
+    stability: float  # 0..0.95: the previous frame's weight on each (steadier, softer)
+    webhook_url: str
+    keep_boxes: Sequence[Sequence[float]]  # [[x0, y0, x1, y1], ...] relative, kept as filmed
+    feather: int  # pixels of soft edge outside the kept regions
 
 
 class StyledRegion(TypedDict, total=False):
@@ -95,13 +115,33 @@ def form_fields(options: Mapping[str, object]) -> dict[str, str]:
     return {name: form_text(value) for name, value in options.items() if value is not None}
 
 
+def _filename(value: IO[bytes], default_name: str) -> str:
+    return Path(str(getattr(value, "name", default_name))).name
+
+
 def file_part(value: FileInput, default_name: str) -> tuple[str, bytes, str]:
-    """(filename, bytes, content type) of a multipart file part. The service decides by the
-    bytes, never by the declared type, so none is guessed here."""
+    """(filename, bytes, content type) of a multipart file part, read whole (an image is small
+    next to the memory its decoding takes on the service)."""
     if isinstance(value, bytes):
-        return default_name, value, "application/octet-stream"
+        return default_name, value, UNTYPED
     if isinstance(value, str | os.PathLike):
         path = Path(value)
-        return path.name, path.read_bytes(), "application/octet-stream"
-    name = Path(str(getattr(value, "name", default_name))).name
-    return name, value.read(), "application/octet-stream"
+        return path.name, path.read_bytes(), UNTYPED
+    return _filename(value, default_name), value.read(), UNTYPED
+
+
+@contextlib.contextmanager
+def streamed_part(value: FileInput, default_name: str) -> Iterator[FilePart]:
+    """A multipart file part read as it is sent, never whole into memory (a clip may be
+    hundreds of MB): a path is opened, and closed when the block ends; an open file that can
+    seek is sent from its start, each attempt again from its start (so a retry resends it
+    whole). Bytes, and a file that cannot seek (a pipe: a retry could not resend it), are
+    `file_part`'s."""
+    if isinstance(value, str | os.PathLike):
+        path = Path(value)
+        with path.open("rb") as stream:
+            yield path.name, stream, UNTYPED
+    elif not isinstance(value, bytes) and value.seekable():
+        yield _filename(value, default_name), value, UNTYPED
+    else:
+        yield file_part(value, default_name)

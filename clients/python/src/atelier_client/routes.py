@@ -9,7 +9,12 @@ from typing import get_type_hints
 from urllib.parse import quote
 
 from atelier_client import schemas
-from atelier_client.options import CampaignFields, StylizationOptions, TrainingSettings
+from atelier_client.options import (
+    CampaignFields,
+    StylizationOptions,
+    TrainingSettings,
+    VideoOptions,
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,14 @@ STYLIZE = Route(
     | _names(StylizationOptions),
     headers=IDEMPOTENT_SUBMIT | {"prefer"},
 )
+CREATE_VIDEO = Route(
+    "POST",
+    "/v1/videos",
+    202,
+    schemas.JobSnapshot,
+    form=frozenset({"video", "style", "style_id"}) | _names(VideoOptions),
+    headers=IDEMPOTENT_SUBMIT | {"prefer"},
+)
 LIST_JOBS = Route(
     "GET",
     "/v1/jobs",
@@ -58,6 +71,7 @@ LIST_JOBS = Route(
 GET_JOB = Route("GET", "/v1/jobs/{job_id}", 200, schemas.JobSnapshot)
 CANCEL_JOB = Route("POST", "/v1/jobs/{job_id}/cancel", 200, schemas.JobSnapshot)
 JOB_RESULT = Route("GET", "/v1/jobs/{job_id}/result", 200)
+JOB_POSTER = Route("GET", "/v1/jobs/{job_id}/poster", 200)
 DELETE_JOB_FILES = Route("DELETE", "/v1/jobs/{job_id}/files", 200, schemas.JobSnapshot)
 
 LIST_STYLES = Route("GET", "/v1/styles", 200, schemas.Style, listed=True)

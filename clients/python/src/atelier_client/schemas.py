@@ -46,7 +46,8 @@ class JobSnapshot:
     model_id: str | None
     progress_info: dict[str, Any]  # training: step, total, losses, images_per_s, eta_s...
     preview_url: str | None
-    result_url: str | None
+    result_url: str | None  # the image, or a video job's MP4
+    poster_url: str | None  # a succeeded video job: its result's first frame (JPEG)
     result_info: dict[str, Any]  # method, model_id, model_sha256
     error: ErrorInfo | None
     cancel_requested: bool

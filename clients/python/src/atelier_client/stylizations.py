@@ -1,4 +1,5 @@
-"""`POST /v1/stylizations` as one operation: submit, wait, and hand back a job with a result.
+"""`POST /v1/stylizations` as one operation: submit, wait, and hand back a job with a result
+(`submit_job`, the submit-and-wait, is also a video's: `videos`).
 
 Every submission carries an Idempotency-Key (generated unless given), so a retry after a
 dropped connection returns the job the first attempt made instead of a second job. Waiting
@@ -18,6 +19,7 @@ from atelier_client import routes
 from atelier_client.errors import JobFailedError
 from atelier_client.jobs import Progress, wait_job
 from atelier_client.options import FileInput, file_part, form_fields
+from atelier_client.routes import Route
 from atelier_client.schemas import JobSnapshot
 from atelier_client.transport import FileParts, Operation, call, request
 
@@ -56,6 +58,35 @@ def stylize(
     as_job: Callable[[Any], J],
 ) -> Operation[J]:
     """Submit a stylization; with `wait`, return it succeeded (JobFailedError otherwise)."""
+    return (
+        yield from submit_job(
+            routes.STYLIZE,
+            form=form_fields(fields),
+            files=image_parts(content=content, style=style, mask=mask) + mask_parts(masks),
+            idempotency_key=idempotency_key,
+            wait=wait,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            progress=progress,
+            as_job=as_job,
+        )
+    )
+
+
+def submit_job(
+    route: Route,
+    *,
+    form: Mapping[str, str],
+    files: FileParts,
+    idempotency_key: str | None,
+    wait: bool,
+    timeout: float | None,
+    poll_interval: float,
+    progress: Progress[J] | None,
+    as_job: Callable[[Any], J],
+) -> Operation[J]:
+    """Submit a job to `route` (a stylization, a video); with `wait`, return it succeeded
+    (JobFailedError otherwise)."""
     started = time.monotonic()
     headers = {"Idempotency-Key": idempotency_key or new_idempotency_key()}
     held: float | None = None
@@ -64,9 +95,9 @@ def stylize(
         headers["Prefer"] = f"wait={held:g}"
     response = yield from call(
         request(
-            routes.STYLIZE,
-            form=form_fields(fields),
-            files=image_parts(content=content, style=style, mask=mask) + mask_parts(masks),
+            route,
+            form=form,
+            files=files,
             headers=headers,
             timeout=held + ANSWER_SLACK_S if held is not None else None,
         )

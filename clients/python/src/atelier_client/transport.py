@@ -13,13 +13,14 @@ import asyncio
 import os
 import random
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar, cast
 
 import httpx
 
 from atelier_client.errors import APIConnectionError, error_from_response, retry_after_seconds
+from atelier_client.options import FilePart
 from atelier_client.routes import Route
 
 T = TypeVar("T")
@@ -50,13 +51,14 @@ class Endpoint:
         return {"Authorization": f"Bearer {self.api_key}", "User-Agent": USER_AGENT}
 
 
-FileParts = list[tuple[str, tuple[str, bytes, str]]]  # (field, (filename, bytes, content type))
+FileParts = list[tuple[str, FilePart]]  # (field, (filename, content, content type))
 
 
 @dataclass(frozen=True)
 class Request:
     """One HTTP request of a route, ready to be sent (again, when retried: it is rebuilt
-    from these values each time, multipart bodies included)."""
+    from these values each time, multipart bodies included; a file part's file is read from
+    its start each time, see `options.streamed_part`)."""
 
     route: Route
     url: str
@@ -94,7 +96,7 @@ def request(
     ids: Mapping[str, str] | None = None,
     query: Mapping[str, str | int | None] | None = None,
     form: Mapping[str, str] | None = None,
-    files: FileParts | None = None,
+    files: Sequence[tuple[str, FilePart]] | None = None,
     json: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
     timeout: float | None = None,
@@ -208,17 +210,22 @@ def _send(req: Request, policy: RetryPolicy) -> Generator[Step, Any, httpx.Respo
 
 def with_retries(op: Operation[T], policy: RetryPolicy) -> Operation[T]:
     """`op` with each of its requests retried by `policy`; the steps it yields are single
-    attempts (answered with the response, or the transport's exception) and sleeps."""
+    attempts (answered with the response, or the transport's exception) and sleeps. An
+    error raised here ends `op` at once (closed: a file it opened is closed then, not when it
+    is garbage-collected)."""
     sent: Any = None
-    while True:
-        try:
-            step = op.send(sent)
-        except StopIteration as stop:
-            return cast(T, stop.value)
-        if isinstance(step, Sleep):
-            sent = yield step
-        else:
-            sent = yield from _send(step, policy)
+    try:
+        while True:
+            try:
+                step = op.send(sent)
+            except StopIteration as stop:
+                return cast(T, stop.value)
+            if isinstance(step, Sleep):
+                sent = yield step
+            else:
+                sent = yield from _send(step, policy)
+    finally:
+        op.close()
 
 
 def run_sync(op: Operation[T], http: httpx.Client, endpoint: Endpoint, policy: RetryPolicy) -> T:
