@@ -3,7 +3,7 @@ served as they are (no build step).
 
 The page talks to the same `/v1` API as any client (with the key kept in the browser), so it
 needs no routes of its own beyond serving itself; the upload limits are rendered into it so the
-browser can check a photo before sending it.
+browser can check a photo or a clip before sending it.
 """
 
 import hashlib
@@ -75,6 +75,10 @@ def index(request: Request, settings: SettingsDep) -> HTMLResponse:
         "content_types": sorted(ALLOWED_FORMATS.values()),
         "max_campaign_photos": settings.max_campaign_photos,
         "max_regions": MAX_REGIONS,
+        # A clip (POST /v1/videos): checked in the browser before the upload, as a photo is.
+        "video_max_bytes": settings.video_max_bytes,
+        "video_max_seconds": settings.video_max_seconds,
+        "video_max_side": settings.video_max_side,
     }
     # The training form's defaults and bounds: the API's own (contracts.training).
     training = {name: BY_API_NAME[name] for name in TRAINING_FORM}

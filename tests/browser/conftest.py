@@ -5,6 +5,7 @@ Screenshots go to `artifacts/screenshots/` and their paths are listed at the end
 `ATELIER_DOCS_SCREENSHOTS=1` also copies the README's screenshots into `docs/screenshots/`.
 """
 
+import contextlib
 import importlib.util
 import io
 import os
@@ -83,15 +84,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield stack
 
 
-@pytest.fixture(scope="module")
-def ad_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """The embedded stack with the built-in styles and the shipped model, as deployed."""
+@contextlib.contextmanager
+def deployed_stack(root: Path, **worker_env: str) -> Iterator[Any]:
+    """The embedded stack with the built-in styles and the shipped model, as deployed; its
+    worker with `worker_env` besides the stack's."""
     from app import crud
     from app.db import make_engine, make_sessionmaker
     from app.storage import LocalStorage
     from contracts.modelfile import SHIPPED_MODEL
 
-    root = tmp_path_factory.mktemp("ads")
     with service.make_stack("embedded", root) as stack:
         stack.env.update(
             ATELIER_BUILTIN_STYLES="true",
@@ -109,7 +110,23 @@ def ad_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         engine.dispose()
         assert "registered" in done, done
         stack.start_api()
-        stack.start_worker()
+        stack.start_worker(**worker_env)
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def ad_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The embedded stack with the built-in styles and the shipped model, as deployed."""
+    with deployed_stack(tmp_path_factory.mktemp("ads")) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def video_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """As `ad_stack`, its worker on the torch backend: `auto` would export and measure every
+    backend at the worker's warm-up (minutes on a busy 2-core machine), and which backend runs
+    the frames is not what the page's tests are about."""
+    with deployed_stack(tmp_path_factory.mktemp("video"), ATELIER_BACKEND="torch") as stack:
         yield stack
 
 

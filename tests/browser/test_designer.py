@@ -60,7 +60,7 @@ def test_designer_stylizes_a_photo_and_downloads_a_different_image(
     assert "#key" not in page.url
     assert page.evaluate("localStorage.getItem('atelier.apiKey')") == stack.user_key
     assert "user's key" in page.inner_text("#who")
-    assert "1.0 MB" in page.inner_text("#photo-limits")  # the limits are shown before upload
+    assert "1.0 MiB" in page.inner_text("#photo-limits")  # the limits are shown before upload
 
     drop_file(page, "#dropzone", "photo.png", photo, "image/png")
     page.wait_for_selector("#photo-preview:not([hidden])")
@@ -198,7 +198,7 @@ def test_errors_are_shown_next_to_the_field_that_caused_them(page, stack, make_p
     page.set_input_files(
         "#photo", files=[{"name": "huge.png", "mimeType": "image/png", "buffer": too_big}]
     )
-    page.wait_for_selector("#photo-error:text('the limit is 1.0 MB')")
+    page.wait_for_selector("#photo-error:text('the limit is 1.0 MiB')")
     screenshot(page, "bad-file")
 
     # An error only the API can know (the style was deleted meanwhile): in plain words, by the

@@ -29,6 +29,9 @@ def test_page_is_served_with_the_limits_the_api_enforces(api):
     assert limits["max_upload_bytes"] == api.settings.max_upload_bytes
     assert limits["max_pixels"] == api.settings.max_pixels
     assert limits["max_upload_side"] == api.settings.max_upload_side
+    assert limits["video_max_bytes"] == api.settings.video_max_bytes
+    assert limits["video_max_seconds"] == api.settings.video_max_seconds
+    assert limits["video_max_side"] == api.settings.video_max_side
     script = re.search(r'type="module" src="(/static/atelier/main\.js\?v=\w+)"', response.text)[1]
     assert api.client.get(script).status_code == 200
     # The modules it imports, each at its versioned URL (the page's import map).

@@ -8,6 +8,7 @@ import { wirePhoto } from "./photo.js";
 import { loadGallery, wireGallery } from "./gallery.js";
 import { loadRecent, wireJobs } from "./jobs.js";
 import { wireCampaign } from "./campaigns.js";
+import { wireVideo } from "./video.js";
 import { wireModels } from "./admin-models.js";
 import { wireTraining } from "./admin-training.js";
 import { loadAdmin, wireAdmin } from "./admin.js";
@@ -75,6 +76,7 @@ function wire() {
   wireSettings();
   wireJobs();
   wireCampaign();
+  wireVideo();
   wireAdmin();
   wireTraining();
   wireModels();

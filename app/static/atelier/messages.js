@@ -2,7 +2,7 @@
 
 import { $, LIMITS } from "./api.js";
 
-export const mb = (n) => `${(n / 1048576).toFixed(1)} MB`;
+export const mb = (n) => `${(n / 1048576).toFixed(1)} MiB`;
 
 export function plain(err) {
   const words = {
@@ -27,11 +27,14 @@ export function plain(err) {
     mask_all_black: "Everything is kept: leave some of the photo to stylize.",
     too_many_photos: `A campaign takes at most ${LIMITS.max_campaign_photos} photos.`,
     invalid_credit: `The painting's credit was not accepted: ${err.message}.`,
+    not_a_video: "This file is not a video that can be read (MP4, MOV, WebM, MKV…).",
+    no_video_stream: "This file has no picture: it may be sound only.",
+    video_too_long: `This clip is too long: the limit is ${LIMITS.video_max_seconds} s.`,
+    video_too_large: `This clip is too big: each side can be at most ${LIMITS.video_max_side} px.`,
+    corrupt_video: "This clip could not be read: it may be damaged or incomplete.",
   };
   return words[err.code] || err.message || "Something went wrong.";
 }
-
-// Which field an API error belongs to: the API names the form field in its message.
 
 // Which field an API error belongs to: the API names the form field in its message.
 export function errorField(err) {

@@ -19,16 +19,23 @@ export function outputSize() {
   return option.dataset.width ? [Number(option.dataset.width), Number(option.dataset.height)] : null;
 }
 
-export function styleAndSize() {
-  // The chosen style and output size, or null with the error shown by its field.
+export function chosenStyle() {
+  // The chosen style ({choice, styleFile}), or null with the error shown under the gallery.
   const choice = document.querySelector("input[name=style]:checked")?.value;
   const styleFile = $("style-file").files[0];
   if (!choice || (choice === "upload" && !styleFile)) {
     showError("style", choice ? "Choose the painting to use as the style." : "Pick a style from the gallery, or upload a painting.");
     return null;
   }
+  return { choice, styleFile };
+}
+
+export function styleAndSize() {
+  // The chosen style and output size, or null with the error shown by its field.
+  const style = chosenStyle();
+  if (!style) return null;
   try {
-    return { choice, styleFile, size: outputSize() };
+    return { ...style, size: outputSize() };
   } catch (err) {
     showError("settings", err.message);
     return null;
