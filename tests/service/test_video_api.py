@@ -204,7 +204,8 @@ def _segment_done(job: dict) -> bool:
 def test_clips_end_to_end_then_a_cancel_that_leaves_no_files(fresh_stack, builtin_model_file):
     """One worker start serves every check (starting workers dominates the time): a clip with
     sound and a silent one (by `Prefer: wait`) to MP4s with their frames, sound and posters;
-    an Idempotency-Key replayed; then a clip canceled within a segment."""
+    an Idempotency-Key replayed; then a clip canceled within a segment, and one whose stream
+    breaks mid-way."""
     stack = fresh_stack
     _start(stack, builtin_model_file)
     storage = storage_for(stack.settings)
@@ -243,6 +244,18 @@ def test_clips_end_to_end_then_a_cancel_that_leaves_no_files(fresh_stack, builti
         assert canceled["progress_info"]["frames_done"] < 144  # stopped, not run to the end
         assert client.get(f"/v1/jobs/{long['id']}/result").status_code == 409
 
+        # A clip whose stream breaks mid-way passes the probe (its header and first frames are
+        # sound) and fails in the worker with its code, its finished segments removed.
+        broken = bytearray(clip_bytes(160, 96, 6.0))
+        start, stop = len(broken) // 2, int(len(broken) * 0.7)
+        noise = np.random.default_rng(0).integers(0, 256, stop - start, np.uint8)
+        broken[start:stop] = noise.tobytes()
+        corrupt = _submit(client, bytes(broken))
+        failed = stack.wait_job(client, corrupt["id"], _finished, timeout=180)
+        assert failed["status"] == "failed", failed
+        assert failed["error"]["code"] == "corrupt_video", failed["error"]
+        broken_segments = {s["video"] for s in failed["progress_info"].get("segments", [])}
+
     assert result.status_code == 200 and result.headers["content-type"] == "video/mp4"
     facts = mp4_facts(result.content)
     assert facts["codec"] == "h264" and facts["size"] == (160, 96) and facts["fps"] == FPS
@@ -261,6 +274,8 @@ def test_clips_end_to_end_then_a_cancel_that_leaves_no_files(fresh_stack, builti
     assert not {s["video"] for s in done["progress_info"]["segments"]} & keys
     assert segments and not segments & keys
     assert canceled["progress_info"].get("carry") not in keys
+    assert broken_segments and not broken_segments & keys  # one segment made, then removed
+    assert failed["progress_info"].get("carry") not in keys
 
 
 @pytest.mark.e2e
