@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     video_max_bytes: int = Field(default=VIDEO_MAX_BYTES, gt=0)
     video_max_seconds: float = Field(default=VIDEO_MAX_SECONDS, gt=0)
     video_max_side: int = Field(default=VIDEO_MAX_SIDE, gt=0)
+    # Where a clip is written while it streams in and is probed, before it is stored (this
+    # API process's own disk; a file lives only as long as its request). Beside a local
+    # storage folder on the same file system, storing it is a hard link, not a copy.
+    upload_dir: Path | None = None  # default: data_dir / "uploads"
 
     # Training (style sets, fine-tuning jobs on the training queue).
     training_crop: int = Field(default=256, gt=0)  # set images smaller than this are reported
@@ -179,6 +183,10 @@ class Settings(BaseSettings):
     @property
     def storage_path(self) -> Path:
         return (self.storage_dir or self.data_dir / "storage").resolve()
+
+    @property
+    def upload_path(self) -> Path:
+        return (self.upload_dir or self.data_dir / "uploads").resolve()
 
     @property
     def storage_location(self) -> str:

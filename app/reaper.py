@@ -5,12 +5,18 @@ hides a delivered message until the worker shuts down cleanly, so a killed worke
 never seen again). Workers heartbeat their running job; this loop, run by every API process,
 re-queues jobs whose heartbeat went stale and re-sends queued jobs whose message may be lost.
 Redelivery is harmless because a job is claimed by one conditional UPDATE.
+
+It also removes a clip's spooled upload (`app.api.uploads`) that an API process killed
+mid-request left behind: a file in flight is written to at least every few seconds, so one
+untouched for `STALE_UPLOAD_S` belongs to no request.
 """
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from celery import Celery
@@ -20,6 +26,24 @@ from app import crud, queue
 from app.config import Settings
 
 log = logging.getLogger("atelier.reaper")
+
+STALE_UPLOAD_S = 3600.0
+
+
+def remove_stale_uploads(folder: Path, older_than_s: float = STALE_UPLOAD_S) -> list[Path]:
+    """Delete the spooled uploads in `folder` not written to for `older_than_s` seconds."""
+    if not folder.is_dir():
+        return []
+    cutoff = time.time() - older_than_s
+    removed = []
+    for path in folder.glob("upload-*"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:  # its request ended meanwhile, or another API process
+            continue
+    return removed
 
 
 def reap_once(
@@ -40,6 +64,8 @@ def reap_once(
             log.warning("ended campaign %s: its children all finished", campaign.id)
             if campaign.webhook_url:
                 queue.send_campaign_webhook(client, campaign.id)
+    for path in remove_stale_uploads(settings.upload_path):
+        log.warning("removed %s: an upload no request finished", path.name)
     return ids
 
 

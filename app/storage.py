@@ -7,10 +7,13 @@ one machine, and S3 or an S3-compatible server (`s3://bucket/prefix`, with
 workers can run on several machines. S3 goes through boto3, the reference client: its
 `head_object` / `put_object` / `get_object` / presigned URLs are all this needs, it reads the
 standard AWS_* configuration, and it is synchronous like the callers (README: the figures).
+A large upload (a video clip) is stored from its file with `put_file`, never read into memory:
+hard-linked or copied into the folder, streamed to S3 in parts by `upload_file`.
 """
 
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -25,9 +28,24 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sha256_file(path: Path) -> str:
+    """The key of a file's bytes, read a megabyte at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1024 * 1024):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 class Storage(Protocol):
     def put(self, data: bytes) -> str:
         """Store `data`, return its key (its SHA-256); storing the same bytes twice is a no-op."""
+        ...
+
+    def put_file(self, path: Path) -> str:
+        """`put` for the bytes of the file at `path`, without holding them in memory; the key is
+        the same as `put`'s. The file is left where it is for the caller to remove, unchanged
+        (the folder may keep its bytes under a second name)."""
         ...
 
     def get(self, key: str) -> bytes: ...
@@ -78,6 +96,31 @@ class LocalStorage:
             raise
         return key
 
+    def put_file(self, path: Path) -> str:
+        key = sha256_file(path)
+        target = self._path(key)
+        if target.exists():
+            return key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.parent / f".tmp-{os.urandom(8).hex()}"
+        try:
+            try:
+                # Same file system (an upload folder beside the storage): a second name for
+                # the same bytes, no copy. The caller only removes its own name afterwards.
+                os.link(path, tmp)
+            except OSError:
+                shutil.copyfile(path, tmp)
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return key
+
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()
 
@@ -118,6 +161,13 @@ class S3Storage:
         key = sha256_hex(data)
         if not self.exists(key):  # content-addressed: the same bytes are already there
             self.client.put_object(Bucket=self.bucket, Key=self._name(key), Body=data)
+        return key
+
+    def put_file(self, path: Path) -> str:
+        key = sha256_file(path)
+        if not self.exists(key):
+            # boto3's managed transfer: read from the file in parts (multipart past 8 MB).
+            self.client.upload_file(str(path), self.bucket, self._name(key))
         return key
 
     def get(self, key: str) -> bytes:

@@ -2,12 +2,12 @@
 refuses a bad clip before anything is stored.
 
 The probe is `contracts.video_probe` (PyAV, torch-free), the same code the worker and the CLI
-run, so the API refuses exactly what the worker could not decode; it reads a temporary copy of
-the upload, deleted once probed. Refusals are `contracts.video.VideoError`s with their codes;
+run, so the API refuses exactly what the worker could not decode; it reads the upload where it
+was spooled as it streamed in (`app.api.uploads`), so that a clip is never held in memory, and
+storage takes it from that file. Refusals are `contracts.video.VideoError`s with their codes;
 the route answers them with `VIDEO_ERROR_STATUS`.
 """
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,27 +63,27 @@ class VideoCreate(BaseModel):
 
 @dataclass(frozen=True)
 class StoredClip:
-    """An upload that probed as a usable clip: what is stored, and the row that describes it."""
+    """An upload that probed as a usable clip: the file to store (the request's, removed with
+    it), its sha256 (computed as it streamed in) and the row that describes it."""
 
-    data: bytes
+    path: Path
+    sha256: str
     width: int
     height: int
     content_type: str
 
 
 def probe_upload(
-    data: bytes | bytearray, *, max_seconds: float, max_side: int
+    path: Path, *, sha256: str, max_seconds: float, max_side: int
 ) -> tuple[StoredClip, VideoInfo]:
-    """The clip and what it holds, or the `VideoError` that says why it cannot be used."""
-    with tempfile.TemporaryDirectory(prefix="atelier-upload-") as folder:
-        path = Path(folder) / "clip"
-        path.write_bytes(data)
-        try:
-            info = probe(path, max_seconds=max_seconds, max_side=max_side)
-        except VideoError as exc:  # the same refusal, without this machine's temporary path
-            raise type(exc)(exc.message.replace(str(path), "video")) from None
+    """The clip at `path` and what it holds, or the `VideoError` that says why it cannot be
+    used (its message names the file "video", not this machine's temporary path)."""
+    try:
+        info = probe(path, max_seconds=max_seconds, max_side=max_side)
+    except VideoError as exc:
+        raise type(exc)(exc.message.replace(str(path), "video")) from None
     content_type = _CONTENT_TYPES.get(info.container, "application/octet-stream")
-    return StoredClip(bytes(data), info.width, info.height, content_type), info
+    return StoredClip(path, sha256, info.width, info.height, content_type), info
 
 
 def clip_parameters(info: VideoInfo) -> dict[str, Any]:

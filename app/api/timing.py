@@ -1,6 +1,7 @@
 """The API's own stage timings: a `Server-Timing` header on the answer and the
 `atelier_api_stage_seconds` histogram (stage names in `contracts.timings`)."""
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import Request, Response
@@ -41,6 +42,10 @@ class TimedStorage:
     def put(self, data: bytes) -> str:
         with self._timings.stage("store"):
             return self._storage.put(data)
+
+    def put_file(self, path: Path) -> str:
+        with self._timings.stage("store"):
+            return self._storage.put_file(path)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._storage, name)

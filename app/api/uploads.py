@@ -2,15 +2,24 @@
 
 Starlette's form parser spools file parts to disk without a size cap, so an upload endpoint that
 used it would read a 10 GB body before it could refuse it. This parser counts bytes as they arrive
-and stops the request with 413 at the first byte over the limit; files are kept in memory (the
-limit is small), and nothing is written anywhere until the whole request has been validated.
+and stops the request with 413 at the first byte over the limit. Images are kept in memory (their
+limit is small); the parts named in `spool` (a video clip, up to hundreds of megabytes) go to a
+temporary file as they arrive, hashed on the way, so that the API holds about a megabyte of one
+at a time. Nothing is written to storage until the whole request has been validated, and a
+spooled file lives only as long as its request: removed when the form is refused or closed.
 """
 
+import hashlib
+import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from app.api.errors import APIError
@@ -18,6 +27,10 @@ from contracts.images import NAME_MAX_LENGTH, NAME_MIN_LENGTH, check_name
 
 MAX_FIELD_BYTES = 64 * 1024
 MAX_PARTS = 32
+# A spooled part's bytes are written (and hashed) in a worker thread a batch at a time: a thread
+# hop per network chunk (64 KiB) would cost more than the write, and a write in the event loop
+# can block it when the kernel throttles dirty pages.
+SPOOL_BATCH_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -27,11 +40,68 @@ class FilePart:
     data: bytearray = field(default_factory=bytearray)
 
 
+class SpooledPart:
+    """A file part written to a temporary file as it arrives: `path`, `size` and, once the
+    body has been read, `sha256` (of the bytes, as storage keys them)."""
+
+    def __init__(self, filename: str, content_type: str | None, folder: Path) -> None:
+        self.filename = filename
+        self.content_type = content_type  # as the client declared it: never trusted
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=folder, prefix="upload-")
+        self.path = Path(name)
+        self.size = 0
+        self.sha256 = ""
+        self._file = os.fdopen(fd, "wb")
+        self._digest = hashlib.sha256()
+        self._batch = bytearray()
+
+    def append(self, chunk: bytes) -> None:
+        """Count and keep a chunk (the parser's callback: no I/O in the event loop)."""
+        self.size += len(chunk)
+        self._batch += chunk
+
+    def pending(self) -> int:
+        return len(self._batch)
+
+    def write_batch(self) -> None:
+        """Write and hash what was appended since the last batch (in a worker thread)."""
+        batch, self._batch = self._batch, bytearray()
+        self._file.write(batch)
+        self._digest.update(batch)
+
+    def finish(self) -> None:
+        self.write_batch()
+        self._file.close()
+        self.sha256 = self._digest.hexdigest()
+
+    def discard(self) -> None:
+        self._file.close()
+        self.path.unlink(missing_ok=True)
+
+
 @dataclass
 class Form:
     fields: dict[str, str]
     files: dict[str, FilePart]  # one file per name
     file_lists: dict[str, list[FilePart]]  # names listed in `multi`, which may repeat
+    spooled: dict[str, SpooledPart] = field(default_factory=dict)  # names listed in `spool`
+
+    def close(self) -> None:
+        """Remove the spooled files (what storage needed of them has been stored by now)."""
+        for part in self.spooled.values():
+            part.discard()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 class _Collector:
@@ -41,20 +111,27 @@ class _Collector:
         max_parts: int,
         multi: frozenset[str],
         file_limits: Mapping[str, int],
+        spool: frozenset[str],
+        spool_dir: Path,
     ) -> None:
         self.max_file_bytes = max_file_bytes
         self.file_limits = file_limits
         self.max_parts = max_parts
         self.multi = multi
+        self.spool = spool
+        self.spool_dir = spool_dir
         self.fields: dict[str, str] = {}
         self.files: dict[str, FilePart] = {}
         self.file_lists: dict[str, list[FilePart]] = {}
+        self.spooled: dict[str, SpooledPart] = {}
+        self.spooling: list[SpooledPart] = []  # every one opened, to remove them all if refused
         self.parts = 0
         self._name = ""
         self._headers: dict[bytes, bytes] = {}
         self._header_field = b""
         self._header_value = b""
         self._file: FilePart | None = None
+        self._spooled: SpooledPart | None = None
         self._data = bytearray()
 
     def on_part_begin(self) -> None:
@@ -63,6 +140,7 @@ class _Collector:
             raise APIError(413, "too_many_parts", f"more than {self.max_parts} form parts")
         self._headers = {}
         self._file = None
+        self._spooled = None
         self._data = bytearray()
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
@@ -83,37 +161,56 @@ class _Collector:
         self._name = options[b"name"].decode("utf-8", "replace")
         if b"filename" in options:
             declared = self._headers.get(b"content-type")
-            self._file = FilePart(
-                filename=options[b"filename"].decode("utf-8", "replace"),
-                content_type=declared.decode("latin-1").strip() if declared else None,
-            )
+            filename = options[b"filename"].decode("utf-8", "replace")
+            content_type = declared.decode("latin-1").strip() if declared else None
+            if self._name in self.spool:
+                self._spooled = SpooledPart(filename, content_type, self.spool_dir)
+                self.spooling.append(self._spooled)
+            else:
+                self._file = FilePart(filename=filename, content_type=content_type)
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         chunk = data[start:end]
-        if self._file is not None:
-            limit = self.file_limits.get(self._name, self.max_file_bytes)
-            if len(self._file.data) + len(chunk) > limit:
-                raise APIError(
-                    413,
-                    "file_too_large",
-                    f"file '{self._name}' exceeds the limit of {limit} bytes",
-                )
+        if self._spooled is not None:
+            self._check_file_size(self._spooled.size + len(chunk))
+            self._spooled.append(chunk)
+        elif self._file is not None:
+            self._check_file_size(len(self._file.data) + len(chunk))
             self._file.data.extend(chunk)
         else:
             if len(self._data) + len(chunk) > MAX_FIELD_BYTES:
                 raise APIError(413, "field_too_large", f"field '{self._name}' is too long")
             self._data.extend(chunk)
 
+    def _check_file_size(self, size: int) -> None:
+        limit = self.file_limits.get(self._name, self.max_file_bytes)
+        if size > limit:
+            raise APIError(
+                413, "file_too_large", f"file '{self._name}' exceeds the limit of {limit} bytes"
+            )
+
     def on_part_end(self) -> None:
         if self._file is not None and self._name in self.multi:
             self.file_lists.setdefault(self._name, []).append(self._file)
             return
-        if self._name in self.fields or self._name in self.files:
+        if self._name in self.fields or self._name in self.files or self._name in self.spooled:
             raise APIError(422, "duplicate_field", f"field '{self._name}' was given twice")
-        if self._file is not None:
+        if self._spooled is not None:
+            self.spooled[self._name] = self._spooled
+        elif self._file is not None:
             self.files[self._name] = self._file
         else:
             self.fields[self._name] = self._data.decode("utf-8", "replace")
+
+    async def write_spooled(self, at_least: int) -> None:
+        """Write the spooled parts' batches of `at_least` bytes (0: all) in a worker thread."""
+        for part in self.spooling:
+            if part.pending() and part.pending() >= at_least:
+                await run_in_threadpool(part.write_batch)
+
+    def discard(self) -> None:
+        for part in self.spooling:
+            part.discard()
 
 
 async def read_form(
@@ -123,12 +220,16 @@ async def read_form(
     max_parts: int = MAX_PARTS,
     multi: frozenset[str] = frozenset(),
     file_limits: Mapping[str, int] | None = None,
+    spool: frozenset[str] = frozenset(),
+    spool_dir: Path | None = None,
 ) -> Form:
     """Parse a multipart/form-data body, refusing it as soon as it grows past the limits.
 
     File fields named in `multi` may repeat (into `file_lists`); any other name may appear once.
     `file_limits` gives some file fields a limit of their own (a video clip's), the others have
-    `max_file_bytes`.
+    `max_file_bytes`. File fields named in `spool` go to temporary files in `spool_dir` (default:
+    the system's temporary folder) as they stream in (into `spooled`): a refused body leaves none
+    behind, and the caller closes the form (`with form:`) to remove those of an accepted one.
     """
     file_limits = file_limits or {}
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
@@ -149,7 +250,8 @@ async def read_form(
     if declared and declared.isdigit() and int(declared) > max_body:
         raise APIError(413, "file_too_large", f"request body exceeds {max_body} bytes")
 
-    collector = _Collector(max_file_bytes, max_parts, multi, file_limits)
+    folder = spool_dir or Path(tempfile.gettempdir())
+    collector = _Collector(max_file_bytes, max_parts, multi, file_limits, spool, folder)
     parser = MultipartParser(
         boundary,
         {
@@ -164,17 +266,29 @@ async def read_form(
     )
     received = 0
     try:
-        async for chunk in request.stream():
-            received += len(chunk)
-            if received > max_body:
-                raise APIError(413, "file_too_large", f"request body exceeds {max_body} bytes")
-            parser.write(chunk)
-        parser.finalize()
-    except APIError:
+        try:
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > max_body:
+                    raise APIError(413, "file_too_large", f"request body exceeds {max_body} bytes")
+                parser.write(chunk)
+                await collector.write_spooled(SPOOL_BATCH_BYTES)
+            parser.finalize()
+            for part in collector.spooling:
+                await run_in_threadpool(part.finish)
+        except (APIError, OSError):  # a refusal, or this machine's disk failing (500)
+            raise
+        except Exception as exc:  # python-multipart's own parse errors
+            raise APIError(400, "malformed_multipart", f"invalid multipart body: {exc}") from exc
+    except BaseException:  # refused, broken or cancelled: no spooled file outlives the request
+        collector.discard()
         raise
-    except Exception as exc:  # python-multipart's own parse errors
-        raise APIError(400, "malformed_multipart", f"invalid multipart body: {exc}") from exc
-    return Form(fields=collector.fields, files=collector.files, file_lists=collector.file_lists)
+    return Form(
+        fields=collector.fields,
+        files=collector.files,
+        file_lists=collector.file_lists,
+        spooled=collector.spooled,
+    )
 
 
 def form_name(form: Form, *fallbacks: str | None) -> str:

@@ -1,7 +1,9 @@
-"""Stored images: content-addressed bytes in storage and one row per sha256. `_add_image` and
-`_add_clean_image` add the row without committing, for the other resources' functions that store
-images together with their own rows.
+"""Stored images: content-addressed bytes in storage and one row per sha256. `_add_image`,
+`_add_clean_image` and `_add_file` (a clip, stored from its file) add the row without
+committing, for the other resources' functions that store images together with their own rows.
 """
+
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -20,6 +22,33 @@ def _add_image(
     retention until this transaction ends (`lock_files`)."""
     lock_files(session, {sha256_hex(data)})
     key = storage.put(data)
+    return _add_row(session, key, len(data), width, height, content_type)
+
+
+def _add_file(
+    session: Session,
+    *,
+    storage: Storage,
+    path: Path,
+    sha256: str,
+    width: int,
+    height: int,
+    content_type: str,
+) -> StoredImage:
+    """`_add_image` for a file too large to hold in memory (a video clip), stored from `path`;
+    `sha256` is its key, computed by the caller as it wrote the file (needed before the file is
+    stored, to lock it), and checked against the one storage computes."""
+    lock_files(session, {sha256})
+    key = storage.put_file(path)
+    if key != sha256:
+        raise RuntimeError(f"{path} changed after it was hashed ({sha256}, stored as {key})")
+    return _add_row(session, key, path.stat().st_size, width, height, content_type)
+
+
+def _add_row(
+    session: Session, key: str, size_bytes: int, width: int, height: int, content_type: str
+) -> StoredImage:
+    """The stored file's row, added (not committed) unless it is there already."""
     row = session.get(StoredImage, key)
     if row is None:
         # INSERT ... ON CONFLICT DO NOTHING: concurrent requests uploading the same bytes
@@ -31,7 +60,7 @@ def _add_image(
                 content_type=content_type,
                 width=width,
                 height=height,
-                size_bytes=len(data),
+                size_bytes=size_bytes,
                 created_at=utcnow(),
             )
             .on_conflict_do_nothing(index_elements=["sha256"])

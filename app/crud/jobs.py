@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.crud.ids import new_id
-from app.crud.images import _add_clean_image, _add_image
+from app.crud.images import _add_clean_image, _add_file
 from app.db import utcnow
 from app.images import CleanImage
 from app.storage import Storage
@@ -89,10 +89,11 @@ def create_video(
     """Store a video job's clip (an `images` row too, with its content type and size, so that
     retention and the result route treat it as any stored file), its style and the job in one
     transaction; an Idempotency-Key race is settled as for stills."""
-    clip_row = _add_image(
+    clip_row = _add_file(
         session,
         storage=storage,
-        data=clip.data,
+        path=clip.path,
+        sha256=clip.sha256,
         width=clip.width,
         height=clip.height,
         content_type=clip.content_type,

@@ -74,14 +74,20 @@ class Api:
         return {"Authorization": f"Bearer {key or self.user_key}"}
 
     def state(self) -> dict[str, object]:
-        """What a rejected request must leave unchanged: stored files and row counts."""
+        """What a rejected request must leave unchanged: stored files, row counts, and the
+        folder a clip is spooled to while it streams in (empty between requests)."""
         app_state = self.client.app.state  # type: ignore[attr-defined]
         with app_state.sessionmaker() as session:
             counts = {
                 table.__tablename__: session.scalar(select(func.count()).select_from(table))
                 for table in (Job, StoredImage, Style, ModelFile, ApiKey)
             }
-        return {"files": app_state.storage.keys(), "rows": counts}
+        return {"files": app_state.storage.keys(), "rows": counts, "uploads": self.uploads()}
+
+    def uploads(self) -> list[Path]:
+        """The files in the upload (spool) folder."""
+        folder = self.settings.upload_path
+        return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
 
     def submit(self, key: str | None = None, **files_and_fields: object) -> object:
         files = {k: v for k, v in files_and_fields.items() if isinstance(v, tuple)}

@@ -85,3 +85,38 @@ def test_a_job_with_s3_storage_writes_nothing_locally(stack_with, s3_bucket, mak
         assert len(storage.keys()) >= 3  # content, style, result
         local = stack.settings.storage_path
         assert not local.exists() or not any(p.is_file() for p in local.rglob("*"))
+
+
+@pytest.mark.parametrize("same_file_system", [True, False])
+def test_a_file_is_stored_under_the_key_its_bytes_would_have(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, same_file_system: bool
+) -> None:
+    """`put_file` (a clip, stored from its spooled file): the key `put` gives, the bytes whole,
+    the caller's file left for it to remove; hard-linked, or copied across file systems."""
+    if not same_file_system:
+
+        def no_link(*_: object) -> None:
+            raise OSError(18, "Invalid cross-device link")
+
+        monkeypatch.setattr("app.storage.os.link", no_link)
+    storage = LocalStorage(tmp_path / "files")
+    upload = tmp_path / "upload"
+    upload.write_bytes(b"clip bytes" * 1000)
+    key = storage.put_file(upload)
+    assert key == LocalStorage(tmp_path / "other").put(b"clip bytes" * 1000)
+    assert storage.put_file(upload) == key  # already there: a no-op
+    upload.unlink()
+    assert storage.get(key) == b"clip bytes" * 1000
+    assert storage.keys() == [key]  # no temporary name left behind
+
+
+def test_s3_stores_a_file_in_parts_under_the_key_its_bytes_would_have(
+    s3_bucket: dict[str, str], tmp_path: Path
+) -> None:
+    storage = _storage(s3_bucket)
+    data = bytes(range(256)) * (40 * 1024)  # 10 MiB: past boto3's 8 MB multipart threshold
+    upload = tmp_path / "upload"
+    upload.write_bytes(data)
+    key = storage.put_file(upload)
+    assert key == storage.put(data)
+    assert upload.exists() and storage.get(key) == data

@@ -123,6 +123,7 @@ def test_a_file_that_is_not_a_usable_clip_is_refused_with_its_code(api, case, st
     assert response.status_code == status, response.text
     assert response.json()["error"]["code"] == code
     assert api.state() == before
+    assert api.uploads() == []  # the spooled clip went with the request
 
 
 def test_limits_on_length_side_and_bytes_are_413_with_nothing_stored(api_with):
@@ -139,6 +140,7 @@ def test_limits_on_length_side_and_bytes_are_413_with_nothing_stored(api_with):
             assert response.status_code == 413, (overrides, response.text)
             assert response.json()["error"]["code"] == code
             assert api.state() == before
+            assert api.uploads() == []
 
 
 def test_a_usable_clip_with_no_model_is_409_and_bad_fields_are_422(api):
@@ -155,6 +157,7 @@ def test_a_usable_clip_with_no_model_is_409_and_bad_fields_are_422(api):
     )
     assert response.status_code == 422 and response.json()["error"]["code"] == "style_required"
     assert api.state() == before
+    assert api.uploads() == []
 
 
 # -- end to end: a real worker ----------------------------------------------------------------

@@ -1,7 +1,9 @@
 """`POST /v1/videos`: a clip and a style in, a video job out, on the stills' job machinery
 (status, progress, cancel, Idempotency-Key, webhooks, `Prefer: wait`). As for stills, everything
 is checked first (the clip probed with PyAV, its bytes counted as they stream in), then stored,
-recorded and enqueued: a refused clip leaves nothing in storage or the database."""
+recorded and enqueued: a refused clip leaves nothing in storage or the database. The clip goes
+to a temporary file as it streams in, is probed there and stored from it, never held in memory;
+the file goes with the request."""
 
 from typing import Annotated, Any
 
@@ -27,6 +29,7 @@ from app.images import validate_image
 from app.limits import SubmissionLimits
 from app.presenters import job_public
 from app.schemas import ErrorPublic, JobPublic
+from app.storage import Storage
 from app.tables import FINISHED, ApiKey, Job
 from app.video_uploads import VideoCreate, clip_parameters, probe_upload
 from contracts.credits import StyleCredit
@@ -46,7 +49,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 def _parameters(form: Form, settings: Settings) -> VideoCreate:
     """The form's fields as checked parameters (files: `video` and optionally `style`)."""
-    unknown = set(form.files) - {"video", "style"}
+    unknown = (set(form.files) | set(form.spooled)) - {"video", "style"}
     if unknown:
         raise APIError(422, "unknown_field", f"unexpected file field(s): {sorted(unknown)}")
     try:
@@ -57,7 +60,7 @@ def _parameters(form: Form, settings: Settings) -> VideoCreate:
         raise APIError(422, "invalid_parameter", f"max_side: at most {settings.video_max_side}")
     if params.webhook_url is not None and not settings.webhook_allow_private:
         check_webhook_host(params.webhook_url.host or "")
-    if "video" not in form.files:
+    if "video" not in form.spooled:
         raise APIError(422, "missing_field", "the 'video' file is required")
     if ("style" in form.files) == (params.style_id is not None):
         raise APIError(422, "style_required", "give exactly one of a 'style' file or 'style_id'")
@@ -95,6 +98,75 @@ def _create_video(session: Session, limits: SubmissionLimits, **fields: Any) -> 
     return crud.create_video(session, **fields)
 
 
+async def _check_and_store(
+    request: Request,
+    key: ApiKey,
+    session: Session,
+    storage: Storage,
+    settings: Settings,
+    form: Form,
+    *,
+    idempotency_key: str | None,
+) -> Job:
+    """Check every field, the style and the clip (probed where it was spooled); only then store
+    the files and record the job."""
+    params = _parameters(form, settings)
+    try:
+        keep_boxes = parse_keep_boxes(params.keep_boxes) if params.keep_boxes else None
+    except RegionError as exc:
+        raise APIError(422, exc.code, str(exc)) from exc
+    style_sha256, credit = await run_db(session, _named_style, key, params)
+    style_part = form.files.get("style")
+    style_image = None
+    if style_part is not None:
+        credit = upload_credit(style_part.filename)
+        style_image = await run_in_threadpool(
+            validate_image,
+            style_part.data,
+            field="style",
+            max_pixels=settings.max_pixels,
+            max_upload_side=settings.max_upload_side,
+        )
+    video = form.spooled["video"]
+    try:
+        clip, info = await run_in_threadpool(
+            probe_upload,
+            video.path,
+            sha256=video.sha256,
+            max_seconds=settings.video_max_seconds,
+            max_side=settings.video_max_side,
+        )
+    except VideoError as exc:
+        raise APIError(VIDEO_ERROR_STATUS.get(exc.code, 422), exc.code, exc.message) from exc
+    await run_db(session, _check_model, params)
+    recorded = {
+        **params.model_dump(
+            mode="json", exclude={"style_id", "model_id", "webhook_url", "keep_boxes"}
+        ),
+        "keep_boxes": [list(b) for b in keep_boxes] if keep_boxes else None,
+        "method": "gan",
+        "clip": clip_parameters(info),
+        "style_credits": [credit.as_dict()] if credit is not None else [],
+    }
+
+    # Everything is valid: only now touch storage and the database.
+    return await run_db(
+        session,
+        _create_video,
+        request.app.state.limits,
+        storage=storage,
+        owner=key,
+        parameters=recorded,
+        clip=clip,
+        style_image=style_image,
+        style_sha256=style_sha256,
+        style_id=params.style_id,
+        model_id=params.model_id,
+        idempotency_key=idempotency_key,
+        webhook_url=str(params.webhook_url) if params.webhook_url else None,
+    )
+
+
 @router.post(
     "",
     status_code=202,
@@ -124,60 +196,13 @@ async def create_video(
         request,
         max_file_bytes=settings.max_upload_bytes,
         file_limits={"video": settings.video_max_bytes},
+        spool=frozenset({"video"}),  # to a file as it streams in: a clip is never in memory
+        spool_dir=settings.upload_path,
     )
-    params = _parameters(form, settings)
-    try:
-        keep_boxes = parse_keep_boxes(params.keep_boxes) if params.keep_boxes else None
-    except RegionError as exc:
-        raise APIError(422, exc.code, str(exc)) from exc
-    style_sha256, credit = await run_db(session, _named_style, key, params)
-    style_part = form.files.get("style")
-    style_image = None
-    if style_part is not None:
-        credit = upload_credit(style_part.filename)
-        style_image = await run_in_threadpool(
-            validate_image,
-            style_part.data,
-            field="style",
-            max_pixels=settings.max_pixels,
-            max_upload_side=settings.max_upload_side,
+    with form:  # the spooled clip is removed on every way out: refused, or stored by then
+        job = await _check_and_store(
+            request, key, session, storage, settings, form, idempotency_key=idempotency_key
         )
-    try:
-        clip, info = await run_in_threadpool(
-            probe_upload,
-            form.files["video"].data,
-            max_seconds=settings.video_max_seconds,
-            max_side=settings.video_max_side,
-        )
-    except VideoError as exc:
-        raise APIError(VIDEO_ERROR_STATUS.get(exc.code, 422), exc.code, exc.message) from exc
-    await run_db(session, _check_model, params)
-    recorded = {
-        **params.model_dump(
-            mode="json", exclude={"style_id", "model_id", "webhook_url", "keep_boxes"}
-        ),
-        "keep_boxes": [list(b) for b in keep_boxes] if keep_boxes else None,
-        "method": "gan",
-        "clip": clip_parameters(info),
-        "style_credits": [credit.as_dict()] if credit is not None else [],
-    }
-
-    # Everything is valid: only now touch storage and the database.
-    job = await run_db(
-        session,
-        _create_video,
-        request.app.state.limits,
-        storage=storage,
-        owner=key,
-        parameters=recorded,
-        clip=clip,
-        style_image=style_image,
-        style_sha256=style_sha256,
-        style_id=params.style_id,
-        model_id=params.model_id,
-        idempotency_key=idempotency_key,
-        webhook_url=str(params.webhook_url) if params.webhook_url else None,
-    )
     log = request.app.state.logger
     await run_in_threadpool(queue.dispatch, client, session, job_id=job.id, kind=job.kind, log=log)
 
