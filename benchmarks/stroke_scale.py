@@ -5,10 +5,11 @@ baseline, in the same run), each result scaled down to 512 px and scored by `ate
 evaluate`'s style distance (models/evaluation.py: encoder feature means and stds against the
 painting's) on the shipped model. Prints each score and, per row, the largest spread from the
 row's mean; writes the side-by-side crops (the same part of the picture at each size, the
-control on the top row and without it below) that docs/model/stroke_scale.md shows.
+control on the top row and without it below) that docs/api/style-controls.md and the README
+show.
 
     python benchmarks/stroke_scale.py --photo PHOTO [--style PAINTING] [--sizes 512,1024,4096]
-        [--stroke-scale 1] [--crops docs/model/stroke_scale.jpg]
+        [--stroke-scale 1] [--crops docs/api/stroke_scale.jpg]
 """
 
 import argparse

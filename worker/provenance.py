@@ -4,8 +4,8 @@ Every result carries the XMP label of contracts.labels (made by a trained model,
 the model's name and sha256, each style's credit as recorded with the job). With
 `ATELIER_C2PA_CERT` and `ATELIER_C2PA_KEY` set, the worker also signs a C2PA manifest into it
 (c2pa-python): one action, `c2pa.created` with IPTC's digital source type for a composite made
-with a trained model, whose inputs are the photo and the style (ingredients, with the photo's
-and a single style image's bytes hashed). The manifest's hash covers the whole file, the XMP
+with a trained model, whose inputs are the photo and every style the result used (ingredients,
+each image's bytes hashed: the photo, the main style, each other style its `regions` paint). The manifest's hash covers the whole file, the XMP
 label included, so a changed label breaks the signature. Without the settings nothing is
 imported or signed.
 """
@@ -51,15 +51,28 @@ class Ingredient:
 
 
 def job_ingredients(storage: Storage, job: Job, photo: bytes) -> list[Ingredient]:
-    """The job's inputs: the photo as stored, and the style image (a style set's blend is
-    named only: its images are many and already credited by the set's name)."""
-    credits = [StyleCredit.from_dict(c) for c in job.parameters.get("style_credits", [])]
-    style_title = "; ".join(c.line() for c in credits) or "style"
-    style = storage.get(job.style_sha256) if job.style_sha256 is not None else None
-    return [
-        Ingredient(job.parameters.get("photo_name", "photo"), photo),
-        Ingredient(style_title, style),
+    """The job's inputs: the photo as stored, the main style image (a style set's blend is
+    named only: its images are many and already credited by the set's name), then each other
+    style image its `regions` paint, once each, in the order the regions name them; each style
+    titled with its credit."""
+    params = job.parameters
+    credits = [StyleCredit.from_dict(c) for c in params.get("style_credits", [])]
+    main = storage.get(job.style_sha256) if job.style_sha256 is not None else None
+    ingredients = [
+        Ingredient(params.get("photo_name", "photo"), photo),
+        # The main style's credit comes first (app.credits.recorded_credits).
+        Ingredient(credits[0].line() if credits else "style", main),
     ]
+    seen = {job.style_sha256}
+    for region in params.get("regions") or []:
+        key = region.get("style_sha256")
+        if key is None or key in seen:  # kept, or a style already counted
+            continue
+        seen.add(key)
+        credit = region.get("style_credit")  # absent in a job queued before it was recorded
+        title = StyleCredit.from_dict(credit).line() if credit else f"style {region['style_id']}"
+        ingredients.append(Ingredient(title, storage.get(key)))
+    return ingredients
 
 
 def _content_type(data: bytes) -> str:

@@ -56,9 +56,11 @@ def region_parameters(
 def region_styles(
     session: Session, key: ApiKey, regions: list[dict[str, Any]]
 ) -> list[StyleCredit]:
-    """Each styled region's stored style image, recorded beside its `style_id` (404
-    `style_not_found` for a style that does not exist or is not the key's); returns the
-    credits of the styles the regions paint, in order, so that the result credits them too."""
+    """Each styled region's stored style image and credit, recorded beside its `style_id`
+    (404 `style_not_found` for a style that does not exist or is not the key's); returns the
+    credits of the styles the regions paint, in order, so that the result credits them too.
+    (The credit beside the image names that image's C2PA ingredient: two styles may share a
+    credit, so the job's `style_credits`, each credit once, cannot say which image is whose.)"""
     credits: list[StyleCredit] = []
     for i, region in enumerate(regions):
         if region.get("style_id") is None:
@@ -66,8 +68,10 @@ def region_styles(
         style = crud.get_style(session, style_id=region["style_id"], viewer=key)
         if style is None:
             raise APIError(404, "style_not_found", f"regions[{i}]: no style {region['style_id']}")
+        credit = style_credit(style)
         region["style_sha256"] = style.image_sha256
-        credits.append(style_credit(style))
+        region["style_credit"] = credit.as_dict()
+        credits.append(credit)
     return credits
 
 

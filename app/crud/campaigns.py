@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.crud.ids import new_id
 from app.crud.images import _add_clean_image
-from app.crud.jobs import _new_job
+from app.crud.jobs import _link_region_masks, _new_job
 from app.db import utcnow
 from app.images import CleanImage
 from app.storage import Storage
@@ -59,10 +59,7 @@ def create_campaign(
     masks = [_add_clean_image(session, storage=storage, image=m).sha256 for m in region_masks]
     for child in children:
         if child.get("regions"):
-            child["regions"] = [
-                {**r, "mask_sha256": masks[r["mask"]]} if r.get("mask") is not None else r
-                for r in child["regions"]
-            ]
+            child["regions"] = _link_region_masks(child["regions"], masks)
         style_sha256, style_id = styles[child["campaign_style"]]
         session.add(
             _new_job(

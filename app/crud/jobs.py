@@ -49,13 +49,7 @@ def create_stylization(
         parameters = {**parameters, "mask_sha256": mask_sha256}
     if parameters.get("regions"):
         keys = [_add_clean_image(session, storage=storage, image=m).sha256 for m in region_masks]
-        parameters = {
-            **parameters,
-            "regions": [
-                {**r, "mask_sha256": keys[r["mask"]]} if r.get("mask") is not None else r
-                for r in parameters["regions"]
-            ],
-        }
+        parameters = {**parameters, "regions": _link_region_masks(parameters["regions"], keys)}
     return _add_job_once(
         session,
         kind=JobKind.stylize,
@@ -70,6 +64,18 @@ def create_stylization(
         webhook_url=webhook_url,
         webhook_status="pending" if webhook_url else None,
     )
+
+
+def _link_region_masks(
+    regions: list[dict[str, Any]], mask_keys: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Styled `regions` as a job records them: each one that names a `mask` index also records
+    that `masks` file's storage key (`mask_sha256`, which the worker reads); a stylization's
+    and a campaign child's alike."""
+    return [
+        {**r, "mask_sha256": mask_keys[r["mask"]]} if r.get("mask") is not None else r
+        for r in regions
+    ]
 
 
 def create_video(

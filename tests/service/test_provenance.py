@@ -4,20 +4,28 @@ thrown away after); a key that cannot sign stops the worker at start; without th
 nothing is signed (test_labels: no manifest, `c2pa_signed: false`)."""
 
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from c2pa_certs import Chain, throwaway_chain
-from label_helpers import CREDIT, credited_style, register_model, results_in_every_format
+from label_helpers import (
+    CREDIT,
+    credited_style,
+    phone_photo,
+    register_model,
+    results_in_every_format,
+)
 from PIL import Image
 from service_helpers import gradient_png
 
 from app.config import Settings
 from app.db import upgrade
 from app.images import encode
-from contracts.credits import BUILTIN, StyleCredit
+from app.tables import Job
+from contracts.credits import BUILTIN, UPLOADER, StyleCredit
 from contracts.labels import DIGITAL_SOURCE_TYPE, OutputLabel, read_xmp, xmp_packet
 
 c2pa = pytest.importorskip("c2pa")
@@ -75,6 +83,55 @@ def test_the_signer_signs_with_each_kind_of_key_and_the_reader_trusts_it(
     tampered = signed.replace(b"Vincent van Gogh", b"Vincent van Gohg")
     state, _ = _manifest(tampered, mime, chain)
     assert state not in ("Trusted", "Valid")
+
+
+SKY = StyleCredit("sky", UPLOADER, "Evening Sky", "Ana Nube", None, "CC BY-SA 4.0")
+SEA = StyleCredit("sea", UPLOADER, "Grey Sea", "Ola Mar", None, "CC0")
+
+
+def test_the_ingredients_are_the_photo_and_every_style_the_result_used() -> None:
+    """The main style, then each other style the regions paint, once each, titled with its own
+    credit: two styles with the same credit (here the sea's twice) are two ingredients."""
+    from worker.provenance import job_ingredients
+
+    stored = {"main": b"main-bytes", "sky": b"sky-bytes", "sea": b"sea-bytes", "sea2": b"sea-2"}
+    main = StyleCredit("main", UPLOADER, **CREDIT)
+
+    def styled(box: list[float], key: str, credit: StyleCredit) -> dict:
+        return {"box": box, "style_id": f"id-{key}", "style_sha256": key} | {
+            "style_credit": credit.as_dict()
+        }
+
+    regions = [
+        styled([0, 0, 1, 0.5], "sky", SKY),
+        {"box": [0, 0, 0.1, 0.1], "keep": True},
+        styled([0, 0.5, 0.5, 1], "main", main),  # the main style again: no second ingredient
+        styled([0.5, 0.5, 1, 1], "sea", SEA),
+        styled([0.9, 0.9, 1, 1], "sea2", SEA),  # another image, the same credit
+    ]
+    credits = [c.as_dict() for c in (main, SKY, SEA)]
+    job = Job(style_sha256="main", parameters={"style_credits": credits, "regions": regions})
+    ingredients = job_ingredients(stored, job, b"photo-bytes")
+    assert [(i.title, i.data) for i in ingredients] == [
+        ("photo", b"photo-bytes"),
+        (main.line(), b"main-bytes"),
+        (SKY.line(), b"sky-bytes"),
+        (SEA.line(), b"sea-bytes"),
+        (SEA.line(), b"sea-2"),
+    ]
+    # One style: its credit. A style set: named, not hashed. A job queued before region
+    # credits were recorded: the region's style named by its id.
+    alone = Job(style_sha256="main", parameters={"style_credits": credits[:1]})
+    assert [i.title for i in job_ingredients(stored, alone, b"p")] == ["photo", main.line()]
+    old = Job(
+        style_sha256=None,
+        parameters={"regions": [{"box": [0, 0, 1, 1], "style_id": "s1", "style_sha256": "sky"}]},
+    )
+    assert [(i.title, i.data) for i in job_ingredients(stored, old, b"p")] == [
+        ("photo", b"p"),
+        ("style", None),
+        ("style s1", b"sky-bytes"),
+    ]
 
 
 def _worker_start(
@@ -144,4 +201,45 @@ def test_with_a_c2pa_key_every_result_carries_a_manifest_that_validates(
             # The label is intact under the signature, and the photo's EXIF is not there.
             assert read_xmp(Image.open(io.BytesIO(data)).info["xmp"]).credits == (credit,)
             assert b"PhoneMaker" not in data
+        # A result painted in several styles through `regions`: each style is an ingredient,
+        # hashed from its image and titled with its credit (a kept region adds none, nor does
+        # a region in the main style).
+        region_styles = {}
+        for name, credit, seed in (("sky", SKY, 8), ("sea", SEA, 9)):
+            saved = client.post(
+                "/v1/styles",
+                files={"image": (f"{name}.png", gradient_png((40, 40), seed), "image/png")},
+                data={"name": name, "title": credit.title, "artist": credit.artist}
+                | {"licence": credit.licence},
+            )
+            assert saved.status_code == 201, saved.text
+            region_styles[name] = saved.json()["id"]
+        regions = [
+            {"box": [0, 0, 1, 0.5], "style_id": region_styles["sky"]},
+            {"box": [0, 0.5, 0.5, 1], "style_id": style["id"]},
+            {"box": [0.5, 0.5, 1, 1], "style_id": region_styles["sea"]},
+            {"box": [0, 0, 0.2, 0.2], "keep": True},
+        ]
+        response = client.post(
+            "/v1/stylizations",
+            files={"content": ("phone.jpg", phone_photo(), "image/jpeg")},
+            data={"style_id": style["id"], "regions": json.dumps(regions)},
+        )
+        assert response.status_code == 202, response.text
+        done = stack.wait_job(
+            client, response.json()["id"], lambda j: j["status"] in ("succeeded", "failed"), 180
+        )
+        assert done["status"] == "succeeded", done
+        data = client.get(done["result_url"]).content
+    state, manifest = _manifest(data, "image/png", chain)
+    assert state == "Trusted", manifest
+    main = StyleCredit(name="sunflowers.png", origin="uploader", **CREDIT)
+    assert [(i["title"], i["format"], i["relationship"]) for i in manifest["ingredients"]] == [
+        ("photo", "image/png", "inputTo"),  # as stored: the phone's JPEG upright, no EXIF
+        (main.line(), "image/png", "inputTo"),
+        (SKY.line(), "image/png", "inputTo"),
+        (SEA.line(), "image/png", "inputTo"),
+    ]
+    assert len(_created(manifest)["parameters"]["ingredients"]) == 4  # each linked to the action
+    assert read_xmp(Image.open(io.BytesIO(data)).info["xmp"]).credits == (main, SKY, SEA)
     assert "C2PA signing: on (es256" in stack.logs("worker0.log")
