@@ -3,8 +3,9 @@ retention period, the files something live still names, and a key's data to dele
 """
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import String, cast, select, update
 from sqlalchemy.orm import Session
 
 from app.tables import (
@@ -21,9 +22,10 @@ from app.tables import (
 
 
 def expirable_jobs(session: Session, *, finished_before: datetime, limit: int) -> list[Job]:
-    """Finished stylization jobs older than the retention period, oldest first."""
+    """Finished stylization and video jobs older than the retention period, oldest first (a
+    clip and its MP4 are the largest files a job keeps)."""
     query = select(Job).where(
-        Job.kind == JobKind.stylize,
+        Job.kind.in_((JobKind.stylize, JobKind.video)),
         Job.status.in_(FINISHED),
         Job.status != JobStatus.expired,
         Job.finished_at < finished_before,
@@ -47,9 +49,12 @@ def mark_expired(session: Session, *, job: Job) -> bool:
 
 
 def job_files(job: Job) -> set[str]:
-    """The storage keys a job's row names: uploads, result, mask, training preview, checkpoint."""
+    """The storage keys a job's row names: uploads, result, masks (its own and its regions'),
+    training preview, checkpoint, a video's poster. (A region's style is a saved or built-in
+    style's image: styles never expire, and `files_in_use` keeps it.)"""
     keys = {job.content_sha256, job.style_sha256, job.result_sha256}
     keys.add((job.parameters or {}).get("mask_sha256"))
+    keys.update(region.get("mask_sha256") for region in _regions(job.parameters))
     keys.add((job.progress_info or {}).get("preview_sha256"))
     keys.add((job.progress_info or {}).get("checkpoint_sha256"))
     keys.add((job.result_info or {}).get("poster_sha256"))  # a video's first frame
@@ -84,7 +89,19 @@ def files_in_use(session: Session, *, keys: set[str]) -> set[str]:
         if condition is not None:
             query = query.where(condition)
         used.update(session.scalars(query.distinct()))
+    # A region's mask sits in a JSON list, which no portable index reaches: a live job whose
+    # parameters' text holds the key (64 hex digits: it names nothing else) still needs it.
+    text = cast(Job.parameters, String)
+    for key in keys - used:
+        if session.scalar(select(Job.id).where(live, text.contains(key)).limit(1)) is not None:
+            used.add(key)
     return used
+
+
+def _regions(parameters: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """A job's styled regions (its parameters' `regions`), or none."""
+    regions = (parameters or {}).get("regions")
+    return [r for r in regions if isinstance(r, dict)] if isinstance(regions, list) else []
 
 
 def delete_styles_of(session: Session, *, owner_id: int) -> set[str]:

@@ -2,6 +2,7 @@
 period (a periodic pass of the API process), a user deletes one job's files, an admin a key's
 data; a content-addressed file still needed by a live job or a saved style is never deleted."""
 
+import json
 import threading
 import time
 from datetime import timedelta
@@ -15,7 +16,7 @@ from app import crud, retention
 from app.db import make_engine, make_sessionmaker, utcnow
 from app.images import validate_image
 from app.storage import LocalStorage
-from app.tables import ApiKey, Job, JobStatus
+from app.tables import ApiKey, Job, JobKind, JobStatus
 
 
 def _job_row(stack: Any, job_id: str) -> Job:
@@ -229,3 +230,59 @@ def test_a_file_deleted_while_a_new_job_uploads_the_same_bytes_is_kept(
 
 # How each job store's lock shows in the SQL (`crud.lock_files`).
 LOCKS = ("pg_advisory_xact_lock(", "UPDATE images SET sha256=images.sha256 WHERE 0 = 1")
+
+
+def test_a_region_s_mask_goes_with_its_job_unless_a_live_job_names_it(api, make_png) -> None:  # noqa: ANN001
+    """Styled regions keep their masks in a JSON list: deleting a finished job's files deletes
+    its regions' masks too, and keeps one that another live job's regions still name."""
+    storage = api.client.app.state.storage
+    regions = json.dumps([{"mask": 0, "keep": True}])
+
+    def submit(mask_color: int) -> str:
+        mask = ("m.png", make_png((40, 32), mode="L", color=mask_color), "image/png")
+        answer = api.submit(
+            content=("c.png", make_png((40, 32))),
+            style=("s.png", make_png(color=(3, 4, 5))),
+            masks=mask,
+            regions=regions,
+        )
+        assert answer.status_code == 202, answer.text
+        return answer.json()["id"]
+
+    own, shared_a, shared_b = submit(200), submit(90), submit(90)
+    with api.client.app.state.sessionmaker() as session:
+        rows = {job_id: session.get(Job, job_id) for job_id in (own, shared_a, shared_b)}
+        masks = {
+            job_id: job.parameters["regions"][0]["mask_sha256"] for job_id, job in rows.items()
+        }
+        session.execute(
+            update(Job)
+            .where(Job.id.in_(rows))
+            .values(status=JobStatus.succeeded, finished_at=utcnow())
+        )
+        session.commit()
+    assert masks[shared_a] == masks[shared_b] != masks[own]
+    assert all(storage.exists(key) for key in masks.values())
+
+    for job_id in (own, shared_a):
+        deleted = api.client.delete(f"/v1/jobs/{job_id}/files", headers=api.headers())
+        assert deleted.status_code == 200, deleted.text
+
+    assert not storage.exists(masks[own])  # its job's files are gone, its region's mask too
+    assert storage.exists(masks[shared_b])  # the live job's region still names it
+
+
+def test_finished_video_jobs_expire_as_stills_do(api, make_png) -> None:  # noqa: ANN001
+    """A clip and its MP4 are the largest files a job keeps: a video job past the retention
+    period is among those the sweep expires."""
+    job_id = api.submit(content=("c.png", make_png()), style=("s.png", make_png())).json()["id"]
+    month_ago = utcnow() - timedelta(days=31)
+    with api.client.app.state.sessionmaker() as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(kind=JobKind.video, status=JobStatus.succeeded, finished_at=month_ago)
+        )
+        session.commit()
+        due = crud.expirable_jobs(session, finished_before=utcnow() - timedelta(days=30), limit=10)
+    assert [job.id for job in due] == [job_id]
