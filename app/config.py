@@ -58,9 +58,9 @@ class Settings(BaseSettings):
     daily_job_quota: int = Field(default=2000, ge=0)  # jobs submitted per UTC day
     active_jobs_retry_after_s: int = Field(default=10, gt=0)
 
-    # Retention (app.retention): a stylization's or video's uploads and result are deleted this many days
-    # after it finished (0: kept forever); styles, sets and models never expire. API processes
-    # with run_reaper sweep every retention_interval_s.
+    # Retention (app.retention): a stylization's or video's uploads and result are deleted this
+    # many days after it finished (0: kept forever); styles, sets and models never expire. API
+    # processes with run_reaper sweep every retention_interval_s.
     retention_days: int = Field(default=30, ge=0)
     retention_interval_s: float = Field(default=3600.0, gt=0)
 
