@@ -148,10 +148,13 @@ def match_palette(x: torch.Tensor, target: torch.Tensor, amount: float) -> torch
         return x
     n, _, h, w = x.shape
     rows = max(1, MATCH_BAND // w)
-    # One intra-op thread for the whole call: with torch's 2 on a 2-core CPU whose other core
-    # is busy, every op waits on it (4096x2731: over 20 s, against 0.7 s on one thread).
+    # One intra-op thread for a picture of several bands: with torch's 2 on a 2-core CPU whose
+    # other core is busy, every one of its many small ops waits on it (4096x2731: over 20 s,
+    # against 0.7 s on one thread). A picture of one band (512 px) keeps the caller's threads:
+    # a few large ops, 21 ms on two quiet cores against 49 ms on one (benchmarks/palette.py).
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    if h * w > MATCH_BAND:
+        torch.set_num_threads(1)
     try:
         rank_map = _RankMap(rgb_to_lab(_strided_pixels(x, MATCH_SAMPLE)).flatten(2), target)
         out = torch.empty(x.shape, dtype=torch.float32, device=x.device)
