@@ -1,5 +1,6 @@
 """The label every result carries: made by a trained model, by which software and model, in whose
-style; written as an XMP packet (the metadata format JPEG, PNG and WebP all carry) and read back.
+style; written as an XMP packet (the metadata format JPEG, PNG, WebP and MP4 all carry) and read
+back.
 
 What the packet says, by namespace:
 - `Iptc4xmpExt:DigitalSourceType`: IPTC's term for "a composite that includes output of a trained
@@ -7,8 +8,9 @@ What the packet says, by namespace:
   mark an image as AI-made;
 - `xmp:CreatorTool` and `dc:creator`: the software and its version;
 - `dc:description`: the same facts as one sentence, for tools that show only a description;
-- `atelier:` (ATELIER_NS): the method, the model's name and sha256, and each style's credit
-  (contracts.credits) as separate fields, for programs.
+- `atelier:` (ATELIER_NS): the method, the medium (a photo, or a video: the clip's MP4 and its
+  poster), the model's name and sha256, and each style's credit (contracts.credits) as separate
+  fields, for programs.
 Written by hand rather than by an XMP library: the packet is small and fixed, and the API, the
 worker and the CLI can all write it with nothing installed.
 """
@@ -64,6 +66,7 @@ class OutputLabel:
     model_sha256: str | None
     credits: tuple[StyleCredit, ...]
     source_type: str = DIGITAL_SOURCE_TYPE
+    medium: str = "photo"  # what was stylized: "photo", or "video" (a clip's MP4 and poster)
 
     @property
     def software(self) -> str:
@@ -77,7 +80,7 @@ class OutputLabel:
         else:
             made = f"{self.software}'s optimisation method (no model file; a trained encoder)"
         styles = "; ".join(c.line() for c in self.credits) or "none recorded"
-        return f"A photo stylized by {made}. Style: {styles}."
+        return f"A {self.medium} stylized by {made}. Style: {styles}."
 
 
 def _text(value: str) -> str:
@@ -90,7 +93,7 @@ def _property(name: str, value: str | None) -> str:
 
 def xmp_packet(label: OutputLabel) -> bytes:
     """The label as an XMP packet (UTF-8), ready for a JPEG APP1 segment, a PNG iTXt chunk
-    (`XML:com.adobe.xmp`) or a WebP XMP chunk."""
+    (`XML:com.adobe.xmp`), a WebP XMP chunk or an MP4's XMP box (contracts.mp4_xmp)."""
     credits = "".join(
         '<rdf:li rdf:parseType="Resource">'
         + "".join(
@@ -109,6 +112,7 @@ def xmp_packet(label: OutputLabel) -> bytes:
             '<dc:description><rdf:Alt><rdf:li xml:lang="x-default">'
             f"{_text(label.description())}</rdf:li></rdf:Alt></dc:description>",
             _property("atelier:Method", label.method),
+            _property("atelier:Medium", label.medium),
             _property("atelier:ModelName", label.model_name),
             _property("atelier:ModelSHA256", label.model_sha256),
             f"<atelier:StyleCredits><rdf:Bag>{credits}</rdf:Bag></atelier:StyleCredits>",
@@ -169,4 +173,6 @@ def read_xmp(packet: bytes | str) -> OutputLabel:
         model_sha256=value(described, "ModelSHA256"),
         credits=credits,
         source_type=source_type.text or "",
+        # A packet written before the medium was recorded labels a photo.
+        medium=value(described, "Medium") or "photo",
     )

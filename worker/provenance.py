@@ -1,20 +1,21 @@
 """A result's label and, when an operator configured a key, its signed provenance.
 
 Every result carries the XMP label of contracts.labels (made by a trained model, the software,
-the model's name and sha256, each style's credit as recorded with the job). With
-`ATELIER_C2PA_CERT` and `ATELIER_C2PA_KEY` set, the worker also signs a C2PA manifest into it
-(c2pa-python): one action, `c2pa.created` with IPTC's digital source type for a composite made
-with a trained model, whose inputs are the photo and every style the result used (ingredients,
-each image's bytes hashed: the photo, the main style, each other style its `regions` paint). The manifest's hash covers the whole file, the XMP
-label included, so a changed label breaks the signature. Without the settings nothing is
-imported or signed.
+the model's name and sha256, each style's credit as recorded with the job): a still, and a
+clip's MP4 (contracts.mp4_xmp) and poster. With `ATELIER_C2PA_CERT` and `ATELIER_C2PA_KEY` set,
+the worker also signs a C2PA manifest into it (c2pa-python): one action, `c2pa.created` with
+IPTC's digital source type for a composite made with a trained model, whose inputs are the
+photo (or the clip) and every style the result used (ingredients, each file's bytes hashed: the
+photo, the main style, each other style its `regions` paint). The manifest's hash covers the
+whole file, the XMP label included, so a changed label breaks the signature. Without the
+settings nothing is imported or signed.
 """
 
 import io
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from app.config import Settings
 from app.images import ALLOWED_FORMATS, sniff
@@ -28,9 +29,12 @@ class ProvenanceError(RuntimeError):
     """The configured certificate or key cannot sign (unreadable, mismatched, unsupported)."""
 
 
-def output_label(job: Job, stylizer: Any, model: ModelFile | None) -> OutputLabel:
-    """What the job's result says about itself. Jobs queued before credits were recorded
-    (`style_credits`) say no style was recorded rather than guess."""
+def output_label(
+    job: Job, stylizer: Any, model: ModelFile | None, medium: str = "photo"
+) -> OutputLabel:
+    """What the job's result says about itself (`medium`: "video" for a clip's MP4 and poster).
+    Jobs queued before credits were recorded (`style_credits`) say no style was recorded rather
+    than guess."""
     credits = tuple(StyleCredit.from_dict(c) for c in job.parameters.get("style_credits", []))
     return OutputLabel(
         version=software_version(),
@@ -38,31 +42,50 @@ def output_label(job: Job, stylizer: Any, model: ModelFile | None) -> OutputLabe
         model_name=model.name if model is not None else None,
         model_sha256=model.sha256 if model is not None else None,
         credits=credits,
+        medium=medium,
     )
 
 
 @dataclass(frozen=True)
 class Ingredient:
-    """An input of the result: its title, and its bytes when they are hashed into the manifest
-    (None: named only, as a style set's blend is)."""
+    """An input of the result: its title, and its bytes (or a file of them: a clip is not read
+    into memory) when they are hashed into the manifest (None: named only, as a style set's
+    blend is); `format` its media type, when not an image's to sniff from the bytes."""
 
     title: str
-    data: bytes | None
+    data: bytes | Path | None
+    format: str | None = None
+
+
+# A clip's media type by its container (FFmpeg's demuxer name): ISO BMFF (MP4, MOV), whose own
+# C2PA manifest, if it carries one, c2pa-python reads into the ingredient. Another container
+# (WebM, Matroska, AVI...) goes in as octet-stream: its bytes, no manifest looked for.
+CLIP_FORMATS = {"mov,mp4,m4a,3gp,3g2,mj2": "video/mp4"}
 
 
 def job_ingredients(storage: Storage, job: Job, photo: bytes) -> list[Ingredient]:
-    """The job's inputs: the photo as stored, the main style image (a style set's blend is
-    named only: its images are many and already credited by the set's name), then each other
-    style image its `regions` paint, once each, in the order the regions name them; each style
-    titled with its credit."""
+    """The job's inputs: the photo as stored, then its styles (style_ingredients)."""
+    photo_ingredient = Ingredient(job.parameters.get("photo_name", "photo"), photo)
+    return [photo_ingredient, *style_ingredients(storage, job)]
+
+
+def clip_ingredients(storage: Storage, job: Job, clip: Path, container: str) -> list[Ingredient]:
+    """A video job's inputs: the clip as stored (read from its file, not into memory), then its
+    style (style_ingredients)."""
+    media_type = CLIP_FORMATS.get(container, "application/octet-stream")
+    return [Ingredient("clip", clip, media_type), *style_ingredients(storage, job)]
+
+
+def style_ingredients(storage: Storage, job: Job) -> list[Ingredient]:
+    """The job's styles: the main style image (a style set's blend is named only: its images
+    are many and already credited by the set's name), then each other style image its
+    `regions` paint, once each, in the order the regions name them; each titled with its
+    credit."""
     params = job.parameters
     credits = [StyleCredit.from_dict(c) for c in params.get("style_credits", [])]
     main = storage.get(job.style_sha256) if job.style_sha256 is not None else None
-    ingredients = [
-        Ingredient(params.get("photo_name", "photo"), photo),
-        # The main style's credit comes first (app.credits.recorded_credits).
-        Ingredient(credits[0].line() if credits else "style", main),
-    ]
+    # The main style's credit comes first (app.credits.recorded_credits).
+    ingredients = [Ingredient(credits[0].line() if credits else "style", main)]
     seen = {job.style_sha256}
     for region in params.get("regions") or []:
         key = region.get("style_sha256")
@@ -75,8 +98,16 @@ def job_ingredients(storage: Storage, job: Job, photo: bytes) -> list[Ingredient
     return ingredients
 
 
-def _content_type(data: bytes) -> str:
-    return ALLOWED_FORMATS.get(sniff(data) or "", "application/octet-stream")
+def _content_type(ingredient: Ingredient) -> str:
+    if ingredient.format is not None:
+        return ingredient.format
+    if isinstance(ingredient.data, bytes):
+        return ALLOWED_FORMATS.get(sniff(ingredient.data) or "", "application/octet-stream")
+    return "application/octet-stream"
+
+
+def _stream(data: bytes | Path) -> BinaryIO:
+    return io.BytesIO(data) if isinstance(data, bytes) else data.open("rb")
 
 
 def _algorithm(key_pem: bytes) -> str:
@@ -150,7 +181,7 @@ class ProvenanceSigner:
             ],
             # Inputs known by name only (their bytes are not at hand): declared here.
             "ingredients": [
-                {"title": i.title, "format": "application/octet-stream"}
+                {"title": i.title, "format": _content_type(i)}
                 | {"relationship": "inputTo", "label": label_id}
                 for i, label_id in zip(ingredients, ids, strict=True)
                 if i.data is None
@@ -160,11 +191,16 @@ class ProvenanceSigner:
             builder = c2pa.Builder(manifest, context=self._context)
             for ingredient, label_id in zip(ingredients, ids, strict=True):
                 if ingredient.data is not None:
-                    builder.add_ingredient(
-                        {"title": ingredient.title, "relationship": "inputTo", "label": label_id},
-                        _content_type(ingredient.data),
-                        io.BytesIO(ingredient.data),
-                    )
+                    with _stream(ingredient.data) as stream:
+                        builder.add_ingredient(
+                            {
+                                "title": ingredient.title,
+                                "relationship": "inputTo",
+                                "label": label_id,
+                            },
+                            _content_type(ingredient),
+                            stream,
+                        )
             out = io.BytesIO()
             builder.sign(self._signer, content_type, io.BytesIO(data), out)
         except c2pa.C2paError as exc:

@@ -1,39 +1,66 @@
 """The video job: the job's model and style, `models.video`'s pipeline over the stored clip with
 its segments kept in storage as they finish (worker.video_segments), then the final MP4 joined
-from them without re-encoding, and its poster frame.
+from them without re-encoding, and its poster frame; both labelled (an XMP box appended to the
+MP4, the poster's as a still's) and, with a C2PA key, signed (worker.provenance).
 
 A job given back by the reaper (its worker killed) resumes at its first unfinished segment; a
 canceled, failed or finished job leaves no segment behind. The clip is probed again here: the
 API's probe let it in, and this one gives the pipeline the facts it works from.
 """
 
-import io
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from app import crud
+from app.images import encode
 from app.tables import Job, JobStatus
+from contracts.labels import OutputLabel, xmp_packet
+from contracts.mp4_xmp import append_xmp
 from contracts.timings import Timings
 from contracts.video import VideoError
 from worker.jobs import JobFailed, JobLost, Progress, run_job
+from worker.provenance import (
+    Ingredient,
+    ProvenanceError,
+    ProvenanceSigner,
+    clip_ingredients,
+    output_label,
+    provenance_signer,
+)
 from worker.runtime import Runtime
 from worker.stylization import job_styles, load_stylizer
 from worker.video_segments import StoredSegments
 
-POSTER_QUALITY = 88
 
-
-def poster_jpeg(clip: Path) -> tuple[bytes, int, int]:
-    """The first frame of `clip` as JPEG bytes, with its size."""
+def poster_jpeg(clip: Path, xmp: bytes) -> tuple[bytes, int, int]:
+    """The first frame of `clip` as a JPEG labelled with `xmp` as a still is
+    (app.images.encode), with its size."""
     from PIL import Image
 
     from models.video.decode import first_frame
 
     image = Image.fromarray(first_frame(clip))
-    out = io.BytesIO()
-    image.save(out, format="JPEG", quality=POSTER_QUALITY)
-    return out.getvalue(), image.width, image.height
+    data, _ = encode(image, "jpeg", xmp)
+    return data, image.width, image.height
+
+
+def signed(
+    signer: ProvenanceSigner,
+    label: OutputLabel,
+    ingredients: list[Ingredient],
+    *,
+    video: bytes,
+    poster: bytes,
+) -> tuple[bytes, bytes]:
+    """The MP4 and its poster, each with a C2PA manifest naming the same action and inputs."""
+    try:
+        return (
+            signer.sign(video, "video/mp4", label, ingredients),
+            signer.sign(poster, "image/jpeg", label, ingredients),
+        )
+    except ProvenanceError as exc:
+        raise JobFailed("c2pa_signing_failed", str(exc)) from exc
 
 
 def kept_as_filmed(rt: Runtime, params: dict[str, Any], size: tuple[int, int]) -> Any:
@@ -104,12 +131,23 @@ def video_work(rt: Runtime, job: Job, progress: Progress, timings: Timings) -> d
                 out = Path(folder) / "result.mp4"
                 with timings.stage("encode"):
                     join_segments(sink, run.segments, source, out, rotation=info.rotation)
-                    poster, poster_width, poster_height = poster_jpeg(out)
+                    # Labelled as a still is (and, with a C2PA key, signed): worker/provenance.py.
+                    label = output_label(job, stylizer, model, medium="video")
+                    packet = xmp_packet(label)
+                    append_xmp(out, packet)
+                    poster, poster_width, poster_height = poster_jpeg(out, packet)
+                    video = out.read_bytes()
+                    signer = provenance_signer(rt.settings)
+                    if signer is not None:
+                        ingredients = clip_ingredients(rt.storage, job, source, info.container)
+                        video, poster = signed(
+                            signer, label, ingredients, video=video, poster=poster
+                        )
                 with timings.stage("store"), rt.sessions() as session:
                     result = crud.store_image(
                         session,
                         storage=rt.storage,
-                        data=out.read_bytes(),
+                        data=video,
                         width=run.size[0],
                         height=run.size[1],
                         content_type="video/mp4",
@@ -151,6 +189,7 @@ def video_work(rt: Runtime, job: Job, progress: Progress, timings: Timings) -> d
             "segments": run.segments,
             "frames_resumed": run.frames_resumed,
             "stage_fps": {stage: round(run.times.fps(stage), 1) for stage in run.times.seconds},
+            "c2pa_signed": signer is not None,
         },
     }
 

@@ -1,8 +1,12 @@
 """The label every result carries: the XMP packet written and read back, as itself and from
-inside a PNG, a JPEG and a WebP; the credit's text and the rule for declared credit fields."""
+inside a PNG, a JPEG, a WebP and an MP4; the credit's text and the rule for declared credit
+fields."""
 
 import io
+import struct
 import xml.etree.ElementTree as ET
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -17,6 +21,7 @@ from contracts.labels import (
     read_xmp,
     xmp_packet,
 )
+from contracts.mp4_xmp import NotBmffError, append_xmp
 
 STARRY = StyleCredit(
     name="The Starry Night (Vincent van Gogh)",
@@ -39,6 +44,12 @@ def test_the_packet_reads_back_as_the_label_it_was_written_from() -> None:
     assert read_xmp(xmp_packet(LABEL)) == LABEL
     optimisation = OutputLabel("0.1.0", "optimisation", None, None, (STARRY,))
     assert read_xmp(xmp_packet(optimisation)) == optimisation
+    video = replace(LABEL, medium="video")  # a clip's MP4 and poster
+    assert read_xmp(xmp_packet(video)) == video
+    assert video.description().startswith("A video stylized by a trained model")
+    # A packet written before the medium was recorded labels a photo.
+    older = xmp_packet(LABEL).replace(b"<atelier:Medium>photo</atelier:Medium>", b"")
+    assert b"Medium" not in older and read_xmp(older) == LABEL
 
 
 def test_the_packet_is_xmp_in_the_iptc_dc_and_xmp_namespaces() -> None:
@@ -75,6 +86,54 @@ def test_every_output_format_carries_the_packet(output_format: str) -> None:
     assert read_xmp(image.info["xmp"]) == LABEL
     # The label is the only metadata: no EXIF block at all.
     assert not image.getexif() and b"Exif\x00\x00" not in data
+
+
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+
+FTYP = _box(b"ftyp", b"isom\x00\x00\x02\x00isomiso2avc1mp41")
+
+
+def test_an_mp4_carries_the_packet_in_an_xmp_box_appended_after_its_last_box(
+    tmp_path: Path,
+) -> None:
+    pictures = bytes(range(256)) * 3
+    large_mdat = struct.pack(">I4sQ", 1, b"mdat", 16 + len(pictures)) + pictures  # 64-bit size
+    original = FTYP + _box(b"moov", b"\x00" * 40) + large_mdat
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(original)
+    append_xmp(path, xmp_packet(LABEL))
+    data = path.read_bytes()
+    assert data.startswith(original)  # nothing before it moved
+    box = data[len(original) :]
+    assert struct.unpack(">I4s", box[:8]) == (len(box), b"uuid")
+    assert box[8:24] == bytes.fromhex("BE7ACFCB97A942E89C71999491E3AFAC")  # XMP's, part 3
+    assert read_xmp(box[24:]) == LABEL
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "png",  # not ISO BMFF: no ftyp first
+        "to_the_end",  # a last box of size 0 runs to the end: it would swallow the label
+        "truncated",  # a box that claims more bytes than the file has
+    ],
+)
+def test_a_file_an_xmp_box_cannot_follow_is_refused_and_left_as_it_was(
+    tmp_path: Path, case: str
+) -> None:
+    png, _ = encode(Image.new("RGB", (4, 4)), "png")
+    data = {
+        "png": png,
+        "to_the_end": FTYP + struct.pack(">I4s", 0, b"mdat") + b"pictures",
+        "truncated": (FTYP + _box(b"moov", b"\x00" * 40))[:-5],
+    }[case]
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(data)
+    with pytest.raises(NotBmffError):
+        append_xmp(path, xmp_packet(LABEL))
+    assert path.read_bytes() == data
 
 
 def test_a_packet_of_another_tool_is_not_taken_for_a_label() -> None:

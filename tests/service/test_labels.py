@@ -1,8 +1,8 @@
 """Honest labels (issue 21): style uploads carry a declared credit, built-ins their shipped
 one, `GET /v1/styles` returns them, each job records the credit of its style; and through a
 real API, worker and database, every result format carries the XMP label (trained-model source
-type, software, model sha256, the style's credit) and none of the photo's EXIF, and a campaign's
-zip holds a CREDITS.txt."""
+type, software, model sha256, the style's credit) and none of the photo's EXIF, a campaign's
+zip holds a CREDITS.txt, and a clip's MP4 (in an XMP box) and poster carry the label too."""
 
 import io
 import json
@@ -11,11 +11,17 @@ import zipfile
 
 import pytest
 from label_helpers import (
+    CLIP_FRAMES,
+    CLIP_SIZE,
     CREDIT,
     credited_style,
+    decoded,
+    mp4_boxes,
+    mp4_xmp,
     phone_photo,
     register_model,
     results_in_every_format,
+    video_result,
 )
 from PIL import Image
 from service_helpers import gradient_png
@@ -244,3 +250,39 @@ def test_a_campaign_zip_holds_credits_and_every_image_in_it_is_labelled(
     assert f"     in: {', '.join(mystery)}\n" in credits
     assert f"(sha256 {model_sha256}): 4 image(s)" in credits
     assert DIGITAL_SOURCE_TYPE in credits
+
+
+@pytest.mark.e2e
+def test_a_clips_mp4_and_poster_carry_the_label_and_the_mp4_plays_as_before(
+    running_stack, builtin_model_file
+) -> None:
+    """The MP4's label is a top-level XMP box after its last box (the index still before the
+    pictures); without that box the file decodes to the same frames and sound. The poster's
+    label is a still's."""
+    stack = running_stack
+    model_sha256 = register_model(stack, builtin_model_file)
+    with stack.client() as client:
+        style = credited_style(client)
+        done, video, poster = video_result(stack, client, style["id"])
+    info = done["result_info"]
+    assert info["c2pa_signed"] is False and b"c2pa" not in video + poster
+    packet, offset, size = mp4_xmp(video)
+    kinds = [kind for kind, _, _ in mp4_boxes(video)]
+    assert kinds[0] == b"ftyp" and kinds.index(b"moov") < kinds.index(b"mdat")  # faststart
+    assert offset + size == len(video)  # appended: nothing before it moved
+    credit = StyleCredit(name="sunflowers.png", origin=UPLOADER, **CREDIT)
+    assert Image.open(io.BytesIO(poster)).format == "JPEG"
+    for label in (read_xmp(packet), _label(poster)):
+        assert label.source_type == DIGITAL_SOURCE_TYPE and label.medium == "video"
+        assert label.software.startswith("Atelier ") and label.method == "gan"
+        assert label.model_sha256 == model_sha256 == info["model_sha256"]
+        assert label.model_name == info["model_name"]
+        assert label.credits == (credit,)
+        assert label.description().startswith("A video stylized by a trained model")
+    frames, samples = decoded(video)
+    assert (frames, samples) == decoded(video[:offset] + video[offset + size :])
+    assert abs(len(frames) - CLIP_FRAMES) <= 1 and info["frames"] == CLIP_FRAMES
+    assert len(frames[0]) == CLIP_SIZE[0] * CLIP_SIZE[1] * 3
+    assert (
+        samples > 0.8 * 48000 * CLIP_FRAMES / 24
+    )  # the tone is there, all of it (AAC's edges aside)

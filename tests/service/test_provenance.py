@@ -1,7 +1,7 @@
 """Signed provenance (issue 21): with ATELIER_C2PA_CERT and ATELIER_C2PA_KEY set, results carry a
 C2PA manifest that c2pa-python's reader validates against the test's own root (generated here,
-thrown away after); a key that cannot sign stops the worker at start; without the settings
-nothing is signed (test_labels: no manifest, `c2pa_signed: false`)."""
+thrown away after), a clip's MP4 and poster included; a key that cannot sign stops the worker at
+start; without the settings nothing is signed (test_labels: no manifest, `c2pa_signed: false`)."""
 
 import io
 import json
@@ -12,11 +12,16 @@ from pathlib import Path
 import pytest
 from c2pa_certs import Chain, throwaway_chain
 from label_helpers import (
+    CLIP_FRAMES,
     CREDIT,
     credited_style,
+    decoded,
+    mp4_boxes,
+    mp4_xmp,
     phone_photo,
     register_model,
     results_in_every_format,
+    video_result,
 )
 from PIL import Image
 from service_helpers import gradient_png
@@ -243,3 +248,50 @@ def test_with_a_c2pa_key_every_result_carries_a_manifest_that_validates(
     assert len(_created(manifest)["parameters"]["ingredients"]) == 4  # each linked to the action
     assert read_xmp(Image.open(io.BytesIO(data)).info["xmp"]).credits == (main, SKY, SEA)
     assert "C2PA signing: on (es256" in stack.logs("worker0.log")
+
+
+@pytest.mark.e2e
+def test_with_a_c2pa_key_a_clips_mp4_and_poster_carry_manifests_that_validate(
+    fresh_stack, builtin_model_file, tmp_path: Path
+) -> None:
+    """Each names the clip (its bytes hashed) and the style as inputs; the MP4 still plays, its
+    index first, and its XMP label is covered by the signature."""
+    stack = fresh_stack
+    chain = throwaway_chain(tmp_path / "c2pa")
+    model_sha256 = register_model(stack, builtin_model_file)
+    # The torch backend: `auto` would export and measure every backend at the worker's start.
+    env = {"ATELIER_C2PA_CERT": str(chain.cert), "ATELIER_C2PA_KEY": str(chain.key)}
+    stack.start_worker(ATELIER_BACKEND="torch", **env)
+    with stack.client() as client:
+        style = credited_style(client)
+        done, video, poster = video_result(stack, client, style["id"])
+    assert done["result_info"]["c2pa_signed"] is True
+    credit = StyleCredit(name="sunflowers.png", origin="uploader", **CREDIT)
+    for data, mime in ((video, "video/mp4"), (poster, "image/jpeg")):
+        state, manifest = _manifest(data, mime, chain)
+        assert state == "Trusted", (mime, manifest)
+        action = _created(manifest)
+        assert action["digitalSourceType"] == DIGITAL_SOURCE_TYPE
+        assert model_sha256 in action["description"]
+        assert action["description"].startswith("A video stylized by")
+        assert [(i["title"], i["format"], i["relationship"]) for i in manifest["ingredients"]] == [
+            ("clip", "video/mp4", "inputTo"),
+            (credit.line(), "image/png", "inputTo"),
+        ]
+        assert len(action["parameters"]["ingredients"]) == 2
+    # The labels are intact under the signatures; the MP4 plays, its index before its pictures.
+    assert read_xmp(Image.open(io.BytesIO(poster)).info["xmp"]).credits == (credit,)
+    packet, offset, size = mp4_xmp(video)
+    assert read_xmp(packet).credits == (credit,) and read_xmp(packet).medium == "video"
+    kinds = [kind for kind, _, _ in mp4_boxes(video)]
+    assert kinds.index(b"moov") < kinds.index(b"mdat")
+    frames, samples = decoded(video)
+    assert abs(len(frames) - CLIP_FRAMES) <= 1 and samples > 0
+    # A changed label (in the XMP box alone) no longer validates.
+    box = video[offset : offset + size]
+    assert b"Jeanne Example" in box
+    tampered = (
+        video[:offset] + box.replace(b"Jeanne Example", b"Jeanne Exampel") + video[offset + size :]
+    )
+    state, _ = _manifest(tampered, "video/mp4", chain)
+    assert state not in ("Trusted", "Valid")
