@@ -71,15 +71,18 @@ def model_name(path: Path) -> str:
     return str(name or path.stem)
 
 
-def cli_label(method: str, model: Path | None, styles: list[Path]) -> OutputLabel:
+def cli_label(
+    method: str, model: Path | None, styles: list[Path], medium: str = "photo"
+) -> OutputLabel:
     """The label of a result made by `method` with the model file (None: the optimisation
-    method, which has none) in the given style files."""
+    method, which has none) in the given style files; `medium` "video" for a clip's MP4."""
     return OutputLabel(
         version=software_version(),
         method=method,
         model_name=model_name(model) if model is not None else None,
         model_sha256=file_sha256(model) if model is not None else None,
         credits=tuple(style_file_credit(s) for s in styles),
+        medium=medium,
     )
 
 

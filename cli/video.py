@@ -59,6 +59,9 @@ def stylize_video(
         from tqdm import tqdm
 
         from cli.gan import gan_model
+        from cli.labels import cli_label, labelled_bytes
+        from contracts.labels import xmp_packet
+        from contracts.mp4_xmp import append_xmp
         from models.images import load_image
         from models.inference import load_stylizer
         from models.video.join import join_segments
@@ -111,12 +114,15 @@ def stylize_video(
         out.parent.mkdir(parents=True, exist_ok=True)
         join_segments(sink, run.segments, source, out, rotation=info.rotation)
         sink.clear()
+        # Labelled as the service labels a video job's MP4 and poster (cli/labels.py).
+        label = cli_label("gan", model, [style], medium="video")
+        append_xmp(out, xmp_packet(label))
         if poster is not None:
             from PIL import Image
 
             from models.video.decode import first_frame
 
-            Image.fromarray(first_frame(out)).save(poster)
+            poster.write_bytes(labelled_bytes(Image.fromarray(first_frame(out)), poster, label))
         width, height = run.size
         typer.echo(
             f"wrote {out} ({width}x{height}, {info.frames} frames, {info.duration:.2f} s"

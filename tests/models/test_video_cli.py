@@ -8,6 +8,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cli.main import app
+from contracts.labels import DIGITAL_SOURCE_TYPE, read_xmp
+from contracts.mp4_xmp import XMP_UUID, top_level_boxes
 from models.video.probe import probe
 from tests.models.conftest import synthetic_image
 from tests.models.video_clips import pan_frames, write_clip
@@ -39,7 +41,18 @@ def test_stylize_video_writes_the_clip_its_poster_and_cleans_up(
     assert (info.width, info.height, info.frames, info.has_audio) == (64, 42, 30, True)
     with Image.open(poster) as image:
         assert image.size == (64, 42)
+        poster_label = read_xmp(image.info["xmp"])
     assert [p.name for p in out.parent.iterdir()] == ["clip.mp4"]  # segments removed
+    # Labelled as the service labels a clip: an XMP box at the end of the MP4, the poster's too.
+    with out.open("rb") as f:
+        boxes = top_level_boxes(f)
+        kind, start, size = boxes[-1]
+        f.seek(start)
+        box = f.read(size)
+    assert kind == b"uuid" and box[8:24] == XMP_UUID.bytes
+    label = read_xmp(box[24:])
+    assert label == poster_label and label.medium == "video" and label.method == "gan"
+    assert label.source_type == DIGITAL_SOURCE_TYPE and label.credits[0].name == "s.png"
 
 
 def test_stylize_video_refuses_bad_input_with_a_code(tiny_model: Path, tmp_path: Path) -> None:
