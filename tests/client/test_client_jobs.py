@@ -5,6 +5,7 @@ tampered one refused)."""
 import asyncio
 import io
 import zipfile
+from pathlib import Path
 
 import httpx
 import pytest
@@ -28,7 +29,10 @@ def test_stylize_waits_in_one_request_and_saves_the_result(stack, photo, paintin
         assert sent == ["POST /v1/stylizations"]  # `Prefer: wait`: no polling for a fast job
         assert job.status == "succeeded" and job.result_url == f"/v1/jobs/{job.id}/result"
         saved = job.save(tmp_path / "stylized.png")
+        downloaded = job.download()
 
+    assert saved == tmp_path / "stylized.png" and saved.read_bytes() == downloaded
+    assert list(tmp_path.iterdir()) == [saved]  # streamed through a `.part` file, renamed
     result = Image.open(saved)
     assert result.format == "PNG" and result.size == (48, 40)  # the photo's size
 
@@ -68,15 +72,16 @@ def test_a_campaign_runs_and_its_archive_holds_every_result(stack, make_photo, p
     assert {Image.open(io.BytesIO(archive.read(n))).size for n in names} == {(64, 48)}
 
 
-def test_the_async_client_stylizes_and_downloads(stack, photo, painting):
-    async def stylize() -> tuple[str, bytes]:
+def test_the_async_client_stylizes_downloads_and_saves(stack, photo, painting, tmp_path):
+    async def stylize() -> tuple[str, bytes, Path]:
         async with AsyncClient(stack.url, stack.user_key, poll_interval=0.05) as client:
             job = await client.stylize(photo, style=painting, method="optimisation", wait=False)
             done = await job.wait(timeout=120)
-            return done.status, await done.download()
+            return done.status, await done.download(), await done.save(tmp_path / "out.png")
 
-    status, image = asyncio.run(stylize())
+    status, image, saved = asyncio.run(stylize())
     assert status == "succeeded" and Image.open(io.BytesIO(image)).size == (48, 40)
+    assert saved.read_bytes() == image and list(tmp_path.iterdir()) == [saved]
 
 
 def test_a_webhook_verifies_and_a_tampered_one_is_refused(

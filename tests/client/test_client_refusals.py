@@ -1,14 +1,16 @@
 """The client against a served API with no worker, on each stack (jobs stay queued): cancel,
 an idempotent resubmit (also after a connection dropped mid-answer), a 429 retried after
-Retry-After, refusals raised as `AtelierError`s with the API's code, styles, the model registry
-for admins."""
+Retry-After, refusals raised as `AtelierError`s with the API's code (a refused save writes
+nothing), styles, the model registry for admins."""
 
+import asyncio
 import time
 
 import httpx
 import pytest
 from atelier_client import (
     APIConnectionError,
+    AsyncClient,
     AtelierError,
     AuthenticationError,
     Client,
@@ -34,6 +36,43 @@ def test_cancel_a_queued_job(idle_stack, photo, painting):
         with pytest.raises(ConflictError) as no_result:
             canceled.download()
         assert no_result.value.code == "job_not_succeeded"
+
+
+def test_saving_a_missing_or_unfinished_result_raises_and_writes_nothing(
+    idle_stack, photo, painting, tmp_path
+):
+    target = tmp_path / "stylized.png"
+    with Client(idle_stack.url, idle_stack.user_key) as client:
+        queued = client.stylize(photo, style=painting, method="optimisation", wait=False)
+        with pytest.raises(NotFoundError) as missing:
+            client.jobs.save("no-such-job", target)
+        with pytest.raises(ConflictError) as unfinished:
+            queued.save(target)
+        client.jobs.cancel(queued.id)
+    assert (missing.value.code, missing.value.status) == ("job_not_found", 404)
+    assert (unfinished.value.code, unfinished.value.status) == ("job_not_succeeded", 409)
+    assert list(tmp_path.iterdir()) == []  # no target, no `.part` file
+
+
+def test_the_async_client_refuses_to_save_a_missing_or_unfinished_result(
+    idle_stack, photo, painting, tmp_path
+):
+    target = tmp_path / "stylized.png"
+
+    async def save() -> tuple[AtelierError, AtelierError]:
+        async with AsyncClient(idle_stack.url, idle_stack.user_key) as client:
+            queued = await client.stylize(photo, style=painting, method="optimisation", wait=False)
+            with pytest.raises(NotFoundError) as missing:
+                await client.jobs.save("no-such-job", target)
+            with pytest.raises(ConflictError) as unfinished:
+                await queued.save(target)
+            await client.jobs.cancel(queued.id)
+            return missing.value, unfinished.value
+
+    missing, unfinished = asyncio.run(save())
+    assert (missing.code, missing.status) == ("job_not_found", 404)
+    assert (unfinished.code, unfinished.status) == ("job_not_succeeded", 409)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_wait_that_runs_out_says_so(idle_stack, photo, painting):

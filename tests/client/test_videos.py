@@ -1,6 +1,7 @@
 """Video through the client against a served API with a real worker, on each stack: a clip
 streamed from its path with a built-in style by `style_id` comes back an MP4 of the source's
-frames with a JPEG poster; a file that is not a clip is refused with the service's code (and
+frames with a JPEG poster (saved
+streamed to disk, the bytes a download returns); a file that is not a clip is refused with the service's code (and
 the clip's file is closed even so); the asyncio client submits and waits in one call.
 
 The clip is made here with PyAV: 64x48, 8 frames at 8 fps (H.264), a second of CPU work."""
@@ -70,6 +71,7 @@ def test_a_clip_from_a_path_becomes_an_mp4_of_its_frames_with_a_poster(
         assert done.status == "succeeded", done.error
         assert done.poster_url == f"/v1/jobs/{job.id}/poster"
         saved = done.save(tmp_path / "stylized.mp4")
+        assert saved.read_bytes() == done.download()  # streamed to disk, the same bytes
         poster = client.jobs.download_poster(job.id)
         listed = client.jobs.list(kind="video")
 
@@ -95,15 +97,19 @@ def test_a_file_that_is_not_a_clip_is_refused_with_the_service_code(video_stack,
     assert open_files_on(junk) == []  # closed when the refusal ended the call
 
 
-def test_the_async_client_submits_a_clip_and_waits_in_one_call(video_stack, clip, painting):
-    async def stylize() -> tuple[str, bytes, bytes]:
+def test_the_async_client_submits_a_clip_and_waits_in_one_call(
+    video_stack, clip, painting, tmp_path
+):
+    async def stylize() -> tuple[str, bytes, bytes, Path]:
         async with AsyncClient(video_stack.url, video_stack.user_key) as client:
             done = await client.videos.create(io.BytesIO(clip), painting, wait=True, timeout=180)
-            return done.status, await done.download(), await done.download_poster()
+            saved = await done.save(tmp_path / "stylized.mp4")
+            return done.status, await done.download(), await done.download_poster(), saved
 
-    status, result, poster = asyncio.run(stylize())
+    status, result, poster, saved = asyncio.run(stylize())
     assert status == "succeeded"
     assert abs(video_facts(result)[2] - FRAMES) <= 1
+    assert saved.read_bytes() == result and list(tmp_path.iterdir()) == [saved]
     assert Image.open(io.BytesIO(poster)).size == SIZE
 
 

@@ -10,12 +10,11 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 from atelier_client import routes
 from atelier_client.decoding import decode
-from atelier_client.jobs import save_bytes
 from atelier_client.options import FileInput, StylizationOptions, file_part, form_fields
 from atelier_client.polling import DEFAULT_WAIT_S, wait_until_finished
 from atelier_client.schemas import Campaign
 from atelier_client.stylizations import mask_parts, new_idempotency_key
-from atelier_client.transport import FileParts, Operation, call, request
+from atelier_client.transport import FileParts, Operation, call, download_to, request
 
 if TYPE_CHECKING:
     from atelier_client.async_client import AsyncClient
@@ -66,6 +65,10 @@ def cancel_campaign(campaign_id: str) -> Operation[Campaign]:
 def campaign_archive(campaign_id: str) -> Operation[bytes]:
     response = yield from call(request(routes.CAMPAIGN_ARCHIVE, ids={"campaign_id": campaign_id}))
     return response.content
+
+
+def save_campaign_archive(campaign_id: str, path: str | os.PathLike[str]) -> Operation[Path]:
+    return download_to(routes.CAMPAIGN_ARCHIVE, {"campaign_id": campaign_id}, path)
 
 
 def wait_campaign(
@@ -133,7 +136,8 @@ class Campaigns:
         return self._client._run(campaign_archive(campaign_id))
 
     def save_archive(self, campaign_id: str, path: str | os.PathLike[str]) -> Path:
-        return save_bytes(self.archive(campaign_id), path)
+        """The archive written to `path`, streamed to disk (see `Jobs.save`)."""
+        return self._client._run(save_campaign_archive(campaign_id, path))
 
 
 class AsyncCampaigns:
@@ -179,4 +183,4 @@ class AsyncCampaigns:
         return await self._client._run(campaign_archive(campaign_id))
 
     async def save_archive(self, campaign_id: str, path: str | os.PathLike[str]) -> Path:
-        return save_bytes(await self.archive(campaign_id), path)
+        return await self._client._run(save_campaign_archive(campaign_id, path))

@@ -17,7 +17,7 @@ from atelier_client import routes
 from atelier_client.decoding import decode
 from atelier_client.polling import DEFAULT_WAIT_S, wait_until_finished
 from atelier_client.schemas import JobKind, JobPage, JobSnapshot, JobStatus
-from atelier_client.transport import Operation, call, request
+from atelier_client.transport import Operation, call, download_to, request
 
 if TYPE_CHECKING:
     from atelier_client.async_client import AsyncClient
@@ -80,10 +80,12 @@ def wait_job(
     )
 
 
-def save_bytes(data: bytes, path: str | os.PathLike[str]) -> Path:
-    target = Path(path)
-    target.write_bytes(data)
-    return target
+def save_result(job_id: str, path: str | os.PathLike[str]) -> Operation[Path]:
+    return download_to(routes.JOB_RESULT, {"job_id": job_id}, path)
+
+
+def save_poster(job_id: str, path: str | os.PathLike[str]) -> Operation[Path]:
+    return download_to(routes.JOB_POSTER, {"job_id": job_id}, path)
 
 
 # --- a job bound to its client ------------------------------------------------------------------
@@ -114,8 +116,8 @@ class Job(JobSnapshot):
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Download the result into `path` (the format is the job's `output_format`; a video
-        job's is an MP4)."""
-        return save_bytes(self.download(), path)
+        job's is an MP4), streamed to disk: see `Jobs.save`."""
+        return self._client.jobs.save(self.id, path)
 
     def download_poster(self) -> bytes:
         """A succeeded video job's poster, its result's first frame (JPEG); 409 `no_poster`
@@ -123,7 +125,7 @@ class Job(JobSnapshot):
         return self._client.jobs.download_poster(self.id)
 
     def save_poster(self, path: str | os.PathLike[str]) -> Path:
-        return save_bytes(self.download_poster(), path)
+        return self._client.jobs.save_poster(self.id, path)
 
 
 class AsyncJob(JobSnapshot):
@@ -146,13 +148,13 @@ class AsyncJob(JobSnapshot):
         return await self._client.jobs.download(self.id)
 
     async def save(self, path: str | os.PathLike[str]) -> Path:
-        return save_bytes(await self.download(), path)
+        return await self._client.jobs.save(self.id, path)
 
     async def download_poster(self) -> bytes:
         return await self._client.jobs.download_poster(self.id)
 
     async def save_poster(self, path: str | os.PathLike[str]) -> Path:
-        return save_bytes(await self.download_poster(), path)
+        return await self._client.jobs.save_poster(self.id, path)
 
 
 B = TypeVar("B", Job, AsyncJob)
@@ -226,9 +228,18 @@ class Jobs:
         """The result: an image, or a video job's MP4."""
         return self._client._run(download_result(job_id))
 
+    def save(self, job_id: str, path: str | os.PathLike[str]) -> Path:
+        """The result written to `path`, streamed to disk a chunk at a time (a video's MP4 is
+        never held in memory): `path` is replaced only once the whole body arrived, and a
+        failure (retried as any other) leaves neither it nor a partial file behind."""
+        return self._client._run(save_result(job_id, path))
+
     def download_poster(self, job_id: str) -> bytes:
         """A succeeded video job's poster (JPEG): ConflictError `no_poster` otherwise."""
         return self._client._run(job_poster(job_id))
+
+    def save_poster(self, job_id: str, path: str | os.PathLike[str]) -> Path:
+        return self._client._run(save_poster(job_id, path))
 
     def delete_files(self, job_id: str) -> Job:
         """Delete a finished job's uploads and result now; the job stays, `expired`."""
@@ -283,8 +294,14 @@ class AsyncJobs:
     async def download(self, job_id: str) -> bytes:
         return await self._client._run(download_result(job_id))
 
+    async def save(self, job_id: str, path: str | os.PathLike[str]) -> Path:
+        return await self._client._run(save_result(job_id, path))
+
     async def download_poster(self, job_id: str) -> bytes:
         return await self._client._run(job_poster(job_id))
+
+    async def save_poster(self, job_id: str, path: str | os.PathLike[str]) -> Path:
+        return await self._client._run(save_poster(job_id, path))
 
     async def delete_files(self, job_id: str) -> AsyncJob:
         return await self._client._run(delete_job_files(job_id, self.as_job))

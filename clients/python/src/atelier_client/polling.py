@@ -39,11 +39,13 @@ def wait_until_finished(
     """Read (`read()`) until finished; `progress` sees the value each time its status or
     percent changes (the last call sees it finished). Past `timeout` s: WaitTimeoutError."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    seen: tuple[str, int] | None = None
+    seen: tuple[str, int, bool] | None = None
     while True:
         value = yield from read()
-        if progress is not None and (value.status, value.percent) != seen:
-            seen = (value.status, value.percent)
+        # `finished` too: a campaign reads "succeeded" at 100% a moment before its finished_at
+        # is set, and the last call must still see the finished value.
+        if progress is not None and (value.status, value.percent, value.finished) != seen:
+            seen = (value.status, value.percent, value.finished)
             progress(value)
         if value.finished:
             return value

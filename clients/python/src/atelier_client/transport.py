@@ -3,8 +3,9 @@
 Each API operation is a generator that yields what it needs done (a `Request` to send, a
 `Sleep` between polls) and receives the answer: it does no I/O itself. `with_retries` adds the
 retry rule to any operation, and `run_sync` / `run_async` are the only two places that touch
-the network or the clock. So the polling loop, the retry on 429/503 honouring `Retry-After` and
-the error mapping exist once, not once per client (httpx's own sans-I/O split, one level up).
+the network or the clock (through `streaming` for an answer written to a file). So the polling
+loop, the retry on 429/503 honouring `Retry-After` and the error mapping exist once, not once
+per client (httpx's own sans-I/O split, one level up).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import random
 import time
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeAlias, TypeVar, cast
 
 import httpx
 
+from atelier_client import streaming
 from atelier_client.errors import APIConnectionError, error_from_response, retry_after_seconds
 from atelier_client.options import FilePart
 from atelier_client.routes import Route
@@ -68,6 +71,9 @@ class Request:
     json: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     timeout: float | None = None  # None: the client's
+    # A 2xx answer's body is written to this file, never held whole (see `streaming`); the
+    # operation then gets the response closed, without its body.
+    stream_to: Path | None = None
 
     @property
     def replayable(self) -> bool:
@@ -100,6 +106,7 @@ def request(
     json: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
     timeout: float | None = None,
+    stream_to: Path | None = None,
 ) -> Request:
     """A request of `route`, refusing a field the route does not declare (a misspelt option
     fails here, with its name, rather than as the service's 422)."""
@@ -121,6 +128,7 @@ def request(
         json=dict(json) if json is not None else None,
         headers=dict(headers or {}),
         timeout=timeout,
+        stream_to=stream_to,
     )
 
 
@@ -150,6 +158,18 @@ def call(req: Request) -> Operation[httpx.Response]:
     are raised as `AtelierError`s by `with_retries`)."""
     response = yield req
     return cast(httpx.Response, response)
+
+
+def download_to(
+    route: Route, ids: Mapping[str, str], path: str | os.PathLike[str]
+) -> Operation[Path]:
+    """Inside an operation: the body of a GET of `route` streamed into `path` (written whole
+    or not at all: see `streaming`)."""
+    target = Path(path)
+    response = yield from call(request(route, ids=ids, stream_to=target))
+    if not response.is_success:  # a redirect, which this client never asks for: nothing written
+        raise error_from_response(response)
+    return target
 
 
 def pause(seconds: float) -> Operation[None]:
@@ -242,7 +262,7 @@ def run_sync(op: Operation[T], http: httpx.Client, endpoint: Endpoint, policy: R
             outcome = None
             continue
         try:
-            outcome = http.send(step.build(http, endpoint))
+            outcome = streaming.send(http, step.build(http, endpoint), step.stream_to)
         except httpx.TransportError as exc:
             outcome = exc
 
@@ -263,6 +283,6 @@ async def run_async(
             outcome = None
             continue
         try:
-            outcome = await http.send(step.build(http, endpoint))
+            outcome = await streaming.send_async(http, step.build(http, endpoint), step.stream_to)
         except httpx.TransportError as exc:
             outcome = exc
