@@ -1,5 +1,6 @@
-"""The second generator ("modulated"): it starts as the shipped model, its style steers the decoder,
-it exports with any height and width, it is no heavier, and its files say what they are."""
+"""The second generator ("modulated"): it starts as the first-architecture model it is promoted from,
+its style steers the decoder, it exports with any height and width, it is no heavier, and its files
+say what they are."""
 
 from __future__ import annotations
 
@@ -45,6 +46,19 @@ def style_of(encoder: Encoder, generator: Generator, seed: int) -> StyleStats:
     return StyleStats.of(encoder(painting.permute(2, 0, 1)[None], taps))
 
 
+def first_architecture(encoder: Encoder, like: Path = SHIPPED) -> Generator:
+    """A first-architecture (AdaIN decoder) generator of the shipped model's layout, seeded: the
+    shipped file is the second architecture since v2, and what promotion and FLOPs compare does
+    not depend on trained weights."""
+    config = {
+        k: v
+        for k, v in read_metadata(like)["config"].items()
+        if k not in ("architecture", "code_dim")
+    }
+    torch.manual_seed(11)
+    return build_generator(GeneratorConfig(**config), encoder.taps).eval()
+
+
 def steer(generator: ModulatedGenerator, scale: float = 0.3) -> ModulatedGenerator:
     """Random, non-zero modulation weights: what training would make of the zero start."""
     g = torch.Generator().manual_seed(5)
@@ -70,9 +84,9 @@ def test_conv_of_upsampled_equals_convolving_the_nearest_upsampling(
 
 @needs_shipped
 @torch.no_grad()
-def test_the_shipped_model_promoted_gives_the_shipped_output() -> None:
+def test_a_first_architecture_model_promoted_gives_its_own_output() -> None:
     encoder = build_encoder("efficientnet-lite0")
-    shipped, _ = load_model(SHIPPED, encoder)
+    shipped = first_architecture(encoder)
     promoted = promote(shipped, code_dim=32).eval()
     assert isinstance(promoted, ModulatedGenerator) and promoted.config.architecture == "modulated"
     style = style_of(encoder, shipped, seed=2)
@@ -82,8 +96,9 @@ def test_the_shipped_model_promoted_gives_the_shipped_output() -> None:
         second = promoted.render(feats, style, strength, stats, side)
         # Not bit for bit: the transposed convolution sums the same products in another order.
         assert (first - second).abs().max() < 1e-5
-    # ...and the new layers are live: steered, the same inputs give another picture.
-    assert (steer(promoted).render(feats, style, 1.0, stats, side) - first).abs().mean() > 0.01
+    # ...and the new layers are live: steered, the same inputs give another picture (a mean
+    # change 100x the bound above; an untrained decoder's picture is a low-contrast grey).
+    assert (steer(promoted).render(feats, style, 1.0, stats, side) - first).abs().mean() > 1e-3
 
 
 @torch.no_grad()
@@ -159,8 +174,9 @@ def test_the_modulated_render_exports_to_onnx_with_any_size_and_matches_torch(
 @torch.no_grad()
 def test_flops_at_512_px_with_a_saved_style_are_no_more_than_the_first_architecture() -> None:
     encoder = build_encoder("efficientnet-lite0")
-    first, _ = load_model(SHIPPED, encoder)
-    second = promote(first, code_dim=32).eval()
+    shipped, _ = load_model(SHIPPED, encoder)
+    first = first_architecture(encoder)
+    second = shipped if isinstance(shipped, ModulatedGenerator) else promote(first, code_dim=32)
     style = style_of(encoder, first, seed=2)  # saved: no encoder pass for it in the count
     image = torch.rand(1, 3, 512, 512)
     taps = tuple(t.name for t in first.taps)

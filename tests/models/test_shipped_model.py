@@ -14,6 +14,7 @@ from models.encoders import build_encoder
 from models.images import to_tensor
 from models.inference import GANStylizer
 from models.modelfile import load_model, read_metadata
+from models.modulated import ModulatedGenerator
 from tests.models.conftest import synthetic_image
 
 SHIPPED = Path(__file__).resolve().parents[2] / "models" / "shipped" / "atelier-default.safetensors"
@@ -22,27 +23,27 @@ CARD = SHIPPED.with_name("MODEL_CARD.md")
 pytestmark = pytest.mark.skipif(not SHIPPED.is_file(), reason=f"{SHIPPED} is not shipped yet")
 
 # stylizer(synthetic 64x64 photo seed 1, synthetic 64x64 painting seed 2), fp32, averaged to 4x4
-# per channel: recorded when the model was shipped. A change to the encoder, AdaIN, the decoder,
+# per channel: recorded when the model was shipped (v2, 2026-12-05). A change to the encoder, AdaIN, the decoder,
 # the palette matching or the weights moves these by far more than the tolerance; bf16 or
 # thread counts do not.
 REFERENCE_4X4: list[list[list[float]]] = [
     [
-        [0.783, 0.9862, 0.6269, 0.8689],
-        [0.7835, 0.5369, 0.0013, 0.6256],
-        [0.1952, 0.051, 0.2079, 0.8429],
-        [0.2199, 0.5781, 0.8412, 0.9657],
+        [0.9995, 0.9762, 0.5795, 0.7245],
+        [0.9424, 0.4269, 0.0627, 0.3399],
+        [0.3611, 0.2964, 0.3001, 0.5091],
+        [0.5076, 0.4963, 0.7229, 0.9617],
     ],
     [
-        [0.6282, 0.751, 0.3497, 0.42],
-        [0.2912, 0.348, 0.618, 0.785],
-        [0.1521, 0.3255, 0.8646, 0.9589],
-        [0.1711, 0.6097, 0.97, 0.8312],
+        [0.9751, 0.9152, 0.2101, 0.1301],
+        [0.9368, 0.5062, 0.1998, 0.2133],
+        [0.9066, 0.4976, 0.4859, 0.6182],
+        [0.9398, 0.7851, 0.8694, 0.7766],
     ],
     [
-        [0.2879, 0.209, 0.4914, 0.5605],
-        [0.1181, 0.4146, 0.9824, 0.6855],
-        [0.194, 0.7758, 0.9746, 0.6615],
-        [0.3159, 0.8749, 0.8476, 0.2992],
+        [0.6407, 0.4065, 0.5542, 0.5602],
+        [0.5981, 0.848, 0.8419, 0.5129],
+        [0.8466, 0.9139, 0.792, 0.2055],
+        [0.8781, 0.892, 0.6363, 0.13],
     ],
 ]
 TOLERANCE = 0.02  # of the [0, 1] range, per 16x16 block mean
@@ -54,6 +55,11 @@ def test_the_shipped_file_loads_strictly_with_the_lite0_encoder() -> None:
     generator, meta = load_model(SHIPPED, encoder)  # load_state_dict(strict=True) inside
     assert meta["encoder"]["name"] == "efficientnet-lite0" and not encoder.untrained
     assert sum(p.numel() for p in generator.parameters()) > 0
+    # v2 is the second architecture (first-architecture files load too: test_modulated.py).
+    assert (
+        isinstance(generator, ModulatedGenerator) and meta["config"]["architecture"] == "modulated"
+    )
+    assert meta["name"] == "atelier-default" and meta["version"] == 2
     assert SHIPPED.stat().st_size < 10_000_000  # a few MB: committed without Git LFS
 
 
