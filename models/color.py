@@ -39,6 +39,13 @@ MATCH_SAMPLE = 262144
 # channels, 3 MB each) stay in cache: 4096x2731 in 0.75 s on one thread of a loaded 2-core
 # AVX-512 EPYC (0.65 s with 65536-pixel bands, within noise).
 MATCH_BAND = 262144
+# Rounds of match_distribution: each matches the three marginals on one rotation of Lab. More
+# rounds match the joint distribution closer and move each pixel's chroma further from where
+# it was. Measured on the colour-0 picture (v2, the Great Wave, a synthetic photo): the colour
+# distance to the photo at 0 / 1 / 2 / 3 / 8 rounds is 14.4 / 8.2 / 6.6 / 6.0 / 4.5% of the
+# photo-painting distance; the per-pixel chroma change on random pictures 0.08 / 0.18 / 0.22 /
+# 0.24 / 0.29 of the stylized picture's (tests/models/test_style_controls.py).
+DISTRIBUTION_ITERATIONS = 2
 
 
 def _pow(x: torch.Tensor, exponent: float) -> torch.Tensor:
@@ -175,3 +182,34 @@ def match_palette_exact(x: torch.Tensor, target: torch.Tensor, amount: float) ->
     lab = rgb_to_lab(x)
     flat = lab.flatten(2)  # (N, 3, P)
     return lab_to_rgb(_RankMap(flat, target)(flat, amount).view_as(lab)).to(x.dtype)
+
+
+def match_distribution(
+    x: torch.Tensor, target: torch.Tensor, iterations: int = DISTRIBUTION_ITERATIONS
+) -> torch.Tensor:
+    """Move x's joint Lab distribution onto `target`'s: x (N, 3, H, W) and target (N, 3, h, w)
+    sRGB in [0, 1], any sizes.
+
+    `match_palette` matches each Lab channel on its own, which keeps the three marginals and
+    not how they go together: lightness from one picture with chroma from another makes colours
+    neither had (a dark stroke across a pale blue sky is a dark blue). Iterative distribution
+    transfer (Pitié, Kokaram and Dahyot 2005) matches the marginals along a rotated set of axes
+    each round, so the joint distribution converges to the target's; each pixel moves only as
+    far as the rank matching on each axis moves it. Seeded rotations: the same input gives the
+    same picture."""
+    g = torch.Generator().manual_seed(0)
+    lab = rgb_to_lab(x).float()
+    n, _, h, w = lab.shape
+    flat = lab.flatten(2)  # (N, 3, P)
+    goal = rgb_to_lab(_strided_pixels(target, RANK_SAMPLE)).flatten(2).float()
+    q = torch.linspace(0, 1, PALETTE_LEVELS, device=x.device)
+    for _ in range(iterations):
+        rotation, _r = torch.linalg.qr(torch.randn(3, 3, generator=g))
+        rotation = rotation.to(x.device)
+        turned = torch.einsum("ij,njp->nip", rotation, flat)
+        goal_turned = torch.einsum("ij,njp->nip", rotation, goal)
+        axes_palette = _quantiles(goal_turned.sort(dim=-1).values, q)
+        sample = turned[..., :: max(1, turned.shape[-1] // MATCH_SAMPLE)]
+        turned = _RankMap(sample, axes_palette)(turned, 1.0)
+        flat = torch.einsum("ji,njp->nip", rotation, turned)  # rotate back (R^T)
+    return lab_to_rgb(flat.view(n, 3, h, w)).to(x.dtype)

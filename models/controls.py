@@ -7,7 +7,8 @@ pictures span the two controls, each a known result of its own:
     colour 0, texture 0: the photo
     colour 1, texture 0: the photo with the painting's palette (matched rank for rank)
     colour 0, texture 1: the stylized lightness with the photo's chroma (Gatys et al. 2017's
-                         luminance-only transfer, in Lab), its values the photo's
+                         luminance-only transfer, in Lab), then its joint colour distribution
+                         moved onto the photo's (iterative distribution transfer)
     colour 1, texture 1: the full result, its palette matched all the way to the painting's
 
 and any (colour, texture) is their bilinear blend in CIE Lab, so that each control moves one
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from models.color import lab_to_rgb, match_palette, palette, rgb_to_lab
+from models.color import lab_to_rgb, match_distribution, match_palette, palette, rgb_to_lab
 
 
 def blend_controls(
@@ -47,8 +48,13 @@ def blend_controls(
     repainted_photo = rgb_to_lab(repaint(photo)) if color > 0 else photo_lab  # colour 1, texture 0
     # Colour 0, texture 1: the marks in the photo's lightness values (the stylized L mapped rank
     # for rank onto the photo's: a dark painting does not darken the photo) and chroma.
-    marks_lightness = rgb_to_lab(match_palette(stylized, palette(photo), 1.0))[:, :1]
-    marks = torch.cat([marks_lightness, photo_lab[:, 1:]], dim=1)
+    # Lightness and chroma from two pictures make colours neither had (a dark stroke across a
+    # pale sky is a dark blue): the pair's joint distribution is then moved onto the photo's.
+    marks = photo_lab
+    if color < 1 and texture > 0:
+        marks_lightness = rgb_to_lab(match_palette(stylized, palette(photo), 1.0))[:, :1]
+        paired = lab_to_rgb(torch.cat([marks_lightness, photo_lab[:, 1:]], dim=1))
+        marks = rgb_to_lab(match_distribution(paired, photo))
     no_texture = torch.lerp(photo_lab, repainted_photo, color)
     textured = torch.lerp(marks, full, color)
     return lab_to_rgb(torch.lerp(no_texture, textured, texture)).to(photo.dtype)

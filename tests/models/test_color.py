@@ -13,6 +13,7 @@ from PIL import Image, ImageOps
 from models.color import (
     MATCH_SAMPLE,
     lab_to_rgb,
+    match_distribution,
     match_palette,
     match_palette_exact,
     palette,
@@ -72,6 +73,23 @@ REAL_PAIRS = (
 def _fit(path: Path, width: int, height: int) -> torch.Tensor:
     with Image.open(path) as image:
         return to_tensor(ImageOps.fit(image.convert("RGB"), (width, height))).contiguous()
+
+
+def test_distribution_transfer_matches_the_joint_colours_closer_than_the_channels() -> None:
+    """Lightness of one picture with the chroma of another: match_palette keeps each channel's
+    histogram (already the target's) and the mismatched pairs; match_distribution moves the
+    joint distribution toward the target's, the same way every time."""
+    from models.evaluation import color_distance
+
+    photo = to_tensor(synthetic_image(96, 64, 1))
+    other = to_tensor(synthetic_image(96, 64, 2))
+    lab = rgb_to_lab(photo)
+    paired = lab_to_rgb(torch.cat([rgb_to_lab(other)[:, :1], lab[:, 1:]], dim=1))
+    by_channel = match_palette(paired, palette(photo), 1.0)
+    joint = match_distribution(paired, photo)
+    assert color_distance(joint, photo) < 0.8 * color_distance(by_channel, photo)
+    assert torch.equal(joint, match_distribution(paired, photo))
+    assert joint.shape == photo.shape and joint.min() >= 0 and joint.max() <= 1
 
 
 def test_sampled_ranks_match_every_pixel_ranked_on_real_photos(samples: Path) -> None:
