@@ -45,7 +45,7 @@ def stylize_video(
         max=STABILITY_MAX,
         help="Weight of the previous frame's result, carried along the motion, on each frame: "
         "0 stylizes frame by frame (flickers), higher is steadier and softer. Default: by the "
-        "frame size, 0.7 at 640x360 to 0.5 at 1280x720 and above.",
+        "frame size, 0.6 at 640x360 to 0.55 at 1280x720 and above.",
     ),
     poster: Path | None = typer.Option(None, help="Also write the first frame here (.jpg, .png)."),
     device: str = typer.Option("auto", help=DEVICE_HELP),

@@ -15,8 +15,9 @@ gain does not flicker itself. docs/video_log.md has every variant tried and its 
 
 The amount that keeps both steadiness and style depends on the frame size: the GAN paints
 strokes of a fixed size in pixels, which are less alike from frame to frame on a larger frame,
-so averaging them flattens more of the style. Measured (docs/video_log.md): 0.7 at 640x360,
-0.5 at 1280x720; `amount=None` takes that, linear in log(pixels) between, flat outside.
+so averaging them flattens more of the style. Measured with the shipped model v2 (docs/video_log.md):
+0.6 at 640x360, 0.55 at 1280x720 (v1, whose marks were fainter, took 0.7 and 0.5); `amount=None`
+takes that, linear in log(pixels) between, flat outside.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ import numpy as np
 from contracts.video import STABILITY_MAX
 from models.video.flow import Motion, resize_flow, warp
 
-# (pixels, amount): the measured defaults at 640x360 and 1280x720.
-AMOUNT_BY_SIZE = ((640 * 360, 0.7), (1280 * 720, 0.5))
+# (pixels, amount): the measured defaults at 640x360 and 1280x720 (the shipped model v2).
+AMOUNT_BY_SIZE = ((640 * 360, 0.6), (1280 * 720, 0.55))
 
 
 def amount_for(width: int, height: int) -> float:
