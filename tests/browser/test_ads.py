@@ -213,7 +213,9 @@ def test_the_dragged_crop_gives_the_format_and_the_crops_content(
     after = rgb(result)
     assert after.shape == (1080, 1080, 3)
     red, _, blue = after.reshape(-1, 3).mean(axis=0)
-    assert blue > red + 80, (red, blue)  # the right (blue) half, not the centre
+    # The right (blue) half, not the centre (half red, half blue: red and blue about equal).
+    # The model still paints at strength 0: v1 kept blue about 150 levels over red, v2 55.
+    assert blue > red + 30, (red, blue)
 
     # A custom size works the same way: WxH typed in, the window re-centred to its shape.
     page.select_option("#size", "custom")
