@@ -20,6 +20,7 @@ from models.color import (
     rgb_to_lab,
 )
 from models.encoders import build_random
+from models.evaluation import color_distance
 from models.images import to_tensor
 from models.inference import GANStylizer
 from models.networks import GeneratorConfig, StyleStats, build_generator
@@ -79,8 +80,6 @@ def test_distribution_transfer_matches_the_joint_colours_closer_than_the_channel
     """Lightness of one picture with the chroma of another: match_palette keeps each channel's
     histogram (already the target's) and the mismatched pairs; match_distribution moves the
     joint distribution toward the target's, the same way every time."""
-    from models.evaluation import color_distance
-
     photo = to_tensor(synthetic_image(96, 64, 1))
     other = to_tensor(synthetic_image(96, 64, 2))
     lab = rgb_to_lab(photo)

@@ -46,13 +46,13 @@ def style_of(encoder: Encoder, generator: Generator, seed: int) -> StyleStats:
     return StyleStats.of(encoder(painting.permute(2, 0, 1)[None], taps))
 
 
-def first_architecture(encoder: Encoder, like: Path = SHIPPED) -> Generator:
+def first_architecture(encoder: Encoder) -> Generator:
     """A first-architecture (AdaIN decoder) generator of the shipped model's layout, seeded: the
     shipped file is the second architecture since v2, and what promotion and FLOPs compare does
     not depend on trained weights."""
     config = {
         k: v
-        for k, v in read_metadata(like)["config"].items()
+        for k, v in read_metadata(SHIPPED)["config"].items()
         if k not in ("architecture", "code_dim")
     }
     torch.manual_seed(11)
@@ -96,9 +96,9 @@ def test_a_first_architecture_model_promoted_gives_its_own_output() -> None:
         second = promoted.render(feats, style, strength, stats, side)
         # Not bit for bit: the transposed convolution sums the same products in another order.
         assert (first - second).abs().max() < 1e-5
-    # ...and the new layers are live: steered, the same inputs give another picture (a mean
-    # change 100x the bound above; an untrained decoder's picture is a low-contrast grey).
-    assert (steer(promoted).render(feats, style, 1.0, stats, side) - first).abs().mean() > 1e-3
+    # ...and the new layers are live: steered, the same inputs give another picture (steered
+    # harder than a trained model's scale: an untrained decoder's picture is a low-contrast grey).
+    assert (steer(promoted, 1.0).render(feats, style, 1.0, stats, side) - first).abs().mean() > 0.01
 
 
 @torch.no_grad()
