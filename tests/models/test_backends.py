@@ -182,3 +182,29 @@ def test_openvino_in_bf16_is_checked_in_fp32_and_serves_in_bf16(generator, cache
     content = to_tensor(synthetic_image(96, 80, seed=11))
     got, want = stylizer.stylize_tensor(content, style), reference.stylize_tensor(content, style)
     assert (got - want).abs().mean() < 0.02
+
+
+def test_openvino_specialises_a_shape_that_comes_again(generator, cache) -> None:
+    """A size's second call runs on a graph compiled for that size, which paints what the
+    dynamic graph painted; only the most recent sizes keep their compiled graphs."""
+    stylizer = on("openvino", generator, cache, sha="a" * 64)
+    encoder_graph = stylizer.backend._encoder  # type: ignore[attr-defined]
+    render_graph = stylizer.backend._render  # type: ignore[attr-defined]
+    reference = exact(generator)
+    style = reference.style_stats(synthetic_image(64, 48, seed=12))
+    content = to_tensor(synthetic_image(96, 80, seed=13))
+    first = stylizer.stylize_tensor(content, style)
+    assert not encoder_graph.static and not render_graph.static
+    second = stylizer.stylize_tensor(content, style)
+    assert len(encoder_graph.static) == len(render_graph.static) == 1
+    third = stylizer.stylize_tensor(content, style)
+    want = reference.stylize_tensor(content, style)
+    assert (first - want).abs().max() < 1e-3
+    assert (second - want).abs().max() < 1e-3 and (third - want).abs().max() < 1e-3
+    kept = encoder_graph.SPECIALISED_SHAPES
+    for width in range(32, 32 + 16 * (kept + 2), 16):
+        picture = to_tensor(synthetic_image(width, 48, seed=width))
+        for _ in range(2):
+            stylizer.stylize_tensor(picture, style)
+    assert len(encoder_graph.static) == kept
+    assert (1, 3, 48, 32 + 16 * (kept + 1)) in {s[0] for s in encoder_graph.static}
