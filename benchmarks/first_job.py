@@ -131,6 +131,11 @@ def main() -> None:
         f"model time: first job {first * 1000:.0f} ms, tenth {tenth * 1000:.0f} ms "
         f"({first / tenth:.2f}x)"
     )
+    print(
+        "model time of each job, painting uploaded: "
+        + ", ".join(f"{r[1] * 1000:.0f}" for r in uploaded)
+        + " ms"
+    )
     for name, rows in (("painting uploaded", uploaded[1:]), ("saved style", saved[1:])):
         e2e = statistics.median(r[0] for r in rows)
         model = statistics.median(r[1] for r in rows)

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import tempfile
-import threading
 from abc import abstractmethod
-from collections import Counter, OrderedDict
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -21,6 +18,7 @@ import torch
 
 from models.backends.base import BackendUnavailableError, ContentStats
 from models.backends.export import ExportedGraphs, render_input_names, render_inputs
+from models.backends.specialise import ShapeSpecialisedGraph
 from models.networks import StyleStats
 
 
@@ -102,80 +100,6 @@ class OnnxRuntimeBackend(GraphBackend):
 
     def _run(self, graph: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         return list(graph.run(None, feeds))
-
-
-class _CompiledGraph:
-    """One compiled OpenVINO graph with its infer request (its output buffers are reused by
-    the next call: one caller at a time)."""
-
-    def __init__(self, compiled: Any) -> None:
-        self.compiled = compiled
-        self.request = compiled.create_infer_request()
-        self.lock = threading.Lock()
-
-    def infer(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        with self.lock:
-            result = self.request.infer(feeds, share_inputs=True)
-            return [np.array(result[o], copy=True) for o in self.compiled.outputs]
-
-
-class ShapeSpecialisedGraph:
-    """A graph compiled for any size, plus one compiled for each input shape that comes again.
-
-    OpenVINO's CPU plugin plans a static-shape graph's memory and picks its kernels once; with
-    dynamic H and W it does both on every call. Measured on a 2-core AMD EPYC with AVX-512 and
-    AVX512-BF16 (bf16, the shipped model's graphs, median of 9): the encoder 32 -> 20 ms at
-    512 px and 106 -> 74 ms at 1024 px, the render graph 40 -> 34 and 132 -> 117 ms, and the
-    encoder's peak memory at 1024 px 265 -> 156 MiB. A compile costs about 0.2 s (less from
-    OpenVINO's CACHE_DIR), so a
-    shape is specialised on its second call (the frames of a video, the tiles of a big photo, a
-    service's usual sizes), not its first (a one-off size runs on the dynamic graph), and only
-    the most recent SPECIALISED_SHAPES are kept, each holding its own buffers."""
-
-    SPECIALISE_ON_CALL = 2
-    SPECIALISED_SHAPES = 4
-
-    def __init__(self, model: Any, compile_model: Callable[[Any], Any]) -> None:
-        self.model = model
-        self.compile_model = compile_model
-        self.dynamic: _CompiledGraph | None = _CompiledGraph(compile_model(model))
-        self.static: OrderedDict[tuple[tuple[int, ...], ...], _CompiledGraph] = OrderedDict()
-        self.calls: Counter[tuple[tuple[int, ...], ...]] = Counter()
-        self.lock = threading.Lock()
-
-    def _graph_for(self, feeds: dict[str, np.ndarray]) -> _CompiledGraph:
-        shape = tuple(tuple(feeds[i.get_any_name()].shape) for i in self.model.inputs)
-        with self.lock:
-            if shape in self.static:
-                self.static.move_to_end(shape)
-                return self.static[shape]
-            if len(self.calls) > 64:  # a stream of one-off sizes: forget them
-                self.calls.clear()
-            self.calls[shape] += 1
-            if self.calls[shape] < self.SPECIALISE_ON_CALL:
-                if self.dynamic is None:
-                    self.dynamic = _CompiledGraph(self.compile_model(self.model))
-                return self.dynamic
-            model = self.model.clone()
-            model.reshape(
-                {
-                    i.get_any_name(): list(s)
-                    for i, s in zip(self.model.inputs, shape, strict=True)
-                    if not i.get_partial_shape().is_static
-                }
-            )
-            graph = self.static[shape] = _CompiledGraph(self.compile_model(model))
-            while len(self.static) > self.SPECIALISED_SHAPES:
-                self.static.popitem(last=False)
-            # The dynamic graph keeps the buffers of the largest shape it ran, whatever its
-            # request or release_memory(): dropped, so that the two are not held at once (at
-            # 1024 px 926 MiB of working memory with both, 706 after release_memory(), 541
-            # dropped), and compiled again (from OpenVINO's cache) for the next new shape.
-            self.dynamic = None
-            return graph
-
-    def infer(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        return self._graph_for(feeds).infer(feeds)
 
 
 class OpenVinoBackend(GraphBackend):
