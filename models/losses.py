@@ -163,6 +163,15 @@ def color_loss(
     return sliced_wasserstein(rgb_to_lab(fake), rgb_to_lab(style), generator=generator).mean() / 100
 
 
+def temporal_loss(
+    moved_result: torch.Tensor, result_moved: torch.Tensor, inside: torch.Tensor
+) -> torch.Tensor:
+    """G(W(x) + n) against W(G(x)) (models.motion): the mean squared difference per channel
+    over the pixels the motion keeps inside the frame."""
+    squared = (moved_result - result_moved).pow(2) * inside.to(moved_result.device)
+    return squared.sum() / (inside.sum() * moved_result.shape[1]).clamp_min(1)
+
+
 def identity_loss(reconstruction: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     # || G(c, c) - c ||_1: with style = content the generator must give the photo back.
     return F.l1_loss(reconstruction, content)

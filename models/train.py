@@ -4,7 +4,8 @@ Each step is the design note's algorithm box:
   1. G(c, s) stylizes a batch of content crops with a batch of style crops;
   2. D step: D learns to tell real paintings from the (detached) stylized images;
   3. G step, D frozen: G fools D while keeping the content's features and taking the style's
-     feature statistics (+ identity: G(c, c) = c).
+     feature statistics (+ identity: G(c, c) = c; + temporal: G of the photo moved as a camera
+     moves = G's result moved, models/motion.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from models.guards import check_losses, check_outputs
 from models.inference import select_device
 from models.modelfile import load_model, save_model
 from models.modulated import promote
+from models.motion import next_frame, random_motion
 from models.networks import (
     GeneratorConfig,
     MultiScaleDiscriminator,
@@ -194,6 +196,10 @@ class Trainer:
                 c_k = {t: f[:k] for t, f in c_feats.items()}
                 loss_id = losses.identity_loss(G(c_k, StyleStats.of(c_k), size).float(), c[:k])
                 loss_g = loss_g + cfg.w_identity * loss_id
+            loss_temporal = torch.zeros(())
+            if cfg.w_temporal > 0:
+                loss_temporal = self._temporal_loss(c, fake, s_feats, size)
+                loss_g = loss_g + cfg.w_temporal * loss_temporal
         self.opt_G.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_G.step()
@@ -215,11 +221,30 @@ class Trainer:
             "local": loss_local.item(),
             "color": loss_color.item(),
             "identity": loss_id.item(),
+            "temporal": loss_temporal.item(),
         }
         self.history.append(record)
         del self.history[:-HISTORY_KEPT]
         check_losses(record, self.step_count)
         return record
+
+    def _temporal_loss(
+        self,
+        c: torch.Tensor,
+        fake: torch.Tensor,
+        s_feats: dict[str, torch.Tensor],
+        size: tuple[int, int],
+    ) -> torch.Tensor:
+        """On half the batch: each photo as the next frame of a clip shows it (moved, with a
+        little noise), painted with the same style, against its result moved the same way."""
+        k = max(1, self.config.batch_size // 2)
+        motion = random_motion(k, *size, self.rng)
+        moved = next_frame(c[:k], motion, self.rng)
+        with torch.no_grad():
+            moved_feats = {t: f.float() for t, f in self.encoder(moved, self.fuse_taps).items()}
+        style = StyleStats.of({t: f[:k] for t, f in s_feats.items()})
+        moved_result = self.G(moved_feats, style, size).float()
+        return losses.temporal_loss(moved_result, motion.apply(fake[:k]), motion.inside)
 
     @torch.no_grad()
     def validate(self) -> torch.Tensor:

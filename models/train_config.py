@@ -37,6 +37,9 @@ class TrainConfig:
     w_sliced: float = 0.0
     w_local: float = 0.0
     w_r1: float = 0.0
+    # Temporal term (models.motion, Wang et al. 2020): a photo moved as a camera moves between
+    # two frames must be painted as its result moved; on half the batch. 0: off.
+    w_temporal: float = 0.0
     # Encoder taps the style terms compare; None: the encoder's own (Lite0: s2, s4, s8, s16).
     style_taps: tuple[str, ...] | None = None
     # Encoder taps the content loss compares; None: the encoder's own (Lite0: s16 only).
