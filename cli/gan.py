@@ -170,10 +170,10 @@ def training_bar(total: int, initial: int = 0) -> tuple[Any, Callable[[Any], Non
     def show(p: Any) -> None:  # models.train.TrainProgress
         bar.n = p.step
         names = ("style", "content", "color", "d")
-        bar.set_postfix(
-            **{k: f"{p.losses[k]:.3f}" for k in names if k in p.losses},
-            img_s=f"{p.images_per_s:.1f}",
-        )
+        shown = {k: f"{p.losses[k]:.3f}" for k in names if k in p.losses}
+        if p.losses.get("temporal"):  # a recipe with the temporal term: it is ~1e-3
+            shown["temporal"] = f"{p.losses['temporal']:.5f}"
+        bar.set_postfix(**shown, img_s=f"{p.images_per_s:.1f}")
         bar.refresh()
 
     return bar, show
