@@ -96,6 +96,13 @@ SETTINGS: tuple[Setting, ...] = (
         "w_local", float, 0.0, ge=0, help="Loss of the style taps' local patch statistics (0: off)."
     ),
     Setting("w_r1", float, 0.0, ge=0, help="R1 gradient penalty weight on real paintings."),
+    Setting(
+        "w_temporal",
+        float,
+        0.0,
+        ge=0,
+        help="Temporal term: a photo moved as a camera moves is painted as its result moved (0: off).",
+    ),
     Setting("content_taps", tuple, None, help="Encoder taps of the content loss (None: its own)."),
     Setting("style_taps", tuple, None, help="Encoder taps of the style terms (None: its own)."),
     Setting("style_conditioned_d", bool, False, help="Condition D on the style's statistics."),
@@ -141,10 +148,11 @@ STRUCTURED_FIELDS = ("betas", "generator", "discriminator")
 
 
 # The loss settings a fine-tune takes from its base model's `train_config` unless its request
-# sets them: the content loss, the style terms that reward marks and the discriminator it was
-# trained with.
+# sets them: the content loss, the style terms that reward marks, the temporal term (a model
+# trained for steady video stays so) and the discriminator it was trained with.
 INHERITED = (
     "content_taps", "w_color", "style_conditioned_d", "style_taps", "w_sliced", "w_local",
+    "w_temporal",
 )  # fmt: skip
 
 
