@@ -557,6 +557,14 @@ def builtin_model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = root / "atelier-default.safetensors"
     tensors = load_file(root / "trained.safetensors")
     save_file(tensors, path, metadata={"atelier": json.dumps(meta)})
+    # Its graphs exported into the session's graph folder now, as the first worker to run it
+    # would: that export takes over a minute on a loaded 2-core CPU, longer than a test waits
+    # for a job, and which test's worker came first would decide which test failed.
+    from models.backends import GraphDirectory
+    from models.inference import GANStylizer
+
+    cache = GraphDirectory(Path(os.environ["ATELIER_GRAPH_CACHE"]))
+    GANStylizer.from_file(path, device="cpu", backend="onnxruntime", graph_cache=cache)
     return path
 
 
