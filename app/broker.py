@@ -17,6 +17,10 @@ transport's loose files. Its caveats, and what covers them:
 - No fanout exchange: no remote control, events, gossip or mingle (the worker disables them).
 - Delivered rows are kept (`visible = 0`): the broker file grows by a row per job, which is
   negligible at the scale of one machine.
+- Its table and queue creation check, then write, guarded only by a lock within one process: two
+  workers started together on a fresh broker file raced, and one died at start with `table
+  kombu_queue already exists` or `UNIQUE constraint failed: kombu_queue.name` (found by CI).
+  `Channel` retries both: the second look finds what the other process made.
 """
 
 import atexit
@@ -32,8 +36,12 @@ from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import sqlalchemy as kombu_sqla
 from kombu.transport.virtual.base import Empty
 from sqlalchemy import create_engine, event
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 _NOT_ENGINE_OPTIONS = ("polling_interval", "visibility_timeout")
+# What a database says when another process created the same table or queue row first.
+_LOST_A_CREATE_RACE = (IntegrityError, OperationalError, ProgrammingError)
+_CREATE_ATTEMPTS = 5
 
 
 def _fast_commits(dbapi_connection: Any, _record: Any) -> None:
@@ -60,6 +68,38 @@ class Channel(kombu_sqla.Channel):
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _fast_commits)
         return engine
+
+    def _open(self) -> Any:
+        """kombu's, retried when another process created the tables between the check and the
+        create: the retry's check sees them."""
+        for attempt in range(_CREATE_ATTEMPTS):
+            try:
+                return super()._open()
+            except _LOST_A_CREATE_RACE:
+                if attempt == _CREATE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _get_or_create(self, queue: str) -> Any:
+        """The queue's row, inserted if missing; an insert that loses to another process's (a
+        unique-name violation) or waits out its write lock is rolled back and read again."""
+        session = self.session
+        for attempt in range(_CREATE_ATTEMPTS):
+            row = session.query(self.queue_cls).filter(self.queue_cls.name == queue).first()
+            if row is not None:
+                return row
+            row = self.queue_cls(queue)
+            session.add(row)
+            try:
+                session.commit()
+                return row
+            except _LOST_A_CREATE_RACE:
+                session.rollback()
+                if attempt == _CREATE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     # kombu's stubs disagree between its base classes on these two signatures.
     def _put(self, queue: Any, payload: Any, **kwargs: Any) -> Any:  # type: ignore[override]
