@@ -33,7 +33,7 @@ from models.images import resize_max_side, to_image, to_tensor
 from models.modelfile import load_model, read_metadata
 from models.networks import Generator, StyleStats
 from models.optimisation import optimise
-from models.tiling import PAD_MULTIPLE, pad_to_multiple, stylize_tiled
+from models.tiling import PAD_MULTIPLE, TILE_OVERLAP, pad_to_multiple, stylize_tiled
 
 Progress = Callable[[float], None]
 # The longer side a new painting is encoded at. Measured on 300 val pairs at 512 px
@@ -105,7 +105,7 @@ class GANStylizer:
         model_sha256: str | None = None,
         graph_cache: GraphCache | None = None,
         style_size: int = STYLE_SIZE,
-        tile_overlap: int = 64,
+        tile_overlap: int = TILE_OVERLAP,
     ) -> None:
         self.device = device
         self.encoder = encoder

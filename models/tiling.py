@@ -2,14 +2,17 @@
 
 Two passes: the encoder over every tile gives each tap's mean and std over the whole photo
 (accumulated over the tiles' cores, each pixel counted once), then every tile is rendered with
-those statistics and the overlaps are blended with linear ramps. Every tile is normalised alike,
-so no seam shows, and memory is bounded by the tile, not the photo.
+those statistics and neighbours are cross-faded in the middle of what they share. Every tile is
+normalised alike and starts on the encoder's stride grid, and a tile's edge, where its picture
+is not the whole photo's, is never shown: so no seam shows, and memory is bounded by the tile,
+not the photo.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from itertools import pairwise
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +23,13 @@ Stats = dict[str, tuple[torch.Tensor, torch.Tensor]]
 # Pass 1 keeps the tiles' taps for pass 2 up to this size (fp16): 4096x2731 in 1024 px tiles
 # needs about 360 MiB with the shipped model.
 KEEP_FEATURES_BYTES = 768 * 2**20
+# Neighbouring tiles are cross-faded over this many pixels in the middle of what they share.
+BLEND_WIDTH = 32
+# What neighbouring tiles share: 96 px at each tile's edge, where its picture is not the whole
+# photo's (see ramp), and the cross-fade between. Shared 64 px, cross-faded throughout, they
+# left a band of 20-35/255 against the untiled picture at 1680x1050 to 4096x2731 (shipped
+# model, la_muse); shared 224 px, the worst 16 px band is 2-4/255, as away from any edge.
+TILE_OVERLAP = 2 * 96 + BLEND_WIDTH
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int = PAD_MULTIPLE) -> torch.Tensor:
@@ -33,24 +43,62 @@ def pad_to_multiple(x: torch.Tensor, multiple: int = PAD_MULTIPLE) -> torch.Tens
     return F.pad(x, [0, pw, 0, ph], mode=mode)
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of tiles of size `tile` covering [0, length) with at least `overlap` shared."""
+def tile_spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
+    """Equal tiles of at most `tile` covering [0, length), neighbours sharing at least `overlap`:
+    as few tiles as cover it, each as short as covers it. Why not tiles of `tile` each: a 1,050 px
+    side then took two 1,024 px tiles, about twice the work of two 640 px ones. Equal tiles share
+    one input shape, so one specialised graph runs them all.
+
+    `length` must be a multiple of PAD_MULTIPLE (stylize_tiled pads the photo first), and so are
+    every start and the size where `tile` allows: the marks sit on the encoder's stride grid, and
+    a tile starting off that grid paints them shifted (a 2 px shift made a whole tile differ by
+    15/255 from the untiled picture), which a cross-fade shows as a ghosted band."""
     if length <= tile:
-        return [0]
-    n = math.ceil((length - overlap) / (tile - overlap))
-    step = (length - tile) / (n - 1)
-    return [round(i * step) for i in range(n)]
+        return [(0, length)]
+    for n in range(math.ceil((length - overlap) / (tile - overlap)), length // PAD_MULTIPLE + 1):
+        for room in (0, PAD_MULTIPLE):  # rounding the starts to the grid may cost some overlap
+            covering = (length + (n - 1) * (overlap + room)) / n
+            size = min(math.ceil(covering / PAD_MULTIPLE) * PAD_MULTIPLE, length)
+            step = (length - size) / (n - 1)
+            starts = [round(i * step / PAD_MULTIPLE) * PAD_MULTIPLE for i in range(n)]
+            if size <= tile and all(size - (b - a) >= overlap for a, b in pairwise(starts)):
+                return [(start, start + size) for start in starts]
+    raise ValueError(f"no tiling of {length} px in tiles of {tile} sharing {overlap}")
 
 
-def ramp(length: int, overlap: int, at_start: bool, at_end: bool) -> torch.Tensor:
-    """Blend weights along one axis of a tile: linear ramps where it overlaps a neighbour."""
+def ramp(length: int, before: int, after: int, width: int = BLEND_WIDTH) -> torch.Tensor:
+    """Blend weights along one axis of a tile that shares `before` and `after` pixels with its
+    neighbours (0 at the photo's edge): 0 over the outer part of each shared strip, a linear
+    ramp of `width` across its middle, 1 inside. Why zero at the edge: a tile's picture differs
+    from the whole photo's within about 100 px of its edge (the padding the network sees there;
+    measured on the shipped model: 45/255 at 32 px, 7 at 80, 1.2 from 112), and a ramp across
+    the whole strip averaged two such edges into a visible band."""
     w = torch.ones(length)
-    edge = torch.linspace(0, 1, overlap + 2)[1:-1]
-    if not at_start:
-        w[:overlap] = edge
-    if not at_end:
-        w[-overlap:] = edge.flip(0)
+    for shared, flip in ((before, False), (after, True)):
+        if not shared:
+            continue
+        r = min(width, shared)
+        m = (shared - r) // 2
+        side = torch.cat([torch.zeros(m), torch.linspace(0, 1, r + 2)[1:-1]])
+        if flip:
+            w[length - len(side) :] = side.flip(0)
+        else:
+            w[: len(side)] = side
     return w
+
+
+def _cores(spans: list[tuple[int, int]], length: int) -> list[tuple[int, int]]:
+    """Each tile's share of the photo's `length` (its padding left out), cut at the middle of
+    every overlap: each pixel in one."""
+    cuts = [0] + [(a_end + b_start) // 2 for (_, a_end), (b_start, _) in pairwise(spans)]
+    return list(zip(cuts, cuts[1:] + [length], strict=True))
+
+
+def _shared(spans: list[tuple[int, int]], i: int) -> tuple[int, int]:
+    """Pixels tile i shares with the tile before it and with the tile after it."""
+    before = spans[i - 1][1] - spans[i][0] if i > 0 else 0
+    after = spans[i][1] - spans[i + 1][0] if i + 1 < len(spans) else 0
+    return before, after
 
 
 def stylize_tiled(
@@ -71,18 +119,19 @@ def stylize_tiled(
     fit in `keep_bytes`, and pass 2 renders them with no second encoder pass (the encoder is
     about half of a tile's time)."""
     h, w = content.shape[-2:]
-    ys, xs = tile_starts(h, tile, overlap), tile_starts(w, tile, overlap)
-    boxes = [(y, x, min(y + tile, h), min(x + tile, w)) for y in ys for x in xs]
-    total_steps = 2 * len(boxes)
+    content = pad_to_multiple(content)  # as an untiled photo is: the same grid for every tile
+    padded_h, padded_w = content.shape[-2:]
+    rows, cols = tile_spans(padded_h, tile, overlap), tile_spans(padded_w, tile, overlap)
+    row_cores, col_cores = _cores(rows, h), _cores(cols, w)
+    tiles = [(r, c) for r in range(len(rows)) for c in range(len(cols))]
+    total_steps = 2 * len(tiles)
     # Pass 1: content statistics of the whole photo, accumulated over the tiles' cores (each
     # pixel counted once), so every tile is normalised alike.
     sums: dict[str, list[torch.Tensor]] = {}
     kept: list[dict[str, torch.Tensor]] | None = [] if render_features is not None else None
-    for i, (y0, x0, y1, x1) in enumerate(boxes):
-        cy0 = 0 if y0 == 0 else y0 + overlap // 2
-        cx0 = 0 if x0 == 0 else x0 + overlap // 2
-        cy1 = h if y1 == h else y1 - overlap // 2
-        cx1 = w if x1 == w else x1 - overlap // 2
+    for i, (r, c) in enumerate(tiles):
+        (y0, y1), (x0, x1) = rows[r], cols[c]
+        (cy0, cy1), (cx0, cx1) = row_cores[r], col_cores[c]
         feats = encode(content[..., y0:y1, x0:x1])
         for t, f in feats.items():
             s = strides[t]
@@ -97,7 +146,7 @@ def stylize_tiled(
             acc[2] = acc[2] + core.shape[-1] * core.shape[-2]
         if kept is not None:
             tile_bytes = sum(f.numel() for f in feats.values()) * 2
-            kept = kept if tile_bytes * len(boxes) <= keep_bytes else None
+            kept = kept if tile_bytes * len(tiles) <= keep_bytes else None
         if kept is not None:
             kept.append({t: f.to(torch.float16) for t, f in feats.items()})
         if progress:
@@ -107,20 +156,21 @@ def stylize_tiled(
         mean = s1 / n
         stats[t] = (mean, (s2 / n - mean.pow(2)).clamp_min(0).add(1e-5).sqrt())
     # Pass 2: stylize each tile with the shared statistics and blend the overlaps linearly.
-    out = torch.zeros(1, 3, h, w)
-    norm = torch.zeros(1, 1, h, w)
-    for i, (y0, x0, y1, x1) in enumerate(boxes):
+    out = torch.zeros(1, 3, padded_h, padded_w)
+    norm = torch.zeros(1, 1, padded_h, padded_w)
+    for i, (r, c) in enumerate(tiles):
+        (y0, y1), (x0, x1) = rows[r], cols[c]
         if kept is not None and render_features is not None:
             feats = {t: f.float() for t, f in kept[i].items()}
             kept[i] = {}  # let the tile's taps go as soon as they are drawn
             piece = render_features(feats, stats)[..., : y1 - y0, : x1 - x0]
         else:
             piece = render(content[..., y0:y1, x0:x1], stats)
-        wy = ramp(y1 - y0, overlap, y0 == 0, y1 == h)
-        wx = ramp(x1 - x0, overlap, x0 == 0, x1 == w)
+        wy = ramp(y1 - y0, *_shared(rows, r))
+        wx = ramp(x1 - x0, *_shared(cols, c))
         weight = (wy[:, None] * wx[None, :])[None, None]
         out[..., y0:y1, x0:x1] += piece * weight
         norm[..., y0:y1, x0:x1] += weight
         if progress:
-            progress((len(boxes) + i + 1) / total_steps)
-    return out / norm
+            progress((len(tiles) + i + 1) / total_steps)
+    return (out / norm)[..., :h, :w]

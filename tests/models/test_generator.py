@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from itertools import pairwise
+
 import pytest
 import torch
 
@@ -206,6 +209,24 @@ def test_refine_stage_is_stored_in_the_config_and_old_configs_load_without_it() 
     out = G(feats, StyleStats.of(feats), (48, 64))
     assert out.shape == (1, 3, 48, 64)
     assert G.to_rgb[1].in_channels == 4
+
+
+@pytest.mark.parametrize("length", [1040, 1056, 1376, 1680, 2048, 2736, 4096, 7008])
+@pytest.mark.parametrize(("tile", "overlap"), [(1024, 224), (512, 128), (768, 64)])
+def test_tiles_are_equal_on_the_stride_grid_and_share_the_overlap(
+    length: int, tile: int, overlap: int
+) -> None:
+    from models.tiling import PAD_MULTIPLE, tile_spans
+
+    spans = tile_spans(length, tile, overlap)
+    sizes = {end - start for start, end in spans}
+    assert len(sizes) == 1 and sizes.pop() <= tile  # one shape: one specialised graph
+    assert spans[0][0] == 0 and spans[-1][1] == length
+    assert all(start % PAD_MULTIPLE == 0 for start, _ in spans)  # neighbours paint one grid
+    shared = [a_end - b_start for (_, a_end), (b_start, _) in pairwise(spans)]
+    assert all(s >= overlap for s in shared)
+    # as few tiles as tiles of `tile` would need
+    assert len(spans) == max(1, math.ceil((length - overlap) / (tile - overlap)))
 
 
 def test_tiles_drawn_from_kept_taps_match_tiles_encoded_again(stylizer: GANStylizer) -> None:
