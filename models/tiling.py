@@ -26,9 +26,9 @@ KEEP_FEATURES_BYTES = 768 * 2**20
 # Neighbouring tiles are cross-faded over this many pixels in the middle of what they share.
 BLEND_WIDTH = 32
 # What neighbouring tiles share: 96 px at each tile's edge, where its picture is not the whole
-# photo's (see ramp), and the cross-fade between. Shared 64 px, cross-faded throughout, they
-# left a band of 20-26/255 against the untiled picture at 1680x1050 to 4096x2731 (shipped
-# model, la_muse); shared 224 px, the worst 16 px band is 2-4/255, as away from any edge.
+# photo's (see ramp), and the cross-fade between. Tiles of 1,024 px faded in over their outer
+# 64 px, starting off the stride grid, left a band of 20-26/255 against the untiled picture at
+# 1680x1050 to 4096x2731 (shipped model, la_muse); now the worst 16 px band is 2-4/255.
 TILE_OVERLAP = 2 * 96 + BLEND_WIDTH
 
 
