@@ -44,6 +44,17 @@ _LOST_A_CREATE_RACE = (IntegrityError, OperationalError, ProgrammingError)
 _CREATE_ATTEMPTS = 5
 
 
+def _retry_lost_race(create: Any) -> Any:
+    """`create()`, tried again (after a short wait) while another process wins the race to
+    create the same thing; the last loss is raised."""
+    for attempt in range(1, _CREATE_ATTEMPTS):
+        try:
+            return create()
+        except _LOST_A_CREATE_RACE:
+            time.sleep(0.05 * attempt)
+    return create()
+
+
 def _fast_commits(dbapi_connection: Any, _record: Any) -> None:
     """WAL without an fsync per commit: a send costs 0.9 ms instead of 19 ms here (and a
     delivery likewise). A crash of a process loses nothing; a power cut may lose the last
@@ -72,34 +83,26 @@ class Channel(kombu_sqla.Channel):
     def _open(self) -> Any:
         """kombu's, retried when another process created the tables between the check and the
         create: the retry's check sees them."""
-        for attempt in range(_CREATE_ATTEMPTS):
-            try:
-                return super()._open()
-            except _LOST_A_CREATE_RACE:
-                if attempt == _CREATE_ATTEMPTS - 1:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
-        raise AssertionError("unreachable")
+        return _retry_lost_race(super()._open)
 
     def _get_or_create(self, queue: str) -> Any:
         """The queue's row, inserted if missing; an insert that loses to another process's (a
         unique-name violation) or waits out its write lock is rolled back and read again."""
         session = self.session
-        for attempt in range(_CREATE_ATTEMPTS):
+
+        def read_or_insert() -> Any:
             row = session.query(self.queue_cls).filter(self.queue_cls.name == queue).first()
-            if row is not None:
-                return row
-            row = self.queue_cls(queue)
-            session.add(row)
-            try:
-                session.commit()
-                return row
-            except _LOST_A_CREATE_RACE:
-                session.rollback()
-                if attempt == _CREATE_ATTEMPTS - 1:
+            if row is None:
+                row = self.queue_cls(queue)
+                session.add(row)
+                try:
+                    session.commit()
+                except _LOST_A_CREATE_RACE:
+                    session.rollback()
                     raise
-                time.sleep(0.05 * (attempt + 1))
-        raise AssertionError("unreachable")
+            return row
+
+        return _retry_lost_race(read_or_insert)
 
     # kombu's stubs disagree between its base classes on these two signatures.
     def _put(self, queue: Any, payload: Any, **kwargs: Any) -> Any:  # type: ignore[override]
