@@ -296,11 +296,11 @@ class GANStylizer:
         content_stats: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> torch.Tensor:
         h, w = content.shape[-2:]
-        if content_stats is None:
-            feats, content_stats = self.backend.encode_with_stats(pad_to_multiple(content))
+        if content_stats is None:  # one pass: the backend's single call
+            out = self.backend.stylize(pad_to_multiple(content), style, strength)
         else:
             feats = self.backend.encode(pad_to_multiple(content))
-        out = self.backend.render(feats, style, strength, content_stats)
+            out = self.backend.render(feats, style, strength, content_stats)
         return out[..., :h, :w].float().cpu()
 
     def _run_tiled(

@@ -1,11 +1,10 @@
 """What every inference backend does: run the frozen encoder, and render a picture from encoder
 features and style statistics. GANStylizer (models.inference) is written once against this.
 
-The split into two calls is what lets one exported pair of graphs serve every use: a whole photo
-(encode, statistics, render), a tiled big photo (encode every tile for the shared statistics,
-then render each tile with them) and a new style (encode the painting, keep its statistics).
-Between the two calls only the per-channel mean and std are computed, in torch: a reduction
-over features that costs a few milliseconds.
+The split into two calls is what lets one exported pair of graphs serve a tiled big photo (encode
+every tile for the shared statistics, then render each tile with them) and a new style (encode
+the painting, keep its statistics). A photo stylized in one pass takes a third call,
+`stylize`, which a graph backend runs as one graph, so that the features stay inside the engine.
 """
 
 from __future__ import annotations
@@ -53,6 +52,12 @@ class InferenceBackend(Protocol):
         content_stats: ContentStats,
     ) -> torch.Tensor:
         """Encoder features + style + the content's per-tap (mean, std) -> (1, 3, H, W)."""
+        ...
+
+    def stylize(self, image: torch.Tensor, style: StyleStats, strength: float) -> torch.Tensor:
+        """A whole photo in one call: what `encode_with_stats` then `render` give, with the
+        features never leaving the engine where the backend can keep them (the graph
+        backends join their two graphs into one)."""
         ...
 
 

@@ -1,5 +1,6 @@
 """The graph backends: ONNX Runtime and OpenVINO, each running the exported encoder and render
-graphs (models.backends.export) on the CPU. They differ only in how a graph is compiled and run.
+graphs (models.backends.export) on the CPU, and the two joined into one for a photo stylized in
+one pass. They differ only in how a graph is compiled and run.
 
 Measured on 2-core x86 CPUs (README, benchmarks/stylize.py): both beat eager torch by 2-5x on
 these graphs; OpenVINO's CPU plugin (oneDNN, fused depthwise convolutions) is the faster.
@@ -17,7 +18,13 @@ import numpy as np
 import torch
 
 from models.backends.base import BackendUnavailableError, ContentStats
-from models.backends.export import ExportedGraphs, render_input_names, render_inputs
+from models.backends.export import (
+    ExportedGraphs,
+    render_input_names,
+    render_inputs,
+    whole_graph,
+    whole_input_names,
+)
 from models.backends.specialise import ShapeSpecialisedGraph
 from models.networks import StyleStats
 
@@ -46,8 +53,10 @@ class GraphBackend:
         self.taps = graphs.taps
         self.threads = max(1, threads)
         self._render_names = render_input_names(self.taps)
+        self._whole_names = whole_input_names(self.taps)
         self._encoder = self._compile(graphs.encoder)
         self._render = self._compile(graphs.render)
+        self._whole = self._compile(whole_graph(graphs))
 
     @abstractmethod
     def _compile(self, onnx: bytes) -> Any: ...
@@ -80,6 +89,14 @@ class GraphBackend:
         for name, t in zip(self._render_names[1:], tensors, strict=True):
             feeds[name] = t.detach().float().cpu().contiguous().numpy()
         return torch.from_numpy(self._run(self._render, feeds)[0])
+
+    def stylize(self, image: torch.Tensor, style: StyleStats, strength: float) -> torch.Tensor:
+        style = style.to("cpu")
+        tensors = [image] + [style.mean[t] for t in self.taps] + [style.std[t] for t in self.taps]
+        feeds = {"strength": np.array(strength, dtype=np.float32)}
+        for name, t in zip(self._whole_names[1:], tensors, strict=True):
+            feeds[name] = t.detach().float().cpu().contiguous().numpy()
+        return torch.from_numpy(self._run(self._whole, feeds)[0])
 
 
 class OnnxRuntimeBackend(GraphBackend):

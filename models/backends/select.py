@@ -36,7 +36,6 @@ from models.backends.graphs import (
 )
 from models.backends.torch_backend import TorchBackend, cpu_has_bf16
 from models.encoders import Encoder
-from models.losses import mean_std
 from models.networks import Generator, StyleStats
 
 log = logging.getLogger("atelier.backends")
@@ -53,19 +52,23 @@ def installed_graph_backends() -> list[str]:
     return [n for n, cls in GRAPH_BACKENDS.items() if installed_version(cls.package) is not None]
 
 
-def _run_probe(backend: InferenceBackend, image: torch.Tensor, style: StyleStats) -> torch.Tensor:
-    feats = backend.encode(image)
-    stats = {t: mean_std(f) for t, f in feats.items()}
-    return backend.render(feats, style, 1.0, stats)
+def _both_paths(
+    backend: InferenceBackend, image: torch.Tensor, style: StyleStats
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The probe picture in one pass (`stylize`, a graph backend's joined graph) and as a tile
+    is drawn (`encode_with_stats`, then `render`): each path runs its own graphs."""
+    feats, stats = backend.encode_with_stats(image)
+    return backend.stylize(image, style, 1.0), backend.render(feats, style, 1.0, stats)
 
 
 def parity(backend: InferenceBackend, reference: TorchBackend) -> float:
-    """Max abs difference of `backend`'s picture to torch fp32's on the probe image, with the
-    probe's own statistics as the style (every tap exercised, values of a real picture)."""
+    """Max abs difference of `backend`'s picture to torch fp32's on the probe image, by either
+    path, with the probe's own statistics as the style (every tap exercised, values of a real
+    picture)."""
     image = probe_image()
     style = StyleStats.of(reference.encode(probe_image(96).flip(-1)))
-    expected = _run_probe(reference, image, style)
-    return float((_run_probe(backend, image, style) - expected).abs().max())
+    expected = reference.stylize(image, style, 1.0)
+    return max(float((got - expected).abs().max()) for got in _both_paths(backend, image, style))
 
 
 def _cached(
@@ -109,25 +112,20 @@ def _graph_backend(
     return GRAPH_BACKENDS[name](graphs, threads)  # ONNX Runtime's CPU kernels: fp32
 
 
-def _stylize(backend: InferenceBackend, image: torch.Tensor, style: StyleStats) -> torch.Tensor:
-    """The probe picture as a job runs it: features and their statistics, then the render."""
-    features, stats = backend.encode_with_stats(image)
-    return backend.render(features, style, 1.0, stats)
-
-
 def _times(backends: list[InferenceBackend], side: int, rounds: int) -> list[float]:
-    """Best seconds per probe picture of `side` px of each backend, the backends taking turns
-    round by round, so that another process's load falls on all of them alike."""
+    """Best seconds per probe picture of `side` px of each backend (in one pass, as a job's
+    photo runs), the backends taking turns round by round, so that another process's load
+    falls on all of them alike."""
     image = probe_image(side)
     style = StyleStats.of(backends[0].encode(probe_image(96)))
     for b in backends:
         for _ in range(2):  # warm: first calls allocate, choose kernels, specialise the shape
-            _stylize(b, image, style)
+            b.stylize(image, style, 1.0)
     best = [float("inf")] * len(backends)
     for _ in range(rounds):
         for i, b in enumerate(backends):
             started = time.perf_counter()
-            _stylize(b, image, style)
+            b.stylize(image, style, 1.0)
             best[i] = min(best[i], time.perf_counter() - started)
     return best
 

@@ -99,3 +99,7 @@ class TorchBackend:
                 {t: (m.to(self.device), s.to(self.device)) for t, (m, s) in content_stats.items()},
             )
         return out.float().cpu()
+
+    def stylize(self, image: torch.Tensor, style: StyleStats, strength: float) -> torch.Tensor:
+        features, stats = self.encode_with_stats(image)
+        return self.render(features, style, strength, stats)

@@ -186,29 +186,31 @@ def test_openvino_in_bf16_is_checked_in_fp32_and_serves_in_bf16(generator, cache
 
 def test_openvino_specialises_a_shape_that_comes_again(generator, cache) -> None:
     """A size's second call runs on a graph compiled for that size, which paints what the
-    dynamic graph painted; only the most recent sizes keep their compiled graphs."""
+    dynamic graph painted; only the most recent sizes keep their compiled graphs. A photo in
+    one pass runs the joined graph alone."""
     stylizer = on("openvino", generator, cache, sha="a" * 64)
-    encoder_graph = stylizer.backend._encoder  # type: ignore[attr-defined]
-    render_graph = stylizer.backend._render  # type: ignore[attr-defined]
+    joined = stylizer.backend._whole  # type: ignore[attr-defined]
     reference = exact(generator)
     style = reference.style_stats(synthetic_image(64, 48, seed=12))
     content = to_tensor(synthetic_image(96, 80, seed=13))
+    render_calls = dict(stylizer.backend._render.calls)  # type: ignore[attr-defined]
     first = stylizer.stylize_tensor(content, style)
-    assert not encoder_graph.static and not render_graph.static
+    assert not joined.static
     second = stylizer.stylize_tensor(content, style)
-    assert len(encoder_graph.static) == len(render_graph.static) == 1
-    assert encoder_graph.dynamic is None  # dropped: the two graphs' buffers are not held at once
+    assert len(joined.static) == 1
+    assert joined.dynamic is None  # dropped: the two graphs' buffers are not held at once
     third = stylizer.stylize_tensor(content, style)
+    assert stylizer.backend._render.calls == render_calls  # type: ignore[attr-defined]
     want = reference.stylize_tensor(content, style)
     assert (first - want).abs().max() < 1e-3
     assert (second - want).abs().max() < 1e-3 and (third - want).abs().max() < 1e-3
-    kept = encoder_graph.SPECIALISED_SHAPES
+    kept = joined.SPECIALISED_SHAPES
     for width in range(32, 32 + 16 * (kept + 2), 16):
         picture = to_tensor(synthetic_image(width, 48, seed=width))
         for _ in range(2):
             stylizer.stylize_tensor(picture, style)
-    assert len(encoder_graph.static) == kept
-    assert (1, 3, 48, 32 + 16 * (kept + 1)) in {s[0] for s in encoder_graph.static}
+    assert len(joined.static) == kept
+    assert (1, 3, 48, 32 + 16 * (kept + 1)) in {s[0] for s in joined.static}
 
 
 def test_a_shape_openvino_cannot_compile_stays_on_the_dynamic_graph(
@@ -217,15 +219,15 @@ def test_a_shape_openvino_cannot_compile_stays_on_the_dynamic_graph(
     """A static compile that fails is logged once and never retried; the pictures are still
     right, from the dynamic graph."""
     stylizer = on("openvino", generator, cache, sha="b" * 64)
-    encoder_graph = stylizer.backend._encoder  # type: ignore[attr-defined]
-    compile_any = encoder_graph.compile_model
+    joined = stylizer.backend._whole  # type: ignore[attr-defined]
+    compile_any = joined.compile_model
 
     def refuse_static(model):  # the plugin refusing a fixed shape, as it may for odd sizes
         if all(i.get_partial_shape().is_static for i in model.inputs):
             raise RuntimeError("no plan for this shape")
         return compile_any(model)
 
-    encoder_graph.compile_model = refuse_static
+    joined.compile_model = refuse_static
     reference = exact(generator)
     style = reference.style_stats(synthetic_image(64, 48, seed=12))
     content = to_tensor(synthetic_image(80, 64, seed=14))
@@ -233,6 +235,6 @@ def test_a_shape_openvino_cannot_compile_stays_on_the_dynamic_graph(
     with caplog.at_level(logging.WARNING, logger="models.backends.specialise"):
         for _ in range(4):
             assert (stylizer.stylize_tensor(content, style) - want).abs().max() < 1e-3
-    assert not encoder_graph.static
-    assert len(encoder_graph.refused) == 1 and encoder_graph.dynamic is not None
+    assert not joined.static
+    assert len(joined.refused) == 1 and joined.dynamic is not None
     assert sum("could not compile" in r.getMessage() for r in caplog.records) == 1
