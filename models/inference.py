@@ -173,7 +173,10 @@ class GANStylizer:
         """One pass on a `side` px image, so that the first job does not pay for the backend's
         first-call allocations and kernel choices (measured: 4.5 s cold against 1.7 s warm);
         a dynamic OpenVINO graph keeps the buffers of the largest shape it ran, so a warm-up
-        at the largest side to come spares later calls their allocations too."""
+        at the largest side to come spares later calls their allocations too. On OpenVINO
+        the side is capped at the largest the dynamic graph serves (larger photos get a graph
+        compiled for their shape on their first call, models.backends.specialise)."""
+        side = min(side, getattr(self.backend, "largest_dynamic_side", side))
         x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0))
         style = StyleStats.of(self.backend.encode(pad_to_multiple(x[..., : side // 2, :])))
         self._run(x, style, 1.0)

@@ -25,7 +25,7 @@ from models.backends.export import (
     whole_graph,
     whole_input_names,
 )
-from models.backends.specialise import ShapeSpecialisedGraph
+from models.backends.specialise import LARGEST_DYNAMIC_SIDE, ShapeSpecialisedGraph
 from models.networks import StyleStats
 
 
@@ -127,6 +127,9 @@ class OpenVinoBackend(GraphBackend):
 
     name = "openvino"
     package = "openvino"
+    # The largest square photo whose first call runs on the dynamic graph (a warm-up there
+    # leaves its buffers allocated for every smaller first call); larger ones compile at once.
+    largest_dynamic_side = LARGEST_DYNAMIC_SIDE
 
     def __init__(
         self,

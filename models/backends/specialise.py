@@ -6,10 +6,14 @@ AVX512-BF16 (bf16, the shipped model's graphs, median of 9): the encoder 32 -> 2
 and 106 -> 74 ms at 1024 px, the render graph 40 -> 34 and 132 -> 117 ms, and the encoder's peak
 memory at 1024 px 265 -> 156 MiB.
 
-A compile costs about 0.15-0.35 s (less from OpenVINO's CACHE_DIR), so a shape is specialised
-on its second call (the frames of a video, the tiles of a big photo, a photo stylized again
-with other settings), not its first (a one-off size runs on the dynamic graph), and only the
-most recent SPECIALISED_SHAPES are kept, each holding its own buffers.
+A compile costs about 0.15-0.35 s (less from OpenVINO's CACHE_DIR), so a small shape is
+specialised on its second call (the frames of a video, a photo stylized again with other
+settings), not its first (a one-off size runs on the dynamic graph). A large one is specialised
+at once: from about a 1024x768 photo on, the dynamic graph's first call costs as much as the
+compile and a static call (one process, the joined graph of the shipped model, bf16: 1024x768
+380 ms dynamic against 452 compiled, 1024x1024 597 against 484; 512x384 76 against 299), and
+holds more memory (1024 px: 320 MiB against 174). Only the most recent SPECIALISED_SHAPES are
+kept, each holding its own buffers.
 
 The compile runs on the caller's thread. Compiled on a background thread instead (tried, and
 measured in docs/benchmarks.md), the calls that came while it ran stayed on the slower dynamic
@@ -21,6 +25,7 @@ memory at 1024 px rose from 533 to 832-924 MiB.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable
@@ -34,8 +39,10 @@ Shape = tuple[tuple[int, ...], ...]
 
 
 class CompiledGraph:
-    """One compiled OpenVINO graph with its infer request (its output buffers are reused by
-    the next call: one caller at a time)."""
+    """One compiled OpenVINO graph with its infer request (one caller at a time). The outputs
+    come back as numpy copies of the request's buffers (`infer`'s share_outputs=False, its
+    default), so they outlive the next call without a second copy (a 4096x2731 photo's tiles
+    spent 0.5 s in one)."""
 
     def __init__(self, compiled: Any) -> None:
         self.compiled = compiled
@@ -44,13 +51,20 @@ class CompiledGraph:
 
     def infer(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         with self.lock:
-            result = self.request.infer(feeds, share_inputs=True)
-            return [np.array(result[o], copy=True) for o in self.compiled.outputs]
+            result = self.request.infer(feeds, share_inputs=True, share_outputs=False)
+            return [result[o] for o in self.compiled.outputs]
+
+
+# Inputs holding at least this many values are specialised on their first call: a 1024x768
+# photo's, or the features of a tile of about 0.36 MP (6.5 values per pixel). Photos up to the
+# side below run on the dynamic graph the first time.
+AT_ONCE_VALUES = 3 * 1024 * 768
+LARGEST_DYNAMIC_SIDE = 880
 
 
 class ShapeSpecialisedGraph:
-    """A graph compiled for any size, plus one compiled for each input shape that comes again
-    (see the module's docstring)."""
+    """A graph compiled for any size, plus one compiled for each input shape that comes again,
+    or at once for a large one (see the module's docstring)."""
 
     SPECIALISE_ON_CALL = 2
     SPECIALISED_SHAPES = 4
@@ -91,22 +105,21 @@ class ShapeSpecialisedGraph:
                 if len(self.calls) > 64:  # a stream of one-off sizes: forget them
                     self.calls.clear()
                 self.calls[shape] += 1
-                graph = (
-                    self._compile_static(shape)
-                    if self.calls[shape] >= self.SPECIALISE_ON_CALL
-                    else None
-                )
-                if graph is not None:
-                    self.static[shape] = graph
-                    while len(self.static) > self.SPECIALISED_SHAPES:
-                        self.static.popitem(last=False)
+                values = sum(math.prod(s) for s in shape)
+                if self.calls[shape] >= self.SPECIALISE_ON_CALL or values >= AT_ONCE_VALUES:
                     # The dynamic graph keeps the buffers of the largest shape it ran, whatever
-                    # its request or release_memory(): dropped, so that the two are not held at
-                    # once (at 1024 px 926 MiB of working memory with both, 706 after
-                    # release_memory(), 541 dropped), and compiled again (from OpenVINO's
-                    # cache) for the next new shape.
+                    # its request or release_memory(): dropped before the static graph is
+                    # compiled, so that the two are never held at once (at 1024 px 926 MiB of
+                    # working memory with both, 706 after release_memory(), 541 dropped after
+                    # the compile), and compiled again (from OpenVINO's cache) for the next
+                    # new shape, or for this one if its compile fails.
                     self.dynamic = None
-                    return graph
+                    graph = self._compile_static(shape)
+                    if graph is not None:
+                        self.static[shape] = graph
+                        while len(self.static) > self.SPECIALISED_SHAPES:
+                            self.static.popitem(last=False)
+                        return graph
             if self.dynamic is None:
                 self.dynamic = CompiledGraph(self.compile_model(self.model))
             return self.dynamic

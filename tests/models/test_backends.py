@@ -213,6 +213,41 @@ def test_openvino_specialises_a_shape_that_comes_again(generator, cache) -> None
     assert (1, 3, 48, 32 + 16 * (kept + 1)) in {s[0] for s in joined.static}
 
 
+def test_openvino_compiles_a_large_shape_on_its_first_call(generator, cache, monkeypatch) -> None:
+    """A photo at least AT_ONCE_VALUES large never runs on the dynamic graph: it is compiled
+    for at once, the dynamic graph dropped first (the threshold lowered to this small photo's
+    size, so that the test runs at test sizes)."""
+    from models.backends import specialise
+
+    stylizer = on("openvino", generator, cache, sha="c" * 64)
+    joined = stylizer.backend._whole  # type: ignore[attr-defined]
+    reference = exact(generator)
+    style = reference.style_stats(synthetic_image(64, 48, seed=12))
+    small, large = (to_tensor(synthetic_image(w, 64, seed=w)) for w in (64, 112))
+    monkeypatch.setattr(specialise, "AT_ONCE_VALUES", 3 * 64 * 112)
+    stylizer.stylize_tensor(small, style)
+    assert not joined.static and joined.dynamic is not None
+    got = stylizer.stylize_tensor(large, style)
+    assert [s[0] for s in joined.static] == [(1, 3, 64, 112)]
+    assert joined.dynamic is None
+    assert (got - reference.stylize_tensor(large, style)).abs().max() < 1e-3
+
+
+def test_openvino_results_outlive_the_next_call(generator, cache) -> None:
+    """The infer request reuses its output buffers; what a call returned is a copy that the
+    next call on the same compiled graph leaves as it was."""
+    stylizer = on("openvino", generator, cache, sha="d" * 64)
+    style = exact(generator).style_stats(synthetic_image(64, 48, seed=12))
+    first_photo, second_photo = (to_tensor(synthetic_image(80, 64, seed=s)) for s in (20, 21))
+    for _ in range(2):  # the second call runs on the shape's static graph
+        first = stylizer.stylize_tensor(first_photo, style)
+    kept = first.clone()
+    for _ in range(2):
+        second = stylizer.stylize_tensor(second_photo, style)
+    assert (second - kept).abs().max() > 0.01  # another picture, so an alias would show
+    assert torch.equal(first, kept)
+
+
 def test_a_shape_openvino_cannot_compile_stays_on_the_dynamic_graph(
     generator, cache, caplog
 ) -> None:
