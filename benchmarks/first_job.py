@@ -100,7 +100,9 @@ def main() -> None:
                     break
             assert key, "no admin key in the serve output"
             url = f"http://127.0.0.1:{port}"
-            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as client:
+            with httpx.Client(
+                base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=130
+            ) as client:  # longer than the jobs' wait=120
                 started = time.perf_counter()
                 while not ready(client):
                     time.sleep(0.2)
