@@ -12,7 +12,9 @@ settings), not its first (a one-off size runs on the dynamic graph). A large one
 at once: from about a 1024x768 photo on, the dynamic graph's first call costs as much as the
 compile and a static call (one process, the joined graph of the shipped model, bf16: 1024x768
 380 ms dynamic against 452 compiled, 1024x1024 597 against 484; 512x384 76 against 299), and
-holds more memory (1024 px: 320 MiB against 174). Only the most recent SPECIALISED_SHAPES are
+holds more memory (1024 px: 320 MiB against 174). On an AVX2 CPU in fp32 the first two calls
+of a 1024x768 photo took 605 + 329 ms compiled at once against 779 + 980 ms on the second-call
+rule (docs/benchmarks.md). Only the most recent SPECIALISED_SHAPES are
 kept, each holding its own buffers.
 
 The compile runs on the caller's thread. Compiled on a background thread instead (tried, and
@@ -59,7 +61,8 @@ class CompiledGraph:
 # photo's, or the features of a tile of about 0.36 MP (6.5 values per pixel). Photos up to the
 # side below run on the dynamic graph the first time.
 AT_ONCE_VALUES = 3 * 1024 * 768
-LARGEST_DYNAMIC_SIDE = 880
+# The largest square photo, padded to the encoder's 16 px grid, under that: 880 px.
+LARGEST_DYNAMIC_SIDE = math.isqrt(AT_ONCE_VALUES // 3 - 1) // 16 * 16
 
 
 class ShapeSpecialisedGraph:
