@@ -176,7 +176,8 @@ class GANStylizer:
         at the largest side to come spares later calls their allocations too. On OpenVINO
         the side is capped at the largest the dynamic graph serves (larger photos get a graph
         compiled for their shape on their first call, models.backends.specialise)."""
-        side = min(side, getattr(self.backend, "largest_dynamic_side", side))
+        if self.backend.largest_dynamic_side is not None:
+            side = min(side, self.backend.largest_dynamic_side)
         x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0))
         style = StyleStats.of(self.backend.encode(pad_to_multiple(x[..., : side // 2, :])))
         self._run(x, style, 1.0)

@@ -33,6 +33,9 @@ class InferenceBackend(Protocol):
     name: str
     # The installed package's version ("2026.4.1"), recorded with every result.
     version: str
+    # The largest square photo whose first call runs on a graph for any size (None: every
+    # size alike). The warm-up stops there: a larger photo gets its own graph on its first call.
+    largest_dynamic_side: int | None
 
     def encode(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """(1, 3, H, W) in [0, 1] -> the generator's taps, {name: (1, C, H/s, W/s)} float32."""

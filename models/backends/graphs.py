@@ -42,6 +42,7 @@ class GraphBackend:
     name = ""
     package = ""
     version = ""
+    largest_dynamic_side: int | None = None  # ONNX Runtime: one graph serves every size
 
     def __init__(self, graphs: ExportedGraphs, threads: int) -> None:
         version = installed_version(self.package)
@@ -85,18 +86,21 @@ class GraphBackend:
         content_stats: ContentStats,
     ) -> torch.Tensor:
         tensors = render_inputs(self.taps, features, style.to("cpu"), content_stats)
-        feeds = {"strength": np.array(strength, dtype=np.float32)}
-        for name, t in zip(self._render_names[1:], tensors, strict=True):
-            feeds[name] = t.detach().float().cpu().contiguous().numpy()
-        return torch.from_numpy(self._run(self._render, feeds)[0])
+        return self._picture(self._render, self._render_names, strength, tensors)
 
     def stylize(self, image: torch.Tensor, style: StyleStats, strength: float) -> torch.Tensor:
         style = style.to("cpu")
         tensors = [image] + [style.mean[t] for t in self.taps] + [style.std[t] for t in self.taps]
+        return self._picture(self._whole, self._whole_names, strength, tensors)
+
+    def _picture(
+        self, graph: Any, names: list[str], strength: float, tensors: list[torch.Tensor]
+    ) -> torch.Tensor:
+        """Run a graph whose inputs are `strength` then `tensors` (in `names`' order)."""
         feeds = {"strength": np.array(strength, dtype=np.float32)}
-        for name, t in zip(self._whole_names[1:], tensors, strict=True):
+        for name, t in zip(names[1:], tensors, strict=True):
             feeds[name] = t.detach().float().cpu().contiguous().numpy()
-        return torch.from_numpy(self._run(self._whole, feeds)[0])
+        return torch.from_numpy(self._run(graph, feeds)[0])
 
 
 class OnnxRuntimeBackend(GraphBackend):
@@ -127,9 +131,9 @@ class OpenVinoBackend(GraphBackend):
 
     name = "openvino"
     package = "openvino"
-    # The largest square photo whose first call runs on the dynamic graph (a warm-up there
-    # leaves its buffers allocated for every smaller first call); larger ones compile at once.
-    largest_dynamic_side = LARGEST_DYNAMIC_SIDE
+    # A warm-up at this side leaves the dynamic graph's buffers allocated for every smaller
+    # first call; larger photos compile a graph for their shape at once.
+    largest_dynamic_side: int | None = LARGEST_DYNAMIC_SIDE
 
     def __init__(
         self,

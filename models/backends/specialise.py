@@ -14,8 +14,8 @@ compile and a static call (one process, the joined graph of the shipped model, b
 380 ms dynamic against 452 compiled, 1024x1024 597 against 484; 512x384 76 against 299), and
 holds more memory (1024 px: 320 MiB against 174). On an AVX2 CPU in fp32 the first two calls
 of a 1024x768 photo took 605 + 329 ms compiled at once against 779 + 980 ms on the second-call
-rule (docs/benchmarks.md). Only the most recent SPECIALISED_SHAPES are
-kept, each holding its own buffers.
+rule (docs/benchmarks.md). Only the most recent SPECIALISED_SHAPES are kept, each holding its
+own buffers.
 
 The compile runs on the caller's thread. Compiled on a background thread instead (tried, and
 measured in docs/benchmarks.md), the calls that came while it ran stayed on the slower dynamic

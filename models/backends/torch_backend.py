@@ -32,6 +32,7 @@ class TorchBackend:
 
     name = "torch"
     version = str(torch.__version__)
+    largest_dynamic_side: int | None = None
 
     def __init__(
         self,
