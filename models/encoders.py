@@ -78,11 +78,24 @@ class Encoder(nn.Module):
 # ----------------------------------------------------------------------------------------------
 
 
+def _same_total(size: int, kernel: int, stride: int) -> int:
+    """TensorFlow "SAME" padding's total along one side of the input.
+
+    A size that the stride divides, which every graph export sees (its heights and widths are
+    multiples of the deepest stride), needs no arithmetic on the size: the export then has one
+    symbolic size fewer to reason about at every strided convolution, and the encoder's export
+    takes 9 s instead of 60 (2-core AVX-512 EPYC; docs/model/backends.md).
+    """
+    if size % stride == 0:
+        return max(kernel - stride, 0)
+    return max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
+
+
 def _same_pad(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
     """TensorFlow "SAME" padding, which the Lite0 weights were trained with (asymmetric at s2)."""
     ih, iw = x.shape[-2:]
-    pad_h = max((math.ceil(ih / stride) - 1) * stride + kernel - ih, 0)
-    pad_w = max((math.ceil(iw / stride) - 1) * stride + kernel - iw, 0)
+    pad_h = _same_total(ih, kernel, stride)
+    pad_w = _same_total(iw, kernel, stride)
     return F.pad(x, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2])
 
 

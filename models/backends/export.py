@@ -8,7 +8,7 @@ every worker sharing the cache, skips the export. Two graphs, cached apart:
 - the encoder: image (1, 3, H, W) -> per generator tap its features ``feat.<tap>`` and their
   channel statistics ``mean.<tap>`` and ``std.<tap>`` (1, C, 1, 1); the
   same for every model of one encoder and set of taps, so it is keyed by the encoder's weights
-  (and exported once: it is most of the export's time, about a minute on a busy 2-core CPU);
+  (and exported once: it is most of the export's time, about 10 s on a 2-core CPU);
 - the render graph: ``strength`` (scalar), ``feat.<tap>``, ``style_mean.<tap>``,
   ``style_std.<tap>``, ``content_mean.<tap>``, ``content_std.<tap>`` -> ``image``; keyed by the
   model file's sha256 (a few seconds for a fine-tuned model).

@@ -10,6 +10,7 @@ from PIL import Image
 
 from models.encoders import (
     EncoderUnavailableError,
+    _same_total,
     build_efficientnet_lite0,
     build_random,
     build_vgg19,
@@ -66,6 +67,16 @@ def test_encoder_taps_have_declared_channels_and_strides() -> None:
     features = encoder(torch.rand(1, 3, 64, 96), tuple(t.name for t in encoder.taps))
     for tap in encoder.taps:
         assert features[tap.name].shape == (1, tap.channels, 64 // tap.stride, 96 // tap.stride)
+
+
+def test_same_padding_is_tensorflows_for_every_size() -> None:
+    """The shortcut for sizes the stride divides gives TensorFlow's total (out = ceil(n / s))."""
+    for kernel in (1, 3, 5):
+        for stride in (1, 2):
+            for size in range(1, 70):
+                out = -(-size // stride)
+                expected = max((out - 1) * stride + kernel - size, 0)
+                assert _same_total(size, kernel, stride) == expected, (size, kernel, stride)
 
 
 def test_random_encoder_is_labelled_untrained() -> None:
