@@ -173,6 +173,8 @@ def training_bar(total: int, initial: int = 0) -> tuple[Any, Callable[[Any], Non
         shown = {k: f"{p.losses[k]:.3f}" for k in names if k in p.losses}
         if p.losses.get("temporal"):  # a recipe with the temporal term: it is ~1e-3
             shown["temporal"] = f"{p.losses['temporal']:.5f}"
+        if p.losses.get("teacher"):  # a distillation recipe: mean absolute pixel difference
+            shown["teacher"] = f"{p.losses['teacher']:.4f}"
         bar.set_postfix(**shown, img_s=f"{p.images_per_s:.1f}")
         bar.refresh()
 

@@ -177,6 +177,12 @@ def identity_loss(reconstruction: torch.Tensor, content: torch.Tensor) -> torch.
     return F.l1_loss(reconstruction, content)
 
 
+def teacher_loss(result: torch.Tensor, teacher_result: torch.Tensor) -> torch.Tensor:
+    # || G(c, s) - T(c, s) ||_1: a student generator paints what a trained teacher paints
+    # (knowledge distillation, Hinton et al. 2015, on the output image as in Li et al. 2020).
+    return F.l1_loss(result, teacher_result)
+
+
 # Adversarial losses. `real` and `fake` are lists of patch logits, one per discriminator scale.
 
 

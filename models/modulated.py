@@ -130,6 +130,13 @@ class ModulatedGenerator(Generator):
         self.shift_sizes = [e.out_channels for e in entries] + [c.out_channels for c in convs]
         self.scale = zero_linear(code, sum(self.scale_sizes))
         self.shift = zero_linear(code, sum(self.shift_sizes))
+        if config.head == "subpixel":
+            from models.subpixel import SubpixelRGB
+
+            if self.last_stride != 2:
+                raise ValueError("the sub-pixel head paints a stride-2 map")
+            self.refine = nn.Identity()
+            self.to_rgb = SubpixelRGB(config.widths[-1], config.subpixel_width)
 
     def _convs(self) -> list[nn.Conv2d]:
         """The modulated 3x3 convolutions (strides 16 to 2), in the order decoding runs them."""
@@ -220,6 +227,8 @@ class ModulatedGenerator(Generator):
             h = F.relu(conv(x), inplace=True)
             h = F.relu(conv(h), inplace=True)
         assert h is not None
+        if self.config.head == "subpixel":
+            return cast(torch.Tensor, self.to_rgb(h, size))
         # The full-resolution refinement, as the first generator's; its first convolution reads
         # the last stride's map directly when the output is exactly twice its size (always, for
         # a photo padded to the encoder's strides).

@@ -23,21 +23,19 @@ import torch
 
 from models import losses
 from models.augment import ImagePool, diff_augment
-from models.checkpoint import checkpoint_info, load_checkpoint, save_checkpoint
+from models.checkpoint import load_checkpoint, save_checkpoint
 from models.encoders import build_encoder
 from models.guards import check_losses, check_outputs
 from models.inference import select_device
 from models.modelfile import load_model, save_model
-from models.modulated import promote
 from models.motion import next_frame, random_motion
 from models.networks import (
-    GeneratorConfig,
     MultiScaleDiscriminator,
     StyleStats,
-    build_generator,
     style_vector,
 )
-from models.train_config import TrainConfig, default_generator_config
+from models.starting_point import starting_generator
+from models.train_config import TrainConfig
 
 
 @dataclass
@@ -83,31 +81,16 @@ class Trainer:
         random.seed(config.seed)
         np.random.seed(config.seed)
         self.rng = torch.Generator().manual_seed(config.seed)
-        if resume is not None:
-            # The generator the checkpoint holds (an init model's, maybe promoted), whatever
-            # the recipe's defaults say; its weights and base_steps come with load_checkpoint.
-            saved = checkpoint_info(resume)["config"].get("generator")
-            if saved is not None:
-                config.generator = GeneratorConfig.from_dict(saved)
-            config.generator = config.generator or default_generator_config(self.encoder)
-            self.G = build_generator(config.generator, self.encoder.taps)
-            self.base_steps = 0
-        elif init_model is not None:
-            self.G, meta = load_model(init_model, self.encoder)
-            wanted = config.generator
-            if wanted is not None and wanted.architecture != self.G.config.architecture:
-                # E.g. the shipped first-architecture model into the modulated one: the new
-                # layers start at zero, so the run starts from the init model's very output.
-                self.G = promote(self.G, wanted.code_dim)
-            config.generator = self.G.config
-            self.base_steps = int(meta.get("steps", 0))
-        else:
-            config.generator = config.generator or default_generator_config(self.encoder)
-            self.G = build_generator(config.generator, self.encoder.taps)
-            self.base_steps = 0
+        self.G, self.base_steps = starting_generator(config, self.encoder, init_model, resume)
         self.G.to(self.device).train()
         self.G_ema = copy.deepcopy(self.G).eval()
         set_requires_grad(self.G_ema, False)
+        self.teacher = None
+        if config.w_teacher > 0:
+            if not config.teacher:
+                raise ValueError("w_teacher needs a teacher model file")
+            self.teacher = load_model(config.teacher, self.encoder)[0].to(self.device).eval()
+            set_requires_grad(self.teacher, False)
         enc = self.encoder
         self.content_taps = tuple(config.content_taps or enc.content_taps)
         self.style_taps = tuple(config.style_taps or enc.style_taps)
@@ -157,26 +140,44 @@ class Trainer:
         with self._autocast():
             fake = G(c_feats, s_stats, size).float()
 
-        # 2. D step: real paintings vs detached stylized images
-        with self._autocast():
-            real_in = s.detach().requires_grad_(cfg.w_r1 > 0)
-            d_real = D(diff_augment(real_in, self.rng, cfg.augment), y)
-            d_fake = D(diff_augment(fake.detach(), self.rng, cfg.augment), y)
-            loss_d = self.d_adv(d_real, d_fake)
-            if cfg.w_r1 > 0:
-                loss_d = loss_d + cfg.w_r1 / 2 * losses.r1_penalty(d_real, real_in)
-        self.opt_D.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.opt_D.step()
+        # 2. D step: real paintings vs detached stylized images (none while no term is
+        #    adversarial: a distillation stage, below)
+        loss_d = torch.zeros(())
+        if cfg.w_adv > 0:
+            with self._autocast():
+                real_in = s.detach().requires_grad_(cfg.w_r1 > 0)
+                d_real = D(diff_augment(real_in, self.rng, cfg.augment), y)
+                d_fake = D(diff_augment(fake.detach(), self.rng, cfg.augment), y)
+                loss_d = self.d_adv(d_real, d_fake)
+                if cfg.w_r1 > 0:
+                    loss_d = loss_d + cfg.w_r1 / 2 * losses.r1_penalty(d_real, real_in)
+            self.opt_D.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_D.step()
 
         # 3. G step with D frozen
         set_requires_grad(D, False)
         with self._autocast():
-            f_feats = enc(fake, self.all_taps)
-            loss_adv = self.g_adv(D(diff_augment(fake, self.rng, cfg.augment), y))
-            loss_content = losses.content_loss(f_feats, c_feats, self.content_taps)
-            loss_style = losses.style_loss(f_feats, s_stats.mean, s_stats.std, self.style_taps)
-            loss_g = cfg.w_adv * loss_adv + cfg.w_content * loss_content + cfg.w_style * loss_style
+            loss_g = torch.zeros(())
+            loss_adv = loss_content = loss_style = torch.zeros(())
+            if cfg.w_adv > 0:
+                loss_adv = self.g_adv(D(diff_augment(fake, self.rng, cfg.augment), y))
+                loss_g = loss_g + cfg.w_adv * loss_adv
+            loss_teacher = torch.zeros(())
+            if self.teacher is not None:
+                with torch.no_grad():
+                    taught = self.teacher(c_feats, s_stats, size).float()
+                loss_teacher = losses.teacher_loss(fake, taught)
+                loss_g = loss_g + cfg.w_teacher * loss_teacher
+            # The encoder's view of the result, for the feature terms (none when all are off).
+            feature_terms = (cfg.w_content, cfg.w_style, cfg.w_sliced, cfg.w_local)
+            f_feats = enc(fake, self.all_taps) if any(w > 0 for w in feature_terms) else {}
+            if cfg.w_content > 0:
+                loss_content = losses.content_loss(f_feats, c_feats, self.content_taps)
+                loss_g = loss_g + cfg.w_content * loss_content
+            if cfg.w_style > 0:
+                loss_style = losses.style_loss(f_feats, s_stats.mean, s_stats.std, self.style_taps)
+                loss_g = loss_g + cfg.w_style * loss_style
             loss_sliced = torch.zeros(())
             if cfg.w_sliced > 0:
                 loss_sliced = losses.sliced_style_loss(f_feats, s_feats, self.style_taps, self.rng)
@@ -222,6 +223,7 @@ class Trainer:
             "color": loss_color.item(),
             "identity": loss_id.item(),
             "temporal": loss_temporal.item(),
+            "teacher": loss_teacher.item(),
         }
         self.history.append(record)
         del self.history[:-HISTORY_KEPT]

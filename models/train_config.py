@@ -40,6 +40,11 @@ class TrainConfig:
     # Temporal term (models.motion, Wang et al. 2020): a photo moved as a camera moves between
     # two frames must be painted as its result moved; on half the batch. 0: off.
     w_temporal: float = 0.0
+    # Distillation: a trained model file whose results G learns to paint (L1 on the image,
+    # models.losses.teacher_loss), e.g. the shipped model teaching a cheaper head
+    # (models/subpixel.py). 0 or None: off.
+    teacher: str | None = None
+    w_teacher: float = 0.0
     # Encoder taps the style terms compare; None: the encoder's own (Lite0: s2, s4, s8, s16).
     style_taps: tuple[str, ...] | None = None
     # Encoder taps the content loss compares; None: the encoder's own (Lite0: s16 only).

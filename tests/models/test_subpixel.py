@@ -1,0 +1,100 @@
+"""The sub-pixel head (models/subpixel.py): it starts without a checkerboard, a student made from
+a trained model keeps every weight but the head's, it exports and paints on the graph backends
+as in torch, and distillation teaches it its teacher's pictures."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import torch
+
+from models.backends import GraphDirectory, TorchBackend, open_backend
+from models.encoders import build_random
+from models.inference import GANStylizer
+from models.modelfile import load_model, save_model
+from models.modulated import ModulatedGenerator
+from models.networks import GeneratorConfig, build_generator
+from models.subpixel import SubpixelRGB, with_subpixel_head
+from tests.models.parity import assert_paints_as
+
+CPU = torch.device("cpu")
+
+
+def trained_like(seed: int = 3) -> ModulatedGenerator:
+    """A small modulated generator with the full-resolution head, every weight moved away from
+    its initialisation (the style code's zero start included): a stand-in for a trained one."""
+    torch.manual_seed(seed)
+    config = GeneratorConfig(architecture="modulated", widths=(16, 8, 8, 8), refine_width=8)
+    generator = build_generator(config, build_random().taps)
+    with torch.no_grad():
+        for p in generator.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    assert isinstance(generator, ModulatedGenerator)
+    return generator.eval()
+
+
+def test_the_head_paints_twice_the_size_and_starts_without_a_checkerboard() -> None:
+    head = SubpixelRGB(16, 8).eval()
+    x = torch.randn(2, 16, 10, 12)
+    y = head(x)
+    assert y.shape == (2, 3, 20, 24)
+    assert y.min() >= 0 and y.max() <= 1
+    # ICNR: the four pixels of every 2x2 block start equal (a nearest upsampling of one colour).
+    blocks = y.unfold(2, 2, 2).unfold(3, 2, 2)  # (N, 3, 10, 12, 2, 2)
+    assert torch.allclose(blocks, blocks[..., :1, :1].expand_as(blocks))
+    # Once trained apart, the phases paint each pixel of a block on its own.
+    with torch.no_grad():
+        head.to_phases[1].weight.add_(0.1 * torch.randn_like(head.to_phases[1].weight))
+    blocks = head(x).unfold(2, 2, 2).unfold(3, 2, 2)
+    assert not torch.allclose(blocks, blocks[..., :1, :1].expand_as(blocks))
+    # A size other than twice the map's (a photo not padded to the strides) is met exactly.
+    assert head(x, (21, 23)).shape == (2, 3, 21, 23)
+
+
+def test_a_student_keeps_every_weight_but_the_head() -> None:
+    teacher = trained_like()
+    student = with_subpixel_head(teacher, width=12)
+    assert student.config.head == "subpixel" and student.config.refine_width == 0
+    assert isinstance(student.to_rgb, SubpixelRGB)
+    theirs = teacher.state_dict()
+    ours = student.state_dict()
+    kept = [k for k in ours if not k.startswith("to_rgb.")]
+    assert kept and all(torch.equal(ours[k], theirs[k]) for k in kept)
+    assert not any(k.startswith("refine.") for k in ours)
+    with pytest.raises(ValueError, match="already"):
+        with_subpixel_head(student, width=12)
+    with pytest.raises(ValueError, match="modulated"):
+        build_generator(GeneratorConfig(head="subpixel"), build_random().taps)
+    with pytest.raises(ValueError, match="refine or subpixel"):
+        build_generator(
+            GeneratorConfig(architecture="modulated", head="pixels"), build_random().taps
+        )
+
+
+@pytest.mark.parametrize("name", ["onnxruntime", "openvino"])
+def test_a_subpixel_model_file_paints_on_a_graph_backend_as_in_torch(
+    name: str, tmp_path: Path
+) -> None:
+    encoder = build_random()
+    student = with_subpixel_head(trained_like(), width=12)
+    with torch.no_grad():  # phases apart, as training leaves them
+        for p in student.to_rgb.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    save_model(tmp_path / "s.safetensors", student.eval(), encoder)
+    loaded, _ = load_model(tmp_path / "s.safetensors", encoder)
+    assert loaded.config.head == "subpixel"
+    backend = open_backend(
+        name,
+        encoder,
+        loaded,
+        CPU,
+        model_sha256=hashlib.sha256((tmp_path / "s.safetensors").read_bytes()).hexdigest(),
+        cache=GraphDirectory(),
+        precision="f32",  # parity is judged against torch fp32
+    )
+    stylizer = GANStylizer(loaded, encoder, CPU, backend=backend)
+    assert stylizer.backend_info["name"] == name  # the export passed its parity check
+    reference = GANStylizer(loaded, encoder, CPU, backend=TorchBackend.exact(encoder, loaded))
+    assert_paints_as(stylizer, reference)
