@@ -9,6 +9,9 @@ Rows (per size, CPU; CUDA too when present):
                       matched, image out; photos over --tile-size in tiles, as the service's
                       default), style image encoded on every call
   gan default cached  the same with the style's statistics computed once (a saved style)
+  gan default baseline [cached]
+                      the same two with --baseline-model's file (the shipped model against a
+                      candidate, in one run)
   gan torch|openvino|onnxruntime [f32] [cached]
                       the same call on that backend, in bf16 where the CPU has native bf16 (as
                       shipped: torch's autocast with channels_last, OpenVINO's precision hint),
@@ -291,6 +294,12 @@ def main() -> None:
     parser.add_argument(
         "--model", default=None, help="model file (default: untrained weights; speed is the same)"
     )
+    parser.add_argument(
+        "--baseline-model",
+        default=None,
+        help="model file of the rows whose case has the word baseline ('gan default baseline "
+        "[cached]'): a candidate (--model) against the shipped model in one run",
+    )
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--photo", default=None, help="photo file (default: seeded noise)")
     parser.add_argument("--painting", default=None, help="painting file (default: seeded noise)")
@@ -305,7 +314,7 @@ def main() -> None:
             parse_size(size_text),
             device,
             args.repeats,
-            args.model,
+            args.baseline_model if "baseline" in name.split() else args.model,
             args.photo,
             args.painting,
             args.tile_size,
@@ -351,6 +360,7 @@ def main() -> None:
                         str(args.tile_size),
                     ]
                     + (["--model", args.model] if args.model else [])
+                    + (["--baseline-model", args.baseline_model] if args.baseline_model else [])
                     + (["--photo", args.photo] if args.photo else [])
                     + (["--painting", args.painting] if args.painting else []),
                     capture_output=True,
@@ -389,7 +399,7 @@ def main() -> None:
                     f"{magenta['peak_bytes'] / 2**20:.0f} MiB"
                 )
                 print(f"{'':<22}{size:>10}  {line}")
-                for backend in ("torch", "openvino", "onnxruntime"):
+                for backend in ("default baseline", "torch", "openvino", "onnxruntime"):
                     for suffix in ("", " cached"):
                         row = done.get(f"gan {backend}{suffix}")
                         if row:

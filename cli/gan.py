@@ -175,6 +175,8 @@ def training_bar(total: int, initial: int = 0) -> tuple[Any, Callable[[Any], Non
             shown["temporal"] = f"{p.losses['temporal']:.5f}"
         if p.losses.get("teacher"):  # a distillation recipe: mean absolute pixel difference
             shown["teacher"] = f"{p.losses['teacher']:.4f}"
+        if p.losses.get("teacher_features"):
+            shown["teacher_f"] = f"{p.losses['teacher_features']:.3f}"
         bar.set_postfix(**shown, img_s=f"{p.images_per_s:.1f}")
         bar.refresh()
 

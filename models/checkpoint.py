@@ -47,9 +47,11 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
                 tensors[f"{name}.{index}.{key}"] = torch.as_tensor(value)
         groups[name] = state[name]["param_groups"]
     history = state["history"]
-    keys = list(history[-1]) if history else []
+    # Every key any kept step has: a run resumed under a recipe stage with a new term has steps
+    # from before the term, which count it as 0 (as a step records a term that is off).
+    keys = list(dict.fromkeys(k for h in history for k in h))
     tensors["history"] = torch.tensor(
-        [[h[k] for k in keys] for h in history], dtype=torch.float64
+        [[h.get(k, 0.0) for k in keys] for h in history], dtype=torch.float64
     ).reshape(len(history), len(keys))
     tensors["rng"], tensors["torch_rng"] = state["rng"], state["torch_rng"]
     metadata = {

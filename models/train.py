@@ -24,10 +24,11 @@ import torch
 from models import losses
 from models.augment import ImagePool, diff_augment
 from models.checkpoint import load_checkpoint, save_checkpoint
+from models.distill import Teacher
 from models.encoders import build_encoder
 from models.guards import check_losses, check_outputs
 from models.inference import select_device
-from models.modelfile import load_model, save_model
+from models.modelfile import save_model
 from models.motion import next_frame, random_motion
 from models.networks import (
     MultiScaleDiscriminator,
@@ -85,15 +86,14 @@ class Trainer:
         self.G.to(self.device).train()
         self.G_ema = copy.deepcopy(self.G).eval()
         set_requires_grad(self.G_ema, False)
-        self.teacher = None
-        if config.w_teacher > 0:
-            if not config.teacher:
-                raise ValueError("w_teacher needs a teacher model file")
-            self.teacher = load_model(config.teacher, self.encoder)[0].to(self.device).eval()
-            set_requires_grad(self.teacher, False)
         enc = self.encoder
         self.content_taps = tuple(config.content_taps or enc.content_taps)
         self.style_taps = tuple(config.style_taps or enc.style_taps)
+        self.teacher = None
+        if config.w_teacher > 0 or config.w_teacher_features > 0:
+            if not config.teacher:
+                raise ValueError("w_teacher and w_teacher_features need a teacher model file")
+            self.teacher = Teacher(config.teacher, enc, self.device, self.style_taps)
         if config.style_conditioned_d:
             config.discriminator.condition_dim = sum(
                 2 * enc.tap(t).channels for t in enc.style_taps
@@ -163,15 +163,22 @@ class Trainer:
             if cfg.w_adv > 0:
                 loss_adv = self.g_adv(D(diff_augment(fake, self.rng, cfg.augment), y))
                 loss_g = loss_g + cfg.w_adv * loss_adv
-            loss_teacher = torch.zeros(())
-            if self.teacher is not None:
-                with torch.no_grad():
-                    taught = self.teacher(c_feats, s_stats, size).float()
-                loss_teacher = losses.teacher_loss(fake, taught)
-                loss_g = loss_g + cfg.w_teacher * loss_teacher
             # The encoder's view of the result, for the feature terms (none when all are off).
-            feature_terms = (cfg.w_content, cfg.w_style, cfg.w_sliced, cfg.w_local)
+            feature_terms = (
+                cfg.w_content,
+                cfg.w_style,
+                cfg.w_sliced,
+                cfg.w_local,
+                cfg.w_teacher_features,
+            )
             f_feats = enc(fake, self.all_taps) if any(w > 0 for w in feature_terms) else {}
+            loss_teacher = loss_teacher_features = torch.zeros(())
+            if self.teacher is not None:
+                loss_teacher, loss_teacher_features = self.teacher.terms(
+                    fake, f_feats, c_feats, s_stats, size, features=cfg.w_teacher_features > 0
+                )
+                loss_g = loss_g + cfg.w_teacher * loss_teacher
+                loss_g = loss_g + cfg.w_teacher_features * loss_teacher_features
             if cfg.w_content > 0:
                 loss_content = losses.content_loss(f_feats, c_feats, self.content_taps)
                 loss_g = loss_g + cfg.w_content * loss_content
@@ -224,6 +231,7 @@ class Trainer:
             "identity": loss_id.item(),
             "temporal": loss_temporal.item(),
             "teacher": loss_teacher.item(),
+            "teacher_features": loss_teacher_features.item(),
         }
         self.history.append(record)
         del self.history[:-HISTORY_KEPT]

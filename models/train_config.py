@@ -45,6 +45,9 @@ class TrainConfig:
     # (models/subpixel.py). 0 or None: off.
     teacher: str | None = None
     w_teacher: float = 0.0
+    # The same teacher's result through the encoder at the style taps: structure and marks'
+    # statistics (models.losses.teacher_feature_loss). 0: off.
+    w_teacher_features: float = 0.0
     # Encoder taps the style terms compare; None: the encoder's own (Lite0: s2, s4, s8, s16).
     style_taps: tuple[str, ...] | None = None
     # Encoder taps the content loss compares; None: the encoder's own (Lite0: s16 only).

@@ -4,6 +4,7 @@ as in torch, and distillation teaches it its teacher's pictures."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -11,12 +12,15 @@ import pytest
 import torch
 
 from models.backends import GraphDirectory, TorchBackend, open_backend
+from models.checkpoint import load_checkpoint
 from models.encoders import build_random
 from models.inference import GANStylizer
 from models.modelfile import load_model, save_model
 from models.modulated import ModulatedGenerator
 from models.networks import GeneratorConfig, build_generator
 from models.subpixel import SubpixelRGB, with_subpixel_head
+from models.train import Trainer
+from models.train_config import TrainConfig
 from tests.models.parity import assert_paints_as
 
 CPU = torch.device("cpu")
@@ -98,3 +102,64 @@ def test_a_subpixel_model_file_paints_on_a_graph_backend_as_in_torch(
     assert stylizer.backend_info["name"] == name  # the export passed its parity check
     reference = GANStylizer(loaded, encoder, CPU, backend=TorchBackend.exact(encoder, loaded))
     assert_paints_as(stylizer, reference)
+
+
+def distillation_config(teacher: Path, **changes: object) -> TrainConfig:
+    """A distillation run at 64 px with the random encoder: the teacher's terms only."""
+    config = TrainConfig(
+        steps=40,
+        image_size=64,
+        batch_size=2,
+        lr_g=2e-3,
+        encoder="random",
+        device="cpu",
+        teacher=str(teacher),
+        w_teacher=1.0,
+        w_adv=0.0,
+        w_content=0.0,
+        w_style=0.0,
+        w_identity=0.0,
+        generator=GeneratorConfig(architecture="modulated", head="subpixel", subpixel_width=12),
+    )
+    return dataclasses.replace(config, **changes)  # type: ignore[arg-type]
+
+
+def test_distillation_teaches_the_student_its_teachers_pictures(
+    image_dirs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    teacher_file = tmp_path / "teacher.safetensors"
+    save_model(teacher_file, trained_like(), build_random(), steps=100)
+    config = distillation_config(teacher_file)
+    trainer = Trainer(config, *image_dirs, init_model=teacher_file)
+    assert trainer.G.config.head == "subpixel" and trainer.base_steps == 100
+    d_before = [p.clone() for p in trainer.D.parameters()]
+    losses = [trainer.step()["teacher"] for _ in range(config.steps)]
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    assert last < 0.5 * first, losses
+    # No adversarial term: the discriminator is neither run nor trained.
+    assert all(torch.equal(a, b) for a, b in zip(d_before, trainer.D.parameters(), strict=True))
+
+
+def test_a_checkpoint_from_before_the_feature_term_resumes_into_its_stage(
+    image_dirs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The run of recipes/subpixel.toml: its checkpoint was written before the feature term
+    existed, so its kept steps never recorded it; the next checkpoint must still be written,
+    the old steps counting the term 0."""
+    teacher_file = tmp_path / "teacher.safetensors"
+    save_model(teacher_file, trained_like(), build_random(), steps=100)
+    first = Trainer(
+        distillation_config(teacher_file, steps=2), *image_dirs, init_model=teacher_file
+    )
+    for _ in range(2):
+        del first.step()["teacher_features"]  # as the steps of a trainer from before the term
+    first.save_checkpoint(tmp_path / "ck.safetensors")
+    config = distillation_config(teacher_file, steps=4, w_teacher_features=1.0)
+    second = Trainer(config, *image_dirs, resume=tmp_path / "ck.safetensors")
+    second.load_checkpoint(tmp_path / "ck.safetensors")
+    record = second.step()
+    assert record["teacher_features"] > 0
+    second.save_checkpoint(tmp_path / "ck.safetensors")
+    history = load_checkpoint(tmp_path / "ck.safetensors")["history"]
+    assert [h["teacher_features"] for h in history[:2]] == [0.0, 0.0]
+    assert history[2]["teacher_features"] == pytest.approx(record["teacher_features"])
