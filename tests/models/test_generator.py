@@ -134,7 +134,7 @@ def test_fast_defaults_match_fp32(stylizer: GANStylizer) -> None:
 
 def test_vgg19_encoder_gets_its_own_generator_layout() -> None:
     from models.encoders import VGG19
-    from models.train import default_generator_config
+    from models.train_config import default_generator_config
 
     encoder = VGG19().freeze()  # random weights: only the layout is under test
     config = default_generator_config(encoder)
