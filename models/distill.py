@@ -15,12 +15,12 @@ from models.networks import StyleStats
 
 
 class Teacher:
+    """The frozen teacher and the encoder taps its feature term compares."""
+
     def __init__(
         self, path: str | Path, encoder: Encoder, device: torch.device, taps: tuple[str, ...]
     ) -> None:
-        self.generator = load_model(path, encoder)[0].to(device).eval()
-        for p in self.generator.parameters():
-            p.requires_grad_(False)
+        self.generator = load_model(path, encoder)[0].to(device).eval().requires_grad_(False)
         self.encoder, self.taps = encoder, taps
 
     @torch.no_grad()
