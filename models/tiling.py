@@ -32,14 +32,18 @@ BLEND_WIDTH = 32
 TILE_OVERLAP = 2 * 96 + BLEND_WIDTH
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int = PAD_MULTIPLE) -> torch.Tensor:
-    """Pad (N, C, H, W) at the bottom/right so that every encoder stride divides it exactly."""
-    h, w = x.shape[-2:]
+def _padding(h: int, w: int, multiple: int = PAD_MULTIPLE) -> tuple[int, int, str]:
+    """Rows and columns pad_to_multiple adds at the bottom and right of an h x w photo, and how."""
     ph = max(math.ceil(h / multiple) * multiple, 2 * multiple) - h
     pw = max(math.ceil(w / multiple) * multiple, 2 * multiple) - w
+    return ph, pw, "reflect" if ph < h and pw < w else "replicate"
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int = PAD_MULTIPLE) -> torch.Tensor:
+    """Pad (N, C, H, W) at the bottom/right so that every encoder stride divides it exactly."""
+    ph, pw, mode = _padding(*x.shape[-2:], multiple)
     if ph == 0 and pw == 0:
         return x
-    mode = "reflect" if ph < h and pw < w else "replicate"
     return F.pad(x, [0, pw, 0, ph], mode=mode)
 
 
@@ -119,8 +123,17 @@ def stylize_tiled(
     fit in `keep_bytes`, and pass 2 renders them with no second encoder pass (the encoder is
     about half of a tile's time)."""
     h, w = content.shape[-2:]
-    content = pad_to_multiple(content)  # as an untiled photo is: the same grid for every tile
-    padded_h, padded_w = content.shape[-2:]
+    # Tiled as an untiled photo is padded, on the same grid; each tile at the bottom or right
+    # edge is padded on its own (the same pixels: its rows reach past the reflected ones), so
+    # no padded copy of the whole photo is made (4096x2731: 134 MB).
+    ph, pw, mode = _padding(h, w)
+    padded_h, padded_w = h + ph, w + pw
+
+    def tile_of(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+        piece = content[..., y0 : min(y1, h), x0 : min(x1, w)]
+        short_h, short_w = y1 - min(y1, h), x1 - min(x1, w)
+        return F.pad(piece, [0, short_w, 0, short_h], mode=mode) if short_h or short_w else piece
+
     rows, cols = tile_spans(padded_h, tile, overlap), tile_spans(padded_w, tile, overlap)
     row_cores, col_cores = _cores(rows, h), _cores(cols, w)
     tiles = [(r, c) for r in range(len(rows)) for c in range(len(cols))]
@@ -132,7 +145,7 @@ def stylize_tiled(
     for i, (r, c) in enumerate(tiles):
         (y0, y1), (x0, x1) = rows[r], cols[c]
         (cy0, cy1), (cx0, cx1) = row_cores[r], col_cores[c]
-        feats = encode(content[..., y0:y1, x0:x1])
+        feats = encode(tile_of(y0, y1, x0, x1))
         for t, f in feats.items():
             s = strides[t]
             core = f.float()[
@@ -155,22 +168,28 @@ def stylize_tiled(
     for t, (s1, s2, n) in sums.items():
         mean = s1 / n
         stats[t] = (mean, (s2 / n - mean.pow(2)).clamp_min(0).add(1e-5).sqrt())
-    # Pass 2: stylize each tile with the shared statistics and blend the overlaps linearly.
-    out = torch.zeros(1, 3, padded_h, padded_w)
-    norm = torch.zeros(1, 1, padded_h, padded_w)
+    # Pass 2: stylize each tile with the shared statistics and blend the overlaps. The blend
+    # weights are separable (a row ramp times a column ramp) and the tiles a grid, so their sum
+    # at a pixel is the row ramps' sum times the column ramps': two vectors, not a full-size
+    # weight image, and the result is made in place at the photo's size.
+    out = torch.zeros(1, 3, h, w)
+    row_sum, col_sum = torch.zeros(padded_h), torch.zeros(padded_w)
+    for r, (y0, y1) in enumerate(rows):
+        row_sum[y0:y1] += ramp(y1 - y0, *_shared(rows, r))
+    for c, (x0, x1) in enumerate(cols):
+        col_sum[x0:x1] += ramp(x1 - x0, *_shared(cols, c))
     for i, (r, c) in enumerate(tiles):
         (y0, y1), (x0, x1) = rows[r], cols[c]
         if kept is not None and render_features is not None:
             feats = {t: f.float() for t, f in kept[i].items()}
             kept[i] = {}  # let the tile's taps go as soon as they are drawn
-            piece = render_features(feats, stats)[..., : y1 - y0, : x1 - x0]
+            piece = render_features(feats, stats).float().cpu()
         else:
-            piece = render(content[..., y0:y1, x0:x1], stats)
-        wy = ramp(y1 - y0, *_shared(rows, r))
-        wx = ramp(x1 - x0, *_shared(cols, c))
-        weight = (wy[:, None] * wx[None, :])[None, None]
-        out[..., y0:y1, x0:x1] += piece * weight
-        norm[..., y0:y1, x0:x1] += weight
+            piece = render(tile_of(y0, y1, x0, x1), stats).float().cpu()
+        ye, xe = min(y1, h), min(x1, w)
+        wy = ramp(y1 - y0, *_shared(rows, r))[: ye - y0]
+        wx = ramp(x1 - x0, *_shared(cols, c))[: xe - x0]
+        out[..., y0:ye, x0:xe].addcmul_(piece[..., : ye - y0, : xe - x0], wy[:, None] * wx[None, :])
         if progress:
             progress((len(tiles) + i + 1) / total_steps)
-    return (out / norm)[..., :h, :w]
+    return out.div_(row_sum[:h, None]).div_(col_sum[None, :w])

@@ -7,6 +7,7 @@ from itertools import pairwise
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from models.backends import TorchBackend
 from models.encoders import build_random
@@ -227,6 +228,44 @@ def test_tiles_are_equal_on_the_stride_grid_and_share_the_overlap(
     assert all(s >= overlap for s in shared)
     # as few tiles as tiles of `tile` would need
     assert len(spans) == max(1, math.ceil((length - overlap) / (tile - overlap)))
+
+
+@pytest.mark.parametrize(("height", "width"), [(203, 317), (331, 96), (17, 250)])
+def test_tiles_are_the_padded_photos_and_their_blend_gives_the_photo_back(
+    height: int, width: int
+) -> None:
+    """Each tile is padded on its own at the photo's bottom and right edges: it must hold the
+    very pixels of the whole photo padded as an untiled one is, and blending tiles that are
+    the photo itself must give the photo back exactly (the blend weights sum to one)."""
+    from models.tiling import pad_to_multiple, stylize_tiled
+
+    content = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(5))
+    padded = pad_to_multiple(content)
+    seen: list[torch.Tensor] = []
+
+    def itself(tile: torch.Tensor, _stats: object) -> torch.Tensor:
+        seen.append(tile)
+        return tile
+
+    out = stylize_tiled(
+        content,
+        96,
+        40,
+        encode=lambda x: {"s16": F.avg_pool2d(x, 16)},
+        strides={"s16": 16},
+        render=itself,
+    )
+    assert out.shape == content.shape and out.is_contiguous()
+    assert torch.allclose(out, content, atol=1e-6)
+    assert len(seen) > 1
+    for tile in seen:  # found in the padded photo where tile_spans put it
+        hits = [
+            (y, x)
+            for y in range(0, padded.shape[-2] - tile.shape[-2] + 1, 16)
+            for x in range(0, padded.shape[-1] - tile.shape[-1] + 1, 16)
+            if torch.equal(padded[..., y : y + tile.shape[-2], x : x + tile.shape[-1]], tile)
+        ]
+        assert hits, tile.shape
 
 
 def test_tiles_drawn_from_kept_taps_match_tiles_encoded_again(stylizer: GANStylizer) -> None:
