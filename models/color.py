@@ -184,13 +184,16 @@ class _RankMap:
         return torch.lerp(lab, self.quantile.gather(-1, self.bins(lab)), amount)
 
 
-def match_palette(x: torch.Tensor, target: torch.Tensor, amount: float) -> torch.Tensor:
+def match_palette(
+    x: torch.Tensor, target: torch.Tensor, amount: float, *, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """Move `amount` (0..1) of the way from x's Lab histograms to `target`'s (a `palette`).
 
     x: (N, 3, H, W) sRGB in [0, 1]; target: (N or 1, 3, K). Each pixel keeps its rank in each
     channel, so edges and shading stay where the generator put them. The ranks are those of
     MATCH_SAMPLE strided pixels (all of a smaller image); the result is made MATCH_BAND pixels
-    at a time, so the only full-size tensor is the result itself.
+    at a time, so the only full-size tensor is the result itself; `out=x` writes it over x
+    (each band is read before it is written), which spares a 4096x2731 result 134 MB.
     """
     if amount <= 0:
         return x
@@ -207,7 +210,8 @@ def match_palette(x: torch.Tensor, target: torch.Tensor, amount: float) -> torch
         sample = _strided_pixels(x, MATCH_SAMPLE)
         sample_lab = rgb_to_lab_fast(sample)
         rank_map = _RankMap(sample_lab.flatten(2), target)
-        out = torch.empty(x.shape, dtype=torch.float32, device=x.device)
+        if out is None:
+            out = torch.empty(x.shape, dtype=torch.float32, device=x.device)
         for top in range(0, h, rows):
             # A picture that is its own sample (512 px) is converted once.
             whole = sample is x and rows >= h

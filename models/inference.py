@@ -268,7 +268,8 @@ class GANStylizer:
             out = preserve_colors(out, x)
         elif style.palette is not None:
             # After tiling, so the whole image shares one mapping; less of it at lower strength.
-            out = match_palette(out, style.palette, self.generator.config.palette_match * strength)
+            amount = self.generator.config.palette_match * strength
+            out = match_palette(out, style.palette, amount, out=out)
         if x is not photo:
             out = carry_to_photo(out, x, photo)
         return to_image(out)
