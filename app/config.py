@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.backends import check_backend_choice, default_graph_cache_dir
 from contracts.modelfile import SHIPPED_MODEL
+from contracts.stylize import DEFAULT_TILE_SIZE
 from contracts.video import VIDEO_MAX_BYTES, VIDEO_MAX_SECONDS, VIDEO_MAX_SIDE
 
 
@@ -70,7 +71,7 @@ class Settings(BaseSettings):
     max_upload_side: int = Field(default=8192, gt=0)  # an uploaded image's largest side
     # The GAN's tile size when a job names none: the largest side processed in one pass (a
     # result always has the photo's size). The optimisation method works at optimisation_size.
-    default_tile_size: int = Field(default=1024, gt=0)
+    default_tile_size: int = Field(default=DEFAULT_TILE_SIZE, gt=0)
     max_model_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
     max_archive_bytes: int = Field(default=200 * 1024 * 1024, gt=0)  # a style set's zip
     # Video clips (POST /v1/videos): bytes counted while streaming, length and size probed

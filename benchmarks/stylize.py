@@ -1,7 +1,7 @@
 """Stylization latency, peak memory and FLOP efficiency, with every baseline measured in the same run.
 
     python benchmarks/stylize.py [--sizes 512,1024,2048,4096x2731] [--model M] [--repeats 5]
-                                 [--photo P --painting S] [--cases ...] [--tile-size 1024]
+                                 [--photo P --painting S] [--cases ...] [--tile-size 1280]
 
 Rows (per size, CPU; CUDA too when present):
   gan default         the GAN pipeline as the worker runs it: the model file on the backend
@@ -58,6 +58,7 @@ sys.path.insert(0, str(ROOT))
 
 from adain_reference import AdaINReference  # noqa: E402  (benchmarks/ is on sys.path)
 
+from contracts.stylize import DEFAULT_TILE_SIZE  # noqa: E402
 from models.encoders import build_encoder  # noqa: E402
 from models.images import load_image, to_image, to_tensor  # noqa: E402
 from models.inference import GANStylizer  # noqa: E402
@@ -102,7 +103,7 @@ def make_case(
     model: str | None,
     photo: str | None = None,
     painting: str | None = None,
-    tile_size: int = 1024,
+    tile_size: int = DEFAULT_TILE_SIZE,
 ) -> tuple[Callable[[], object], Callable[[], object]]:
     """Returns (setup-free call to time, same call for FLOP counting)."""
     content, style = inputs(size, device, photo, painting)
@@ -216,7 +217,7 @@ def measure(
     model: str | None,
     photo: str | None = None,
     painting: str | None = None,
-    tile_size: int = 1024,
+    tile_size: int = DEFAULT_TILE_SIZE,
 ) -> dict[str, float]:
     device = torch.device(device_name)
     run, count = make_case(name, size, device, model, photo, painting, tile_size)
@@ -287,8 +288,8 @@ def main() -> None:
     parser.add_argument(
         "--tile-size",
         type=int,
-        default=1024,
-        help="gan rows: tiles above this side (the service's)",
+        default=DEFAULT_TILE_SIZE,
+        help="gan rows: tiles above this side (the service's default)",
     )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument(

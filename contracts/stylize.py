@@ -14,6 +14,13 @@ from typing import Literal
 
 MIN_SIDE = 32  # below this the encoder's stride-16 taps hold one or two cells: no picture left
 
+# The service's tile size when a job names none (ATELIER_DEFAULT_TILE_SIZE). 1,280 and not 1,024:
+# a 4096x2731 photo takes 12 tiles instead of 20, and tiles share 224 px, so 21% fewer pixels
+# pass through the model. Measured (benchmarks/stylize.py, shipped v2, OpenVINO bf16, 2-core
+# AVX-512 EPYC, 2026-12-07): 2.12 s and 1,220 MiB peak against 2.36 s and 1,057 MiB at 1,024
+# (1,536: 1.97 s but 1,467 MiB, near the 1.5 GB bound). docs/benchmarks.md has the run.
+DEFAULT_TILE_SIZE = 1280
+
 # How a job stylizes: the GAN (a model file, fast) or the optimisation method (no model, slow,
 # highest fidelity). The API's `method` field and `atelier stylize --method` take these.
 Method = Literal["gan", "optimisation"]
