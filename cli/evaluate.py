@@ -59,8 +59,10 @@ def evaluate(
 
         from models.evaluation import compare, sample_pairs, save_jpeg_under, sheet_pairs
         from models.images import list_images, load_image
-        from models.inference import GANStylizer, OptimisationStylizer, Stylizer
+        from models.inference import GANStylizer
+        from models.optimisation import OptimisationStylizer
         from models.peers import ContentIdentity, MagentaStylizer, PeerUnavailableError
+        from models.stylizer import Stylizer
 
         if sheet is not None and sheet.suffix.lower() not in (".jpg", ".jpeg", ".png"):
             raise ValueError(f"{sheet}: the contact sheet must end in .jpg or .png")

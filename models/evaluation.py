@@ -38,8 +38,10 @@ from torchmetrics.image.kid import KernelInceptionDistance
 from models.color import rgb_to_lab
 from models.encoders import EfficientNetLite0, Encoder
 from models.images import resize_max_side, to_tensor
-from models.inference import GANStylizer, OptimisationStylizer, Stylizer
+from models.inference import GANStylizer
 from models.losses import content_loss, mean_std, sliced_wasserstein, style_loss
+from models.optimisation import OptimisationStylizer
+from models.stylizer import Stylizer
 
 Pair = tuple[int, int]  # (photo index, painting index)
 # Called with (method, pairs done, pairs in all) after every pair.

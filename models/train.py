@@ -27,7 +27,6 @@ from models.checkpoint import load_checkpoint, save_checkpoint
 from models.distill import Teacher
 from models.encoders import build_encoder
 from models.guards import check_losses, check_outputs
-from models.inference import select_device
 from models.modelfile import save_model
 from models.motion import next_frame, random_motion
 from models.networks import (
@@ -36,6 +35,7 @@ from models.networks import (
     style_vector,
 )
 from models.starting_point import starting_generator
+from models.stylizer import select_device
 from models.train_config import TrainConfig
 
 

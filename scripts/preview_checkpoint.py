@@ -7,8 +7,9 @@ from models.checkpoint import load_checkpoint
 from models.encoders import build_encoder
 from models.evaluation import contact_sheet
 from models.images import list_images, load_image, resize_max_side
-from models.inference import GANStylizer, select_device
+from models.inference import GANStylizer
 from models.networks import GeneratorConfig, build_generator
+from models.stylizer import select_device
 
 
 def main(checkpoint: str, content_dir: str, style_dir: str, out: str, size: int = 256) -> None:

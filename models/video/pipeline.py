@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from contracts.video import SEGMENT_SECONDS
-from models.inference import StyleInput, Stylizer
+from models.stylizer import StyleInput, Stylizer
 from models.video.decode import SourceFrame, decode_frames, output_size
 from models.video.encode import Encoding, SegmentWriter
 from models.video.flow import FlowEstimator, Motion
