@@ -2,7 +2,7 @@
 
 A photo stylized at several output sizes, with the same stroke_scale and without it (the
 baseline, in the same run), each result scaled down to 512 px and scored by `atelier
-evaluate`'s style distance (models/evaluation.py: encoder feature means and stds against the
+evaluate`'s style distance (models/scores.py: encoder feature means and stds against the
 painting's) on the shipped model. Prints each score and, per row, the largest spread from the
 row's mean; writes the side-by-side crops (the same part of the picture at each size, the
 control on the top row and without it below) that docs/api/style-controls.md and the README
@@ -22,9 +22,9 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from models.evaluation import COLOR_SEED, _Targets  # noqa: E402
 from models.images import load_image  # noqa: E402
 from models.inference import GANStylizer  # noqa: E402
+from models.scores import COLOR_SEED, _Targets  # noqa: E402
 
 SHIPPED = REPO / "models" / "shipped" / "atelier-default.safetensors"
 SCORED_SIDE = 512

@@ -4,7 +4,7 @@
   result frame warped by the *source's* optical flow, on the pixels that flow tracks, in [0, 1]
   RGB units x 1000. The flow is Farneback's, not the DIS flow the stabiliser uses, so the method
   is not scored by its own flow's mistakes.
-- style score: `atelier evaluate`'s (models.evaluation): the distance of the encoder's feature
+- style score: `atelier evaluate`'s (models.scores): the distance of the encoder's feature
   means and stds to the painting's, at 256 px on the short side; lower carries more style.
   A blurred or frozen picture gets a worse (higher) one.
 - content SSIM: `atelier evaluate`'s, against the source frame (1 = its structure intact).
@@ -22,9 +22,9 @@ import torch
 from PIL import Image
 
 from models.encoders import Encoder
-from models.evaluation import SSIM_SHORT_SIDE, content_ssim, resize_short_side
 from models.images import to_tensor
 from models.losses import mean_std, style_loss
+from models.scores import SSIM_SHORT_SIDE, content_ssim, resize_short_side
 from models.video.flow import gray, tracked, warp
 
 # Farneback (pyramid scale, levels, window, iterations, poly_n, poly_sigma): OpenCV's sample

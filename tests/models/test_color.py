@@ -22,10 +22,10 @@ from models.color import (
     rgb_to_lab_fast,
 )
 from models.encoders import build_random
-from models.evaluation import color_distance
 from models.images import to_tensor
 from models.inference import GANStylizer
 from models.networks import GeneratorConfig, StyleStats, build_generator
+from models.scores import color_distance
 from tests.models.conftest import synthetic_image
 
 

@@ -13,8 +13,9 @@ from PIL import Image, ImageFilter
 from typer.testing import CliRunner
 
 from cli.main import app
-from models.evaluation import color_distance, content_ssim, sample_pairs, ssim
+from models.evaluation import sample_pairs
 from models.images import to_tensor
+from models.scores import color_distance, content_ssim, ssim
 from tests.models.conftest import synthetic_image
 
 runner = CliRunner()

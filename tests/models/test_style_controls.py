@@ -12,11 +12,11 @@ from contracts.stylize import STROKE_SCALE_MAX, resolve_controls, stroke_working
 from models.color import palette, rgb_to_lab
 from models.controls import blend_controls
 from models.encoders import build_random
-from models.evaluation import color_distance, content_ssim
 from models.guided import carry_to_photo, guided_upsample, resize_longer
 from models.images import to_tensor
 from models.inference import GANStylizer
 from models.networks import GeneratorConfig, build_generator
+from models.scores import color_distance, content_ssim
 from tests.models.conftest import synthetic_image
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -184,8 +184,8 @@ def test_one_stroke_scale_looks_the_same_at_512_1024_and_4096_px(
     default_model: GANStylizer,
 ) -> None:
     """The acceptance: each size's result scaled to 512 px, the style distance of `atelier
-    evaluate` (models/evaluation.py) within 10% of each other."""
-    from models.evaluation import COLOR_SEED, _Targets
+    evaluate` (models/scores.py) within 10% of each other."""
+    from models.scores import COLOR_SEED, _Targets
 
     source = synthetic_image(1024, 683, 3)
     painting = Image.open(PAINTING).convert("RGB")
