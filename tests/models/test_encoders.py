@@ -10,12 +10,12 @@ from PIL import Image
 
 from models.encoders import (
     EncoderUnavailableError,
-    _same_total,
     build_efficientnet_lite0,
     build_random,
     build_vgg19,
 )
 from models.images import load_image, to_tensor
+from models.same_padding import _same_total
 
 
 def center_224(image: Image.Image) -> torch.Tensor:
