@@ -41,7 +41,7 @@ def _padding(h: int, w: int, multiple: int = PAD_MULTIPLE) -> tuple[int, int, st
 
 def pad_to_multiple(x: torch.Tensor, multiple: int = PAD_MULTIPLE) -> torch.Tensor:
     """Pad (N, C, H, W) at the bottom/right so that every encoder stride divides it exactly."""
-    ph, pw, mode = _padding(*x.shape[-2:], multiple)
+    ph, pw, mode = _padding(x.shape[-2], x.shape[-1], multiple)
     if ph == 0 and pw == 0:
         return x
     return F.pad(x, [0, pw, 0, ph], mode=mode)
