@@ -64,7 +64,13 @@ ARCHITECTURES = {
 def architecture(config: dict[str, Any]) -> str:
     """The card's words for the generator a model file's config describes."""
     name = config.get("architecture")
-    return ARCHITECTURES.get(name, f"the {name} generator")
+    words = ARCHITECTURES.get(name, f"the {name} generator")
+    if config.get("head") == "subpixel":
+        words += (
+            "; its full-resolution stage replaced by a sub-pixel head that paints each 2x2 block "
+            "from the stride-2 map: models/subpixel.py"
+        )
+    return words
 
 
 def render_card(meta: dict[str, Any], notes: str) -> str:
