@@ -36,17 +36,17 @@ PHONE = {"width": 390, "height": 844}
 _saved: list[Path] = []
 
 
-def _load_service_fixtures() -> Any:
+def _load_service_stacks() -> Any:
     # tests/ is not a package: load the service tests' stack helpers by path.
-    path = REPO / "tests" / "service" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("atelier_service_test_helpers", path)
+    path = REPO / "tests" / "service" / "stacks.py"
+    spec = importlib.util.spec_from_file_location("atelier_service_stacks", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-service = _load_service_fixtures()
+service = _load_service_stacks()
 
 
 def _why_no_browser() -> str | None:

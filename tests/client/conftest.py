@@ -25,11 +25,11 @@ def _load(relative: str, name: str) -> ModuleType:
     return sys.modules[name]
 
 
-service = _load("service/conftest.py", "atelier_service_test_helpers")
+service = _load("service/stacks.py", "atelier_service_stacks")
 helpers = _load("service/service_helpers.py", "atelier_service_helpers")
 
 # The service tests' tiny trained model (session-scoped: trained once per run).
-builtin_model_file = service.builtin_model_file
+builtin_model_file = _load("service/tiny_model.py", "atelier_service_tiny_model").builtin_model_file
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
