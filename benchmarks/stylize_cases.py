@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from adain_reference import AdaINReference
 from PIL import Image, ImageOps
 
+from contracts.backends import BACKEND_CHOICES
 from contracts.stylize import DEFAULT_TILE_SIZE
 from models.encoders import build_encoder
 from models.images import load_image, to_image, to_tensor
@@ -27,12 +28,8 @@ from models.optimisation import optimise
 ROOT = Path(__file__).resolve().parents[1]
 Size = tuple[int, int]  # (width, height)
 SHIPPED = ROOT / "models" / "shipped" / "atelier-default.safetensors"
-BACKEND_ROWS = {
-    "default": "auto",
-    "torch": "torch",
-    "openvino": "openvino",
-    "onnxruntime": "onnxruntime",
-}
+# A row's second word names its backend; "default" is the product's choice, auto.
+BACKEND_ROWS = {"default": "auto"} | {b: b for b in BACKEND_CHOICES if b != "auto"}
 
 
 def parse_size(text: str) -> Size:
