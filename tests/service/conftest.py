@@ -2,9 +2,10 @@
 image factories, and a snapshot of storage + database to prove rejected requests wrote nothing.
 
 What the fixtures build lives beside this file: the in-process API (`embedded_api`), the
-end-to-end stacks of real processes (`stacks`) and the tiny stand-in model (`tiny_model`, whose
-fixture is imported here for pytest to find). `REPO` and `embedded_settings` are imported here
-too, for test_graph_cache.py's `from conftest import ...`.
+end-to-end stacks of real processes (`stacks`), the tiny stand-in model (`tiny_model`) and the
+in-process worker's runtime (`in_process_worker`); the last two's fixtures are imported here for
+pytest to find. `REPO` and `embedded_settings` are imported here too, for test_graph_cache.py's
+`from conftest import ...`.
 """
 
 import base64
@@ -22,6 +23,7 @@ import httpx
 import pytest
 from embedded_api import Api, open_api
 from embedded_api import embedded_settings as embedded_settings
+from in_process_worker import runtime as runtime
 from PIL import Image
 from stacks import (
     BROKER_STACKS,
