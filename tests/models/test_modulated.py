@@ -49,12 +49,16 @@ def style_of(encoder: Encoder, generator: Generator, seed: int) -> StyleStats:
 def first_architecture(encoder: Encoder) -> Generator:
     """A first-architecture (AdaIN decoder) generator of the shipped model's layout, seeded: the
     shipped file is the second architecture since v2, and what promotion and FLOPs compare does
-    not depend on trained weights."""
+    not depend on trained weights. Since v3 the shipped file has the sub-pixel head, which is
+    the second architecture's only: the first had v2's full-resolution stage, 16 wide."""
+    shipped = read_metadata(SHIPPED)["config"]
     config = {
         k: v
-        for k, v in read_metadata(SHIPPED)["config"].items()
-        if k not in ("architecture", "code_dim")
+        for k, v in shipped.items()
+        if k not in ("architecture", "code_dim", "head", "subpixel_width")
     }
+    if shipped.get("head") == "subpixel":
+        config["refine_width"] = 16
     torch.manual_seed(11)
     return build_generator(GeneratorConfig(**config), encoder.taps).eval()
 
