@@ -1,6 +1,7 @@
-"""Temporal stability on a synthetic moving clip, with the shipped model (the tiny test model
-paints an almost flat picture: nothing to flicker): the stabilised result flickers measurably
-less than frame-by-frame stylization and carries as much style."""
+"""Temporal stability with the shipped model (the tiny test model paints an almost flat picture:
+nothing to flicker): on a synthetic moving clip the stabilised result flickers far less than
+frame-by-frame stylization and keeps its marks, and on the sample clip it meets issue 20's
+bounds."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from models.inference import GANStylizer
 from models.video.flow import FlowEstimator, warp
@@ -19,7 +21,24 @@ from models.video.stability import StabilitySettings
 from tests.models.conftest import synthetic_image
 from tests.models.video_clips import pan_frames, write_clip
 
-SHIPPED = Path(__file__).resolve().parents[2] / "models" / "shipped" / "atelier-default.safetensors"
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = ROOT / "models" / "shipped" / "atelier-default.safetensors"
+SAMPLE_CLIP = ROOT.parent / "shared" / "video" / "bigbuckbunny.mp4"
+STARRY_NIGHT = ROOT / "app" / "builtin_styles" / "starry-night.jpg"
+
+
+def stabilised_against_frame_by_frame(
+    source: Path, stylizer: GANStylizer, painting: Image.Image, parts: Path, scores: ClipScores
+) -> dict[str, dict[str, float]]:
+    """The clip through the product's pipeline, its stabilised result and frame by frame scored
+    side by side (`scores` says at which size and how often, its style score is added here)."""
+    scores.style = StyleScore(stylizer.encoder, painting)
+    stylize_video(
+        source, probe(source), frame_stylizer(stylizer, [stylizer.style_stats(painting)]),
+        DirectorySink(parts),
+        on_frame=lambda f: scores.add(f.source, {"frame by frame": f.stylized, "stable": f.result}),
+    )  # fmt: skip
+    return scores.table()
 
 
 def test_flow_carries_a_shifted_frame_onto_the_next() -> None:
@@ -47,25 +66,27 @@ def test_warping_error_of_a_still_clip_is_nil_and_of_noise_is_not() -> None:
 
 
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="the shipped model is not there")
-def test_stabilised_clip_flickers_less_with_as_much_style(tmp_path: Path) -> None:
+def test_stabilised_clip_flickers_less_and_off_is_frame_by_frame(tmp_path: Path) -> None:
+    """The stabiliser's mechanics on a synthetic pan (96x64, a window moved 1 or 2 whole pixels
+    a frame): far less flicker than frame by frame, with the marks kept, and frame by frame
+    exactly when it is off. The issue's bounds themselves are asserted on the sample clip below:
+    on pans this small they depend on the model (v2: 28% of frame by frame's warping at +7%
+    style; v3, whose sub-pixel head paints each 2x2 block from one stride-2 cell, 42% at +25%
+    here but 35% at +6% on the sample clip, and at 320x208 v2 too is over 40%: 48%)."""
     source = write_clip(tmp_path / "pan.mp4", pan_frames(96, 64, 36, step=1.5), fps=24)
     stylizer = GANStylizer.from_file(SHIPPED, device="cpu", backend="torch")
     painting = synthetic_image(64, 64, seed=7)
     stylize = frame_stylizer(stylizer, [stylizer.style_stats(painting)])
-    scores = ClipScores(style=StyleScore(stylizer.encoder, painting), style_every=3)
-    stylize_video(
-        source, probe(source), stylize, DirectorySink(tmp_path / "parts"),
-        on_frame=lambda f: scores.add(f.source, {"frame by frame": f.stylized, "stable": f.result}),
-    )  # fmt: skip
-    table = scores.table()
+    table = stabilised_against_frame_by_frame(
+        source, stylizer, painting, tmp_path / "parts", ClipScores(style_every=3)
+    )
     by_frame, stable = table["frame by frame"], table["stable"]
     # Frame by frame flickers far more than the source moves.
     assert by_frame["warping_error"] > 1.5 * table["source"]["warping_error"]
-    # The issue's target: at most 40% of frame-by-frame's warping error (measured with v2 at
-    # the default 0.6: 28%; style +7%)...
-    assert stable["warping_error"] < 0.4 * by_frame["warping_error"]
-    # ... with the style score within 10% (lower is more style), not a blurred picture.
-    assert stable["style"] < 1.1 * by_frame["style"]
+    # At least halved, and the marks kept: not a frozen or blurred picture (a blur of sigma
+    # 0.7 doubles the style score, docs/video_log.md).
+    assert stable["warping_error"] < 0.5 * by_frame["warping_error"]
+    assert stable["style"] < 1.5 * by_frame["style"]
 
     # Off, the same pipeline gives frame-by-frame stylization exactly.
     off = ClipScores(style_every=1000)
@@ -75,6 +96,26 @@ def test_stabilised_clip_flickers_less_with_as_much_style(tmp_path: Path) -> Non
         on_frame=lambda f: off.add(f.source, {"result": f.result, "own": f.stylized}),
     )  # fmt: skip
     assert off.table()["result"] == off.table()["own"]
+
+
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="the shipped model is not there")
+@pytest.mark.skipif(not SAMPLE_CLIP.is_file(), reason=f"the sample clip is not at {SAMPLE_CLIP}")
+def test_the_sample_clip_meets_the_issues_bounds(tmp_path: Path) -> None:
+    """Issue 20's acceptance on its own clip, at its own size, as the product runs it (the
+    shipped model on the default backend, the stabiliser at its default for 1280x720): warping
+    error at most 40% of frame by frame's, the style score within 10% of frame by frame's
+    (measured: v3 35% at +6%, v2 36% at +6%; benchmarks/video.py prints the same figures).
+    The sample clip is an excerpt of Big Buck Bunny, (c) 2008 Blender Foundation,
+    www.bigbuckbunny.org, CC BY 3.0 (../shared/video/SOURCES.md), read in place."""
+    stylizer = GANStylizer.from_file(SHIPPED, device="cpu")
+    painting = Image.open(STARRY_NIGHT).convert("RGB")
+    # Measured at the clip's own size, as benchmarks/video.py measures it (side=None).
+    table = stabilised_against_frame_by_frame(
+        SAMPLE_CLIP, stylizer, painting, tmp_path / "parts", ClipScores(side=None, style_every=5)
+    )
+    by_frame, stable = table["frame by frame"], table["stable"]
+    assert stable["warping_error"] < 0.4 * by_frame["warping_error"], table
+    assert stable["style"] < 1.1 * by_frame["style"], table
 
 
 def test_default_amount_follows_the_frame_size() -> None:
