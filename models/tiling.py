@@ -173,11 +173,13 @@ def stylize_tiled(
     # at a pixel is the row ramps' sum times the column ramps': two vectors, not a full-size
     # weight image, and the result is made in place at the photo's size.
     out = torch.zeros(1, 3, h, w)
+    row_ramps = [ramp(y1 - y0, *_shared(rows, r)) for r, (y0, y1) in enumerate(rows)]
+    col_ramps = [ramp(x1 - x0, *_shared(cols, c)) for c, (x0, x1) in enumerate(cols)]
     row_sum, col_sum = torch.zeros(padded_h), torch.zeros(padded_w)
-    for r, (y0, y1) in enumerate(rows):
-        row_sum[y0:y1] += ramp(y1 - y0, *_shared(rows, r))
-    for c, (x0, x1) in enumerate(cols):
-        col_sum[x0:x1] += ramp(x1 - x0, *_shared(cols, c))
+    for (y0, y1), wy in zip(rows, row_ramps, strict=True):
+        row_sum[y0:y1] += wy
+    for (x0, x1), wx in zip(cols, col_ramps, strict=True):
+        col_sum[x0:x1] += wx
     for i, (r, c) in enumerate(tiles):
         (y0, y1), (x0, x1) = rows[r], cols[c]
         if kept is not None and render_features is not None:
@@ -187,8 +189,7 @@ def stylize_tiled(
         else:
             piece = render(tile_of(y0, y1, x0, x1), stats).float().cpu()
         ye, xe = min(y1, h), min(x1, w)
-        wy = ramp(y1 - y0, *_shared(rows, r))[: ye - y0]
-        wx = ramp(x1 - x0, *_shared(cols, c))[: xe - x0]
+        wy, wx = row_ramps[r][: ye - y0], col_ramps[c][: xe - x0]
         out[..., y0:ye, x0:xe].addcmul_(piece[..., : ye - y0, : xe - x0], wy[:, None] * wx[None, :])
         if progress:
             progress((len(tiles) + i + 1) / total_steps)
