@@ -36,8 +36,9 @@ def test_service_refuses_an_unmigrated_database(tmp_path):
         pass
 
 
-def test_keys_command_on_unmigrated_database_names_the_fix(tmp_path):
-    result = subprocess.run(
+def _keys_create(name: str, data_dir: object) -> subprocess.CompletedProcess[str]:
+    """`atelier keys create --name NAME` in a fresh process on the data folder."""
+    return subprocess.run(
         [
             sys.executable,
             "-c",
@@ -45,33 +46,23 @@ def test_keys_command_on_unmigrated_database_names_the_fix(tmp_path):
             "keys",
             "create",
             "--name",
-            "x",
+            name,
         ],
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PATH": "/usr/bin:/bin", "ATELIER_DATA_DIR": str(tmp_path)},
+        env={"PATH": "/usr/bin:/bin", "ATELIER_DATA_DIR": str(data_dir)},
     )
+
+
+def test_keys_command_on_unmigrated_database_names_the_fix(tmp_path):
+    result = _keys_create("x", tmp_path)
     assert result.returncode == 2
     assert "atelier db upgrade" in result.stderr
 
 
 def test_keys_command_prints_the_key_alone_on_the_last_line(api):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from cli.main import main; main()",
-            "keys",
-            "create",
-            "--name",
-            "ci",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": "/usr/bin:/bin", "ATELIER_DATA_DIR": str(api.settings.data_dir)},
-    )
+    result = _keys_create("ci", api.settings.data_dir)
     assert result.returncode == 0, result.stderr
     key = result.stdout.strip().splitlines()[-1]
     assert api.client.get("/v1/jobs", headers={"Authorization": f"Bearer {key}"}).status_code == 200
