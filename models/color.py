@@ -7,16 +7,21 @@ not learned; the generator decides where each colour goes, the palette only whic
 there are.
 
 Inference matches with `match_palette`: the ranks from an evenly strided sample of the result,
-every pixel then converted and mapped a band of rows at a time, so a 4096x2731 result needs no
-full-size Lab copy and its temporaries stay in the CPU's cache. `match_palette_exact` ranks
-every pixel (the reference the tests and benchmarks/palette.py compare with).
+every pixel then converted and mapped a band of rows at a time by OpenCV, channels last, so a
+4096x2731 result needs no full-size Lab copy and its temporaries stay in the CPU's cache.
+`match_palette_exact` ranks every pixel and maps it in torch (the reference the tests and
+benchmarks/palette.py compare with).
 """
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 import torch
+
+from models.images import TINY_PICTURE
 
 # sRGB (linear) -> CIE XYZ, D65 white.
 _RGB_TO_XYZ = (
@@ -37,9 +42,8 @@ RANK_BINS = 4096  # histogram bins per channel for a result's ranks (L: 0.025 un
 # ranks, 0.04 of an 8-bit level on average and 0.7 at the 99.9th percentile on the sample
 # photos at 1024x683 (65536 pixels: 0.15 and 2.7); results this size or smaller are exact.
 MATCH_SAMPLE = 262144
-# ...and converts this many pixels at a time, so that a band's dozen temporaries (fp32, three
-# channels, 3 MB each) stay in cache: 4096x2731 in 0.75 s on one thread of a loaded 2-core
-# AVX-512 EPYC (0.65 s with 65536-pixel bands, within noise).
+# ...and converts this many pixels at a time, in three reused (rows, W, 3) float32 arrays of
+# 3 MB each (`_Band`), so that a 4096x2731 result needs no full-size temporary.
 MATCH_BAND = 262144
 # Rounds of match_distribution: each matches the three marginals on one rotation of Lab. More
 # rounds match the joint distribution closer and move each pixel's chroma further from where
@@ -129,7 +133,10 @@ def _strided_pixels(x: torch.Tensor, count: int) -> torch.Tensor:
     h, w = x.shape[-2:]
     if h * w <= count:
         return x
-    at = torch.arange(0, h * w, -(-(h * w) // count), device=x.device)
+    step = -(-(h * w) // count)
+    if x.stride(-1) == 1 and x.stride(-2) == w:  # each plane contiguous: a strided view
+        return x.flatten(-2)[..., ::step].unsqueeze(-2)
+    at = torch.arange(0, h * w, step, device=x.device)
     return x[:, :, at // w, at % w].unsqueeze(-2)
 
 
@@ -180,8 +187,70 @@ class _RankMap:
         return ((lab - self.low) * self.scale).round_().clamp_(0, RANK_BINS - 1).long()
 
     def __call__(self, lab: torch.Tensor, amount: float) -> torch.Tensor:
-        """(N, 3, P) Lab -> moved `amount` of the way to the palette's quantile at its rank."""
-        return torch.lerp(lab, self.quantile.gather(-1, self.bins(lab)), amount)
+        """(N, 3, P) Lab -> moved `amount` of the way to the palette's quantile at its rank,
+        read between the two nearest bins' quantiles (a curve, not a staircase of bins)."""
+        pos = ((lab - self.low) * self.scale).clamp_(0, RANK_BINS - 1)
+        lo = pos.floor().long().clamp_(max=RANK_BINS - 2)
+        low_q, high_q = self.quantile.gather(-1, lo), self.quantile.gather(-1, lo + 1)
+        return torch.lerp(lab, torch.lerp(low_q, high_q, pos - lo), amount)
+
+    def map_channels_last(self, i: int, band: _Band, amount: float) -> None:
+        """`__call__` for picture i's band, channels last, by OpenCV: from the Lab in
+        `band.lab` to the matched Lab in `band.rgb`. The bin position is one affine transform,
+        the lookup between bins one cv2.remap of the (3, RANK_BINS) quantile table (the band's
+        values laid out as one table row per image row, `band.channel` giving each value's
+        table row: 0, 1, 2, 0, ...; BORDER_REPLICATE holds the end bins), the blend one
+        addWeighted. remap reads between bins in 1/32 steps and needs 3 W under 32767."""
+        to_bins = np.zeros((3, 4), np.float32)
+        to_bins[:, :3] = np.diag(self.scale[i, :, 0].numpy())
+        to_bins[:, 3] = -(self.low[i, :, 0] * self.scale[i, :, 0]).numpy()
+        cv2.transform(band.lab, to_bins, dst=band.rgb)
+        table = np.ascontiguousarray(self.quantile[i].numpy(), dtype=np.float32)
+        flat = band.rows, -1
+        cv2.remap(
+            table,
+            band.rgb.reshape(flat),
+            band.channel,
+            cv2.INTER_LINEAR,
+            dst=band.spare.reshape(flat),
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        cv2.addWeighted(band.lab, 1.0 - amount, band.spare, amount, 0.0, dst=band.rgb)
+
+
+@functools.lru_cache(maxsize=4)
+def _channel_map(rows: int, width: int) -> np.ndarray:
+    """(rows, 3 width) float32 0, 1, 2, 0, 1, 2, ...: each channels-last value's table row in
+    `_RankMap.map_channels_last`; kept for the sizes that come again (a video's frames)."""
+    channels = np.tile(np.arange(3, dtype=np.float32), (rows, width))
+    channels.flags.writeable = False
+    return channels
+
+
+class _Band:
+    """The float32 (rows, W, 3) arrays one band of `match_palette` passes through, allocated
+    once per call and reused by every band (a 4096x2731 picture has 43): fresh arrays for each
+    band cost more in page faults than OpenCV spends converting them."""
+
+    def __init__(self, rows: int, width: int) -> None:
+        self.buffers = [np.empty((rows, width, 3), np.float32) for _ in range(3)]
+        self.channels = _channel_map(rows, width)
+        self.rows = rows
+
+    def load(self, rgb: torch.Tensor) -> None:
+        """Take a (3, rows, W) sRGB band (rows at most the allocated): interleaved, clamped to
+        [0, 1] and converted to Lab in `lab`."""
+        self.rows = rgb.shape[1]
+        self.rgb, self.lab, self.spare = (b[: self.rows] for b in self.buffers)
+        self.channel = self.channels[: self.rows]
+        cv2.merge([np.ascontiguousarray(rgb[c].numpy()) for c in range(3)], dst=self.rgb)
+        np.clip(self.rgb, 0, 1, out=self.rgb)
+        cv2.cvtColor(self.rgb, cv2.COLOR_RGB2Lab, dst=self.lab)
+
+    def to_rgb(self) -> np.ndarray:
+        """The matched Lab in `rgb` -> sRGB in [0, 1], (rows, W, 3)."""
+        cv2.cvtColor(self.rgb, cv2.COLOR_Lab2RGB, dst=self.spare)
+        return np.clip(self.spare, 0, 1, out=self.spare)
 
 
 def match_palette(
@@ -192,32 +261,47 @@ def match_palette(
     x: (N, 3, H, W) sRGB in [0, 1]; target: (N or 1, 3, K). Each pixel keeps its rank in each
     channel, so edges and shading stay where the generator put them. The ranks are those of
     MATCH_SAMPLE strided pixels (all of a smaller image); the result is made MATCH_BAND pixels
-    at a time, so the only full-size tensor is the result itself; `out=x` writes it over x
-    (each band is read before it is written), which spares a 4096x2731 result 134 MB.
+    at a time, channels last in OpenCV (interleave, Lab, `_RankMap.map_channels_last`, sRGB),
+    so the only full-size tensor is the result itself; `out=x` writes it over x (each band is
+    read before it is written), which spares a 4096x2731 result 134 MB. Measured on a 2-core
+    AMD EPYC (AVX-512, AVX512-BF16), v3's results, old and new calls alternated: 1024 px 29 ms
+    against 42 ms for the same steps in torch, 2048 px 86 against 127 (with the other core
+    busy 40 against 49, 148 against 168); 512 px 9.1 against 8.0 (docs/benchmarks.md).
     """
     if amount <= 0:
         return x
     n, _, h, w = x.shape
+    if (
+        x.device.type != "cpu"
+        or (x.requires_grad and torch.is_grad_enabled())
+        or 3 * w >= 32767  # cv2.remap's limit
+        or h * w < TINY_PICTURE  # OpenCV's binding takes a few values for a scalar
+    ):
+        return match_palette_exact(x, target, amount)
     rows = max(1, MATCH_BAND // w)
-    # One intra-op thread for a picture of several bands: with torch's 2 on a 2-core CPU whose
-    # other core is busy, every one of its many small ops waits on it (4096x2731: over 20 s,
-    # against 0.7 s on one thread). A picture of one band (512 px) keeps the caller's threads:
-    # a few large ops, 21 ms on two quiet cores against 49 ms on one (benchmarks/palette.py).
+    # One intra-op thread for the copies of a picture of several bands: with torch's 2 on a
+    # 2-core CPU whose other core is busy, every small op waits on it (4096x2731: over 20 s,
+    # against 0.7 s on one thread).
     threads = torch.get_num_threads()
     if h * w > MATCH_BAND:
         torch.set_num_threads(1)
     try:
-        sample = _strided_pixels(x, MATCH_SAMPLE)
-        sample_lab = rgb_to_lab_fast(sample)
-        rank_map = _RankMap(sample_lab.flatten(2), target)
+        band = _Band(min(rows, h), w)
+        whole = n == 1 and h * w <= MATCH_SAMPLE and rows >= h  # its own sample: converted once
+        if whole:
+            band.load(x[0].float())
+            ranked = torch.from_numpy(band.lab).view(1, h * w, 3).permute(0, 2, 1).contiguous()
+        else:
+            ranked = rgb_to_lab_fast(_strided_pixels(x, MATCH_SAMPLE)).flatten(2)
+        rank_map = _RankMap(ranked, target)
         if out is None:
             out = torch.empty(x.shape, dtype=torch.float32, device=x.device)
-        for top in range(0, h, rows):
-            # A picture that is its own sample (512 px) is converted once.
-            whole = sample is x and rows >= h
-            lab = sample_lab if whole else rgb_to_lab_fast(x[..., top : top + rows, :])
-            matched = rank_map(lab.flatten(2), amount).view_as(lab)
-            out[..., top : top + rows, :] = lab_to_rgb_fast(matched)
+        for i in range(n):
+            for top in range(0, h, rows):
+                if not whole:
+                    band.load(x[i, :, top : top + rows].float())
+                rank_map.map_channels_last(i, band, amount)
+                out[i, :, top : top + rows] = torch.from_numpy(band.to_rgb()).permute(2, 0, 1)
     finally:
         torch.set_num_threads(threads)
     return out.to(x.dtype)
