@@ -131,17 +131,22 @@ class GANStylizer:
         return describe(self.backend)
 
     def warm_up(self, side: int = 256) -> None:
-        """One pass on a `side` px image, so that the first job does not pay for the backend's
-        first-call allocations and kernel choices (measured: 4.5 s cold against 1.7 s warm);
-        a dynamic OpenVINO graph keeps the buffers of the largest shape it ran, so a warm-up
-        at the largest side to come spares later calls their allocations too. On OpenVINO
-        the side is capped at the largest the dynamic graph serves (larger photos get a graph
-        compiled for their shape on their first call, models.backends.specialise)."""
+        """One whole call (a painting's statistics, the `side` px photo through the graphs,
+        palette matching, the picture out) on random pixels, so that the first job pays
+        neither the backend's first-call allocations and kernel choices (measured: 4.5 s cold
+        against 1.7 s warm) nor the first use of each step after it (OpenCV builds its Lab
+        tables on its first conversion: `benchmarks/first_job.py`, a 512 px first job against
+        the tenth, 86 / 54 and 99 / 56 ms before, 76 / 58, 96 / 68, 126 / 80 and 103 / 64
+        after, on a noisy 2-core EPYC; docs/benchmarks.md). A dynamic OpenVINO graph keeps
+        the buffers of the largest shape it ran, so a warm-up at the largest side to come
+        spares later calls their allocations too. On OpenVINO the side is capped at the
+        largest the dynamic graph serves (larger photos get a graph compiled for their shape on
+        their first call, models.backends.specialise)."""
         if self.backend.largest_dynamic_side is not None:
             side = min(side, self.backend.largest_dynamic_side)
-        x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0))
-        style = StyleStats.of(self.backend.encode(pad_to_multiple(x[..., : side // 2, :])))
-        self._run(x, style, 1.0)
+        pixels = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0))
+        photo = to_image(pixels)
+        self(photo, [photo.crop((0, 0, side, max(1, side // 2)))])
 
     @torch.inference_mode()
     def style_stats(self, style: Image.Image) -> StyleStats:

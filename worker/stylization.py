@@ -58,9 +58,11 @@ def load_stylizer(rt: Runtime, job: Job) -> tuple[Any, ModelFile | None]:
 
 
 def warm_active_model(rt: Runtime) -> str:
-    """Load the active model and run it once, before the worker takes its first job, at the
-    largest side one pass runs (the default tile size, or less where the backend says so):
-    a fresh worker's first job then pays neither the load nor the backend's first allocations.
+    """Load the active model and run one whole job's path once (a painting's statistics, the
+    photo, palette matching, the picture out; `GANStylizer.warm_up`), before the worker takes
+    its first job, at the largest side one pass runs (the default tile size, or less where the
+    backend says so): a fresh worker's first job then pays neither the load nor the backend's
+    first allocations nor any step's first use.
     Why the largest side: OpenVINO's dynamic graph keeps the buffers of the largest shape it
     ran, so a later, smaller first job allocates nothing (measured, a 512 px first call:
     104-111 ms after a 1,024 px warm-up, 139-148 ms after a 256 px one; a warm call 69-80 ms).

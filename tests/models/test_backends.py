@@ -268,3 +268,23 @@ def test_a_shape_openvino_cannot_compile_stays_on_the_dynamic_graph(
     assert not joined.static
     assert len(joined.refused) == 1 and joined.dynamic is not None
     assert sum("could not compile" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_the_warm_up_runs_a_whole_job_on_the_dynamic_graphs(cache) -> None:
+    """The warm-up takes the path of a job with a new painting: the painting's statistics on
+    the encoder, the photo on the joined graph, palette matching in OpenCV (its band map made;
+    a model that matches palettes, as the shipped one does), so that the first job pays none of
+    their first uses; and it compiles no shape."""
+    from models import color
+
+    torch.manual_seed(2)
+    config = GeneratorConfig(widths=(16, 8, 8, 8), palette_match=0.5)
+    generator = build_generator(config, build_random().taps).eval()
+    stylizer = on("openvino", generator, cache, sha="f" * 64)
+    backend = stylizer.backend
+    color._channel_map.cache_clear()
+    stylizer.warm_up(96)
+    assert (1, 3, 48, 96) in {s[0] for s in backend._encoder.calls}  # type: ignore[attr-defined]
+    assert (1, 3, 96, 96) in {s[0] for s in backend._whole.calls}  # type: ignore[attr-defined]
+    assert color._channel_map.cache_info().misses == 1
+    assert not backend._encoder.static and not backend._whole.static  # type: ignore[attr-defined]
