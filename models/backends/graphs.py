@@ -25,7 +25,11 @@ from models.backends.export import (
     whole_graph,
     whole_input_names,
 )
-from models.backends.specialise import LARGEST_DYNAMIC_SIDE, ShapeSpecialisedGraph
+from models.backends.specialise import (
+    ENCODER_DYNAMIC_VALUES,
+    LARGEST_DYNAMIC_SIDE,
+    ShapeSpecialisedGraph,
+)
 from models.networks import StyleStats
 
 
@@ -147,6 +151,8 @@ class OpenVinoBackend(GraphBackend):
         self.compiled_cache = compiled_cache
         self.precision = precision
         super().__init__(graphs, threads)
+        # A painting's shape stays on the dynamic encoder graph (specialise.py).
+        cast(ShapeSpecialisedGraph, self._encoder).dynamic_values = ENCODER_DYNAMIC_VALUES
 
     def _compile(self, onnx: bytes) -> Any:
         import openvino as ov

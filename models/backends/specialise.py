@@ -15,7 +15,8 @@ compile and a static call (one process, the joined graph of the shipped model, b
 holds more memory (1024 px: 320 MiB against 174). On an AVX2 CPU in fp32 the first two calls
 of a 1024x768 photo took 605 + 329 ms compiled at once against 779 + 980 ms on the second-call
 rule (docs/benchmarks.md). Only the most recent SPECIALISED_SHAPES are kept, each holding its
-own buffers.
+own buffers. A painting's shape on the encoder is never specialised (ENCODER_DYNAMIC_VALUES):
+at the style size the compile buys nothing.
 
 The compile runs on the caller's thread. Compiled on a background thread instead (tried, and
 measured in docs/benchmarks.md), the calls that came while it ran stayed on the slower dynamic
@@ -63,6 +64,12 @@ class CompiledGraph:
 AT_ONCE_VALUES = 3 * 1024 * 768
 # The largest square photo, padded to the encoder's 16 px grid, under that: 880 px.
 LARGEST_DYNAMIC_SIDE = math.isqrt(AT_ONCE_VALUES // 3 - 1) // 16 * 16
+# The encoder never specialises inputs of at most this many values: a painting, encoded at the
+# style size (384 px, models.inference). There the dynamic graph, once warm for a shape, runs as
+# fast as a compiled one, and the compile is all cost (a 2-core AMD EPYC, AVX-512 + bf16, the
+# shipped model, median of 15: 384x384 8.9 ms dynamic, 9.0 compiled, 51 ms to compile; 320x384
+# 9.6, 8.3 and 70 ms; against 512x512 20.8, 17.1 and 192 ms).
+ENCODER_DYNAMIC_VALUES = 3 * 384 * 384
 
 
 class ShapeSpecialisedGraph:
@@ -72,8 +79,13 @@ class ShapeSpecialisedGraph:
     SPECIALISE_ON_CALL = 2
     SPECIALISED_SHAPES = 4
 
-    def __init__(self, model: Any, compile_model: Callable[[Any], Any]) -> None:
+    def __init__(
+        self, model: Any, compile_model: Callable[[Any], Any], dynamic_values: int = 0
+    ) -> None:
+        """dynamic_values: inputs of at most this many values always run on the dynamic
+        graph (ENCODER_DYNAMIC_VALUES for the encoder)."""
         self.model = model
+        self.dynamic_values = dynamic_values
         self.compile_model = compile_model
         self.dynamic: CompiledGraph | None = CompiledGraph(compile_model(model))
         self.static: OrderedDict[Shape, CompiledGraph] = OrderedDict()
@@ -109,7 +121,9 @@ class ShapeSpecialisedGraph:
                     self.calls.clear()
                 self.calls[shape] += 1
                 values = sum(math.prod(s) for s in shape)
-                if self.calls[shape] >= self.SPECIALISE_ON_CALL or values >= AT_ONCE_VALUES:
+                if values > self.dynamic_values and (
+                    self.calls[shape] >= self.SPECIALISE_ON_CALL or values >= AT_ONCE_VALUES
+                ):
                     # The dynamic graph keeps the buffers of the largest shape it ran, whatever
                     # its request or release_memory(): dropped before the static graph is
                     # compiled, so that the two are never held at once (at 1024 px 926 MiB of

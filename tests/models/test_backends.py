@@ -288,3 +288,22 @@ def test_the_warm_up_runs_a_whole_job_on_the_dynamic_graphs(cache) -> None:
     assert (1, 3, 96, 96) in {s[0] for s in backend._whole.calls}  # type: ignore[attr-defined]
     assert color._channel_map.cache_info().misses == 1
     assert not backend._encoder.static and not backend._whole.static  # type: ignore[attr-defined]
+
+
+def test_a_paintings_shape_stays_on_the_dynamic_encoder(generator, cache) -> None:
+    """Paintings are encoded at the style size, where a compiled graph is no faster than the
+    dynamic one: two paintings of one shape compile nothing, and their statistics are those of
+    torch. A photo's tile of the same call count is compiled for."""
+    stylizer = on("openvino", generator, cache, sha="e" * 64)
+    encoder = stylizer.backend._encoder  # type: ignore[attr-defined]
+    reference = exact(generator)
+    for seed in (30, 31):
+        painting = synthetic_image(384, 320, seed=seed)
+        got, want = stylizer.style_stats(painting), reference.style_stats(painting)
+        for tap in want.mean:
+            assert (got.mean[tap] - want.mean[tap]).abs().max() < 1e-3
+    assert encoder.calls[((1, 3, 320, 384),)] == 2 and not encoder.static
+    tile = to_tensor(synthetic_image(400, 400, seed=32))
+    for _ in range(2):
+        stylizer.backend.encode(tile)
+    assert [s[0] for s in encoder.static] == [(1, 3, 400, 400)]
