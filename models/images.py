@@ -70,7 +70,7 @@ def to_image(tensor: torch.Tensor) -> Image.Image:
 
     Each channel plane becomes bytes in one OpenCV pass (x 255, rounded half to even and
     saturated to 0..255, as clamp, mul and round_ in torch did), then the three are interleaved:
-    1.3 ms at 1024 px against 10 ms for torch's clamp, round, cast and channels-last copy (2-core
+    1 ms at 1024 px against 10 ms for torch's clamp, round, cast and channels-last copy (2-core
     AVX-512 EPYC), and no float copy of the picture, whatever its size."""
     picture = (tensor[0] if tensor.ndim == 4 else tensor).detach().cpu().float()
     if picture[0].numel() < TINY_PICTURE:  # OpenCV would take a 1x1 plane for a scalar

@@ -18,7 +18,7 @@ carried 1.5 times as much as the rest (0.9 at 640x360): the picture's broad colo
 where flicker shows and which the style score hardly sees, are held steadier, while the marks,
 which carry the style, are averaged no more than before. On the sample clip (v3, starry-night)
 this moved both figures the right way: at 640x360 from 42% of frame by frame's warping at +10.7%
-style to 39% at +10.4%, at 1280x720 from 35% at +6.3% to 33% at +6.1% (docs/video_log.md).
+style to 39% at +10.4%, at 1280x720 from 35% at +6.3% to 33% at +6.3% (docs/video_log.md).
 
 The amount that keeps both steadiness and style depends on the frame size: the GAN paints
 strokes of a fixed size in pixels, which are less alike from frame to frame on a larger frame,
