@@ -13,13 +13,6 @@ the picture, so the blended frame's fine detail (a Gaussian high-pass, sigma 1 p
 scaled back to the energy of S's, by one gain for the whole frame (at most 1.6) so that the
 gain does not flicker itself. docs/video_log.md has every variant tried and its figures.
 
-The coarse band of the carried result (a Gaussian of sigma 3 px of its difference from S) is
-carried 1.5 times as much as the rest (0.9 at 640x360): the picture's broad colour and light,
-where flicker shows and which the style score hardly sees, are held steadier, while the marks,
-which carry the style, are averaged no more than before. On the sample clip (v3, starry-night)
-this moved both figures the right way: at 640x360 from 42% of frame by frame's warping at +10.7%
-style to 39% at +10.4%, at 1280x720 from 35% at +6.3% to 33% at +6.3% (docs/video_log.md).
-
 The amount that keeps both steadiness and style depends on the frame size: the GAN paints
 strokes of a fixed size in pixels, which are less alike from frame to frame on a larger frame,
 so averaging them flattens more of the style. Measured with the shipped model v2 (docs/video_log.md):
@@ -57,11 +50,6 @@ class StabilitySettings:
     amount: float | None = None
     # Source luma mismatch (0..1) at which the weight falls to 1/e.
     mismatch_scale: float = 0.1
-    # The coarse band (a Gaussian of this sigma, px) of the difference between the carried
-    # result and the frame's own is carried this many times as much as the rest, up to
-    # STABILITY_MAX; 1 blends every band alike.
-    coarse_sigma: float = 3.0
-    coarse_boost: float = 1.5
     # Detail restoration: the high-pass's Gaussian sigma (px), the share of the gain that
     # restores the lost detail energy (1 = all of it), and the largest gain.
     detail_sigma: float = 1.0
@@ -120,18 +108,11 @@ def stabilize(
     # Lanczos: the carried frame is resampled again at every frame; bilinear blurred it
     # visibly, and bicubic (a third of the cost) lost 4 points of style score more.
     carried = warp(previous, backward, cv2.INTER_LANCZOS4)
-    # In floats: on 8 bits the blend's rounding, sharpened, cost a point of style score
-    # (docs/video_log.md).
-    own = stylized.astype(np.float32)
-    difference = cv2.subtract(carried.astype(np.float32), own)
-    blended = own + weight[..., None] * difference
-    amount = settings.amount or 0.0
-    coarse_amount = min(amount * settings.coarse_boost, STABILITY_MAX)
-    if coarse_amount > amount:
-        # out = S + w d + (w_coarse - w) G(d): the coarse band of d = carried - S carried at
-        # w_coarse, the rest at w (a Gaussian is linear, so G(carried) - G(S) = G(d)).
-        coarse = cv2.GaussianBlur(difference, (0, 0), settings.coarse_sigma)
-        blended += (weight * ((coarse_amount - amount) / amount))[..., None] * coarse
+    # OpenCV's per-pixel blend and weighted sum (SIMD, threaded), not numpy, in floats: on
+    # 8 bits the blend's rounding, sharpened, cost a point of style score (docs/video_log.md).
+    blended = cv2.blendLinear(
+        carried.astype(np.float32), stylized.astype(np.float32), weight, 1.0 - weight
+    )
     gain = _detail_gain(blended, stylized, settings)
     base = cv2.GaussianBlur(blended, (0, 0), settings.detail_sigma) if gain > 1.0 else blended
     # base + gain * (blended - base), rounded and saturated to 8 bits
