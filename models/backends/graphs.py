@@ -59,12 +59,15 @@ class GraphBackend:
         self.threads = max(1, threads)
         self._render_names = render_input_names(self.taps)
         self._whole_names = whole_input_names(self.taps)
-        self._encoder = self._compile(graphs.encoder)
+        # A painting's shape stays on a specialising backend's dynamic encoder (specialise.py).
+        self._encoder = self._compile(graphs.encoder, dynamic_values=ENCODER_DYNAMIC_VALUES)
         self._render = self._compile(graphs.render)
         self._whole = self._compile(whole_graph(graphs))
 
     @abstractmethod
-    def _compile(self, onnx: bytes) -> Any: ...
+    def _compile(self, onnx: bytes, dynamic_values: int = 0) -> Any:
+        """The runnable graph; a backend that specialises graphs to shapes never does so for
+        inputs of at most `dynamic_values` values."""
 
     @abstractmethod
     def _run(self, graph: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]: ...
@@ -113,7 +116,7 @@ class OnnxRuntimeBackend(GraphBackend):
     name = "onnxruntime"
     package = "onnxruntime"
 
-    def _compile(self, onnx: bytes) -> Any:
+    def _compile(self, onnx: bytes, dynamic_values: int = 0) -> Any:  # one graph, every size
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -151,10 +154,8 @@ class OpenVinoBackend(GraphBackend):
         self.compiled_cache = compiled_cache
         self.precision = precision
         super().__init__(graphs, threads)
-        # A painting's shape stays on the dynamic encoder graph (specialise.py).
-        cast(ShapeSpecialisedGraph, self._encoder).dynamic_values = ENCODER_DYNAMIC_VALUES
 
-    def _compile(self, onnx: bytes) -> Any:
+    def _compile(self, onnx: bytes, dynamic_values: int = 0) -> Any:
         import openvino as ov
 
         core = ov.Core()
@@ -172,7 +173,9 @@ class OpenVinoBackend(GraphBackend):
             path = Path(tmp) / "graph.onnx"
             path.write_bytes(onnx)
             model = core.read_model(str(path))
-        return ShapeSpecialisedGraph(model, lambda m: core.compile_model(m, "CPU", config))
+        return ShapeSpecialisedGraph(
+            model, lambda m: core.compile_model(m, "CPU", config), dynamic_values
+        )
 
     def _run(self, graph: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         return cast(ShapeSpecialisedGraph, graph).infer(feeds)
