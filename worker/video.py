@@ -64,9 +64,9 @@ def signed(
 
 
 def kept_as_filmed(rt: Runtime, params: dict[str, Any], size: tuple[int, int]) -> Any:
-    """The job's `keep_boxes` held over the whole clip: each frame's stylization with those
-    regions blended back from the frame (feathered as a still's), before the temporal blend;
-    None when the job keeps nothing. One alpha for the clip, made at the output size."""
+    """The job's `keep_boxes` held over the whole clip: the alpha the pipeline blends each
+    frame's result with the frame by (feathered as a still's), after the temporal blend; None
+    when the job keeps nothing. One alpha for the clip, made at the output size."""
     if not params.get("keep_boxes"):
         return None
     import numpy as np
@@ -98,7 +98,7 @@ def video_work(rt: Runtime, job: Job, progress: Progress, timings: Timings) -> d
     if model is None:  # load_stylizer refuses a gan job without one; a clip is always gan
         raise JobFailed("no_active_model", "no GAN model is active")
     styles = job_styles(rt, job, stylizer, model, timings)
-    own = frame_stylizer(
+    stylize = frame_stylizer(
         stylizer,
         styles,
         strength=params.get("strength", 1.0),
@@ -115,17 +115,10 @@ def video_work(rt: Runtime, job: Job, progress: Progress, timings: Timings) -> d
             raise JobFailed(exc.code, exc.message) from exc
         sink = StoredSegments(rt, job, progress, info.frames)
         keep = kept_as_filmed(rt, params, output_size(info.width, info.height, options.max_side))
-
-        def stylize(rgb: Any) -> Any:
-            stylized = own(rgb)
-            if keep is None:
-                return stylized
-            return (stylized * keep + rgb * (1.0 - keep) + 0.5).astype("uint8")
-
         try:
             with timings.stage("model"):
                 run = stylize_video(
-                    source, info, stylize, sink, options=options, progress=sink.on_frame
+                    source, info, stylize, sink, options=options, progress=sink.on_frame, keep=keep
                 )
             with tempfile.TemporaryDirectory(prefix="atelier-video-") as folder:
                 out = Path(folder) / "result.mp4"

@@ -74,8 +74,11 @@ class StyledFrame:
     index: int
     pts: int
     source: np.ndarray  # (H, W, 3) uint8 at the output size
-    stylized: np.ndarray  # the frame's own stylization (frame by frame)
-    result: np.ndarray  # what is encoded: stabilised
+    stylized: np.ndarray  # the frame's own stylization (frame by frame), kept regions held
+    result: np.ndarray  # what is encoded: stabilised, kept regions held
+    # The stabiliser's state: the stabilised frame before the kept regions are put back (the
+    # previous result the next frame is blended with, and a resumed job's carry).
+    carry: np.ndarray
 
 
 @dataclass
@@ -109,24 +112,40 @@ def with_motion(
             yield frame, motion
 
 
+def held(picture: np.ndarray, source: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
+    """`picture` with the source put back where `keep` (H, W, 1) float32 says (1 = stylized,
+    0 = the source's pixel; feathered between); unchanged when keep is None."""
+    if keep is None:
+        return picture
+    return (picture * keep + source * (1.0 - keep) + 0.5).astype(np.uint8)
+
+
 def stylized(
     moving: Iterator[tuple[SourceFrame, Motion | None]],
     stylize: FrameStylizer,
     previous: np.ndarray | None,
     settings: StabilitySettings,
     times: StageTimes,
+    keep: np.ndarray | None = None,
 ) -> Iterator[StyledFrame]:
     """Each frame stylized, then blended with the previous result (`previous`: the carry of the
-    last finished segment on a resumed job, else None)."""
+    last finished segment on a resumed job, else None), then its kept regions put back.
+
+    The stabiliser sees only stylized pictures: the kept regions are put back after it, so
+    that neither its blend nor its blurs carry the styled side's changes into them, and the
+    source's pixels never enter its state."""
     for frame, motion in moving:
         if frame.rgb is None:  # with_motion passes only converted frames
             continue
         with times.timing("stylize"):
             own = stylize(frame.rgb)
         with times.timing("stabilize"):
-            result = stabilize(own, previous, motion, settings)
-        previous = result
-        yield StyledFrame(frame.index, frame.pts, frame.rgb, own, result)
+            state = stabilize(own, previous, motion, settings)
+            result = held(state, frame.rgb, keep)
+        previous = state
+        yield StyledFrame(
+            frame.index, frame.pts, frame.rgb, held(own, frame.rgb, keep), result, state
+        )
 
 
 def stylize_video(
@@ -139,6 +158,7 @@ def stylize_video(
     progress: FrameProgress | None = None,
     check: Callable[[], None] | None = None,
     on_frame: Callable[[StyledFrame], None] | None = None,
+    keep: np.ndarray | None = None,
 ) -> VideoRun:
     """Stylize the clip at `source` (probed as `info`) into the sink's segments, from the first
     unfinished one; `join_segments(sink, run.segments, source, out)` makes the final file.
@@ -149,6 +169,8 @@ def stylize_video(
             the segment being written: that segment is dropped, the finished ones stay.
         on_frame: called with every frame written (source, frame-by-frame and stabilised
             result), for previews and measurements.
+        keep: (H, W, 1) float32 at the output size, 1 = stylized, 0 = the source's pixel held
+            in every frame (a job's `keep_boxes`), put back after the stabiliser.
     """
     options = options or VideoOptions()
     plan = SegmentPlan.for_clip(info, options.segment_seconds)
@@ -169,7 +191,7 @@ def stylize_video(
         with_motion(frames, estimator, start, run.times), maxsize=QUEUE_FRAMES, name="decode"
     )
     styled = threaded(
-        stylized(moving, stylize, previous, stability, run.times),
+        stylized(moving, stylize, previous, stability, run.times, keep),
         maxsize=QUEUE_FRAMES,
         name="stylize",
     )
@@ -238,5 +260,5 @@ def _finish(
     with run.times.timing("encode", frames=0):
         writer.close()
     path = Path(scratch) / f"{segment}.mp4"
-    sink.save(segment, path, encode_carry(last.result))
+    sink.save(segment, path, encode_carry(last.carry))
     path.unlink()

@@ -181,6 +181,27 @@ def test_segments_give_the_frames_of_a_single_segment_run(stylize, tmp_path: Pat
     assert counts == [12, 12, 6]
 
 
+def test_kept_regions_are_the_source_in_every_stabilised_frame(stylize, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`keep` is put back after the stabiliser: the kept half of every result (and of the
+    frame-by-frame picture) is the decoded source's pixel exactly, and the stabiliser's own
+    state there stays stylized (the source never enters its blend or its blurs)."""
+    source = write_clip(tmp_path / "in.mp4", pan_frames(96, 64, 24), fps=24)
+    keep = np.ones((64, 96, 1), np.float32)
+    keep[:, :48] = 0.0
+    frames: list[StyledFrame] = []
+    stylize_video(
+        source, probe(source), stylize, DirectorySink(tmp_path / "parts"),
+        on_frame=frames.append, keep=keep,
+    )  # fmt: skip
+    assert len(frames) == 24
+    for frame in frames:
+        assert np.array_equal(frame.result[:, :48], frame.source[:, :48])
+        assert np.array_equal(frame.stylized[:, :48], frame.source[:, :48])
+        assert np.array_equal(frame.result[:, 48:], frame.carry[:, 48:])
+        assert np.abs(frame.carry[:, :48].astype(int) - frame.source[:, :48]).mean() > 5
+    assert np.abs(frames[-1].result[:, 48:].astype(int) - frames[-1].source[:, 48:]).mean() > 5
+
+
 def test_cancel_stops_within_a_segment_and_leaves_no_partial_file(
     stylize, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
