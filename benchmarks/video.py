@@ -3,17 +3,20 @@ against frame-by-frame stylization with the same model, in one run.
 
     python benchmarks/video.py [--clip ../shared/video/bigbuckbunny.mp4] [--style S] [--model M]
                                [--threads 2] [--backend auto] [--max-side N] [--stability A]
-                               [--seconds N] [--no-quality] [--json OUT]
+                               [--seconds N] [--no-quality] [--grid-lock] [--json OUT]
 
 One pass of the product's pipeline (models.video: decode -> DIS flow -> stylize -> stabilise ->
 H.264 segments -> join). Its stylize stage *is* frame-by-frame stylization, so the baseline's
-frames come from the same calls, and the two differ only by the stabiliser:
+frames come from the same calls, and the two differ only by the stabiliser; with --grid-lock
+the frames are stylized aligned to the scene, and the baseline is every source frame stylized
+on its own by the same stylizer, after the timed pass (untimed):
   stage fps     frames / seconds each stage spent working (stages run in threads side by side
                 on the same cores, so the wall clock's fps is below the slowest stage's);
   quality       warping error (x1000; Farneback flow of the source, on the pixels it tracks),
                 style score and content SSIM (`atelier evaluate`'s, at 256 px) of the source,
-                frame by frame and the product, at the output's size (or --metric-side px),
-                measured after the timed pass on the frames it wrote to a file;
+                frame by frame (with --grid-lock also the grid-locked frames before the
+                blend) and the product, at the output's size (or --metric-side px), measured after the timed
+                pass on the frames it wrote to a file;
   target        a 10 s 1280x720 24 fps clip within 120 s: 240 frames at the measured rate;
   memory        peak RSS growth over the loaded model (--no-quality: nothing kept), to compare
                 clips of different lengths (--seconds: the clip played forwards and backwards
@@ -115,6 +118,9 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=None, help="loop the clip to this length")
     parser.add_argument("--no-quality", action="store_true", help="time and memory only")
+    parser.add_argument(
+        "--grid-lock", action="store_true", help="the experimental grid lock (grid_lock.py)"
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
@@ -147,11 +153,14 @@ def main() -> None:
     loaded = rss_kib("VmRSS")
     sink = DirectorySink(work / "segments")
     options = VideoOptions(
-        max_side=args.max_side, stability=StabilitySettings(amount=args.stability)
+        max_side=args.max_side,
+        stability=StabilitySettings(amount=args.stability),
+        grid_lock=args.grid_lock,
     )
     started = time.perf_counter()
+    stylize = frame_stylizer(stylizer, [stats])
     run = stylize_video(
-        clip, info, frame_stylizer(stylizer, [stats]), sink, options=options,
+        clip, info, stylize, sink, options=options,
         on_frame=None if args.no_quality else keep,
     )  # fmt: skip
     joined = time.perf_counter()
@@ -170,6 +179,7 @@ def main() -> None:
         "clip": str(clip.name),
         "size": list(run.size),
         "stability": run.stability,
+        "grid_lock": options.grid_lock,
         "frames": run.frames_written,
         "wall_seconds": wall,
         "join_seconds": finished - joined,
@@ -179,7 +189,11 @@ def main() -> None:
         "peak_rss_growth_mib": peak_mib,
         "output": {"frames": result.frames, "duration": result.duration, "audio": result.has_audio},
     }
-    print(f"stability {run.stability:.2f} at {run.size[0]}x{run.size[1]}")
+    locking = bool(options.grid_lock and run.stability)
+    print(
+        f"stability {run.stability:.2f} at {run.size[0]}x{run.size[1]}, grid lock"
+        f" {'on' if locking else 'off'}"
+    )
     print(f"\n{'stage':<12}{'fps':>8}{'busy s':>9}")
     for stage in STAGES:
         print(f"{stage:<12}{run.times.fps(stage):>8.1f}{run.times.seconds.get(stage, 0.0):>9.1f}")
@@ -204,8 +218,12 @@ def main() -> None:
         frame_shape = (3, run.size[1], run.size[0], 3)
         with (work / "frames.raw").open("rb") as saved:
             while chunk := saved.read(int(np.prod(frame_shape))):
-                source, by_frame, product = np.frombuffer(chunk, np.uint8).reshape(frame_shape)
-                scores.add(source, {"frame by frame": by_frame, "product": product})
+                source, locked, product = np.frombuffer(chunk, np.uint8).reshape(frame_shape)
+                if locking:  # the pipeline's own frames are not frame by frame then
+                    versions = {"frame by frame": stylize(source), "grid-locked": locked}
+                else:
+                    versions = {"frame by frame": locked}
+                scores.add(source, {**versions, "product": product})
         table = scores.table()
         base = table["frame by frame"]
         where = f"at {args.metric_side} px" if args.metric_side else f"at {w}x{h}"

@@ -27,8 +27,9 @@ from models.stylizer import StyleInput, Stylizer
 from models.video.decode import SourceFrame, decode_frames, output_size
 from models.video.encode import Encoding, SegmentWriter
 from models.video.flow import FlowEstimator, Motion
+from models.video.grid_lock import GridLock
 from models.video.probe import VideoInfo
-from models.video.segments import SegmentPlan, SegmentSink, decode_carry, encode_carry
+from models.video.segments import Carry, SegmentPlan, SegmentSink, decode_carry, encode_carry
 from models.video.stability import StabilitySettings, stabilize
 from models.video.stages import StageTimes, threaded
 
@@ -63,6 +64,10 @@ def frame_stylizer(
 class VideoOptions:
     max_side: int | None = None  # the output's longer side at most (default: the source's)
     stability: StabilitySettings = field(default_factory=StabilitySettings)
+    # Each frame padded so the scene keeps its place on the generator's stride grid as the
+    # camera pans (models/video/grid_lock.py); needs the flow, so only with stability on.
+    # Off by default: it steadies a clean pan but not the sample clip (docs/video_log.md).
+    grid_lock: bool = False
     flow_preset: str = "medium"
     flow_scale: float = 0.5
     segment_seconds: float = SEGMENT_SECONDS
@@ -74,11 +79,12 @@ class StyledFrame:
     index: int
     pts: int
     source: np.ndarray  # (H, W, 3) uint8 at the output size
-    stylized: np.ndarray  # the frame's own stylization (frame by frame), kept regions held
+    stylized: np.ndarray  # the frame's own stylization (grid-locked), kept regions held
     result: np.ndarray  # what is encoded: stabilised, kept regions held
     # The stabiliser's state: the stabilised frame before the kept regions are put back (the
     # previous result the next frame is blended with, and a resumed job's carry).
     carry: np.ndarray
+    origin: tuple[float, float] = (0.0, 0.0)  # the grid lock's origin at this frame
 
 
 @dataclass
@@ -127,9 +133,11 @@ def stylized(
     settings: StabilitySettings,
     times: StageTimes,
     keep: np.ndarray | None = None,
+    lock: GridLock | None = None,
 ) -> Iterator[StyledFrame]:
-    """Each frame stylized, then blended with the previous result (`previous`: the carry of the
-    last finished segment on a resumed job, else None), then its kept regions put back.
+    """Each frame stylized (on the grid `lock` keeps, when given), then blended with the
+    previous result (`previous`: the carry of the last finished segment on a resumed job, else
+    None), then its kept regions put back.
 
     The stabiliser sees only stylized pictures: the kept regions are put back after it, so
     that neither its blend nor its blurs carry the styled side's changes into them, and the
@@ -138,13 +146,18 @@ def stylized(
         if frame.rgb is None:  # with_motion passes only converted frames
             continue
         with times.timing("stylize"):
-            own = stylize(frame.rgb)
+            if lock is None:
+                own = stylize(frame.rgb)
+            else:
+                lock.follow(motion, frame.rgb)
+                own = lock.stylized(stylize, frame.rgb)
         with times.timing("stabilize"):
             state = stabilize(own, previous, motion, settings)
             result = held(state, frame.rgb, keep)
         previous = state
+        origin = (lock.x, lock.y) if lock is not None else (0.0, 0.0)
         yield StyledFrame(
-            frame.index, frame.pts, frame.rgb, held(own, frame.rgb, keep), result, state
+            frame.index, frame.pts, frame.rgb, held(own, frame.rgb, keep), result, state, origin
         )
 
 
@@ -181,17 +194,20 @@ def stylize_video(
     run.frames_resumed = min(start, info.frames)
     if resumed == plan.segments:
         return run
-    previous = decode_carry(sink.carry(resumed - 1)) if resumed else None
+    carry = decode_carry(sink.carry(resumed - 1)) if resumed else None
     stability = options.stability.for_size(*size)
     run.stability = stability.amount or 0.0
     estimator = FlowEstimator(options.flow_preset, options.flow_scale) if stability.amount else None
+    lock = None
+    if estimator is not None and options.grid_lock:
+        lock = GridLock(*carry.origin) if carry is not None else GridLock()
     began = time.perf_counter()
     frames = run.times.timed(decode_frames(source, info, size, convert_from=start - 1), "decode")
     moving = threaded(
         with_motion(frames, estimator, start, run.times), maxsize=QUEUE_FRAMES, name="decode"
     )
     styled = threaded(
-        stylized(moving, stylize, previous, stability, run.times, keep),
+        stylized(moving, stylize, carry.rgb if carry else None, stability, run.times, keep, lock),
         maxsize=QUEUE_FRAMES,
         name="stylize",
     )
@@ -260,5 +276,5 @@ def _finish(
     with run.times.timing("encode", frames=0):
         writer.close()
     path = Path(scratch) / f"{segment}.mp4"
-    sink.save(segment, path, encode_carry(last.carry))
+    sink.save(segment, path, encode_carry(Carry(last.carry, last.origin)))
     path.unlink()

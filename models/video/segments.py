@@ -3,20 +3,23 @@
 A clip is written as segments of about `contracts.video.SEGMENT_SECONDS` each (frame ranges
 fixed by the clip's rate, so a resumed job cuts the same ranges). Each finished segment is an MP4
 of its own, handed to a `SegmentSink` with its *carry*: the last frame's result, losslessly,
-which the next segment's first frame is blended with. A job that dies resumes at the sink's
+which the next segment's first frame is blended with, and where the grid lock had the scene
+(models/video/grid_lock.py). A job that dies resumes at the sink's
 first unfinished segment and produces the same frames as one that never stopped.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-import cv2
 import numpy as np
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from contracts.video import SEGMENT_SECONDS
 from models.video.probe import VideoInfo
@@ -69,21 +72,38 @@ class SegmentPlan:
         return segment * self.frames_per_segment
 
 
-def encode_carry(rgb: np.ndarray) -> bytes:
-    """(H, W, 3) uint8 RGB -> PNG bytes (lossless: a resumed job blends with the very pixels)."""
-    ok, data = cv2.imencode(
-        ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1]
-    )
-    if not ok:
-        raise RuntimeError("PNG encoding of the carry failed")
-    return data.tobytes()
+# The PNG text chunk that holds the grid lock's origin ("x y", output pixels).
+ORIGIN_KEY = "atelier-grid-origin"
 
 
-def decode_carry(data: bytes) -> np.ndarray:
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError("the stored carry is not a PNG")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+@dataclass(frozen=True)
+class Carry:
+    """What the next segment starts from."""
+
+    rgb: np.ndarray  # (H, W, 3) uint8: the stabiliser's state after the segment's last frame
+    origin: tuple[float, float] = (0.0, 0.0)  # the grid lock's, at that frame
+
+
+def encode_carry(carry: Carry) -> bytes:
+    """A PNG (lossless: a resumed job blends with the very pixels), the origin in a text chunk."""
+    info = PngInfo()
+    info.add_text(ORIGIN_KEY, f"{carry.origin[0]!r} {carry.origin[1]!r}")
+    buffer = io.BytesIO()
+    Image.fromarray(carry.rgb).save(buffer, "PNG", pnginfo=info, compress_level=1)
+    return buffer.getvalue()
+
+
+def decode_carry(data: bytes) -> Carry:
+    try:
+        image = Image.open(io.BytesIO(data))
+        rgb = np.asarray(image.convert("RGB"))
+    except (OSError, ValueError) as exc:
+        raise ValueError("the stored carry is not a PNG") from exc
+    text = getattr(image, "text", {}).get(ORIGIN_KEY)
+    if text is None:  # a carry saved before the grid lock: the origin restarts there
+        return Carry(rgb)
+    x, y = (float(part) for part in text.split())
+    return Carry(rgb, (x, y))
 
 
 class DirectorySink:

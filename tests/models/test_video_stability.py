@@ -31,13 +31,16 @@ STARRY_NIGHT = ROOT / "app" / "builtin_styles" / "starry-night.jpg"
 def stabilised_against_frame_by_frame(
     source: Path, stylizer: GANStylizer, painting: Image.Image, parts: Path, scores: ClipScores
 ) -> dict[str, dict[str, float]]:
-    """The clip through the product's pipeline, its stabilised result and frame by frame scored
-    side by side (`scores` says at which size and how often, its style score is added here)."""
+    """The clip through the product's pipeline, its result and frame by frame (each frame
+    stylized on its own, as a still) scored side by side (`scores` says at which size and how
+    often, its style score is added here)."""
     scores.style = StyleScore(stylizer.encoder, painting)
+    stylize = frame_stylizer(stylizer, [stylizer.style_stats(painting)])
     stylize_video(
-        source, probe(source), frame_stylizer(stylizer, [stylizer.style_stats(painting)]),
-        DirectorySink(parts),
-        on_frame=lambda f: scores.add(f.source, {"frame by frame": f.stylized, "stable": f.result}),
+        source, probe(source), stylize, DirectorySink(parts),
+        on_frame=lambda f: scores.add(
+            f.source, {"frame by frame": stylize(f.source), "stable": f.result}
+        ),
     )  # fmt: skip
     return scores.table()
 
