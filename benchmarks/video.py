@@ -3,19 +3,17 @@ against frame-by-frame stylization with the same model, in one run.
 
     python benchmarks/video.py [--clip ../shared/video/bigbuckbunny.mp4] [--style S] [--model M]
                                [--threads 2] [--backend auto] [--max-side N] [--stability A]
-                               [--seconds N] [--no-quality] [--grid-lock] [--json OUT]
+                               [--seconds N] [--no-quality] [--no-grid-lock] [--json OUT]
 
-One pass of the product's pipeline (models.video: decode -> DIS flow -> stylize -> stabilise ->
-H.264 segments -> join). Its stylize stage *is* frame-by-frame stylization, so the baseline's
-frames come from the same calls, and the two differ only by the stabiliser; with --grid-lock
-the frames are stylized aligned to the scene, and the baseline is every source frame stylized
-on its own by the same stylizer, after the timed pass (untimed):
+One pass of the product's pipeline (models.video: decode -> DIS flow -> grid-locked stylize ->
+stabilise -> H.264 segments -> join), then the baseline: every source frame stylized on its own
+by the same stylizer, as a still, after the timed pass (untimed; with --no-grid-lock the
+stylize stage's own frames are that baseline):
   stage fps     frames / seconds each stage spent working (stages run in threads side by side
                 on the same cores, so the wall clock's fps is below the slowest stage's);
   quality       warping error (x1000; Farneback flow of the source, on the pixels it tracks),
                 style score and content SSIM (`atelier evaluate`'s, at 256 px) of the source,
-                frame by frame (with --grid-lock also the grid-locked frames before the
-                blend) and the product, at the output's size (or --metric-side px), measured after the timed
+                frame by frame, the grid-locked frames before the blend and the product, at the output's size (or --metric-side px), measured after the timed
                 pass on the frames it wrote to a file;
   target        a 10 s 1280x720 24 fps clip within 120 s: 240 frames at the measured rate;
   memory        peak RSS growth over the loaded model (--no-quality: nothing kept), to compare
@@ -119,7 +117,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=None, help="loop the clip to this length")
     parser.add_argument("--no-quality", action="store_true", help="time and memory only")
     parser.add_argument(
-        "--grid-lock", action="store_true", help="the experimental grid lock (grid_lock.py)"
+        "--no-grid-lock", action="store_true", help="stylize frames unaligned (grid_lock.py)"
     )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -155,7 +153,7 @@ def main() -> None:
     options = VideoOptions(
         max_side=args.max_side,
         stability=StabilitySettings(amount=args.stability),
-        grid_lock=args.grid_lock,
+        grid_lock=not args.no_grid_lock,
     )
     started = time.perf_counter()
     stylize = frame_stylizer(stylizer, [stats])

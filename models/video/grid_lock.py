@@ -1,32 +1,34 @@
 """Grid-locked stylization: each frame padded so that the scene keeps its place on the
 network's stride grid while the camera pans.
 
-The generator and its encoder are convolutions with strides up to 32. Shifting a picture by a
-multiple of 32 px shifts what they paint by the same (away from the borders), but a shift by
-any other amount changes which strokes they paint. A pan moves the scene by a few pixels a
+The generator and its encoder are strided convolutions. Shifting a picture by a multiple of
+their strides shifts what they paint by the same (away from the borders), but a shift by any
+other amount changes which strokes they paint. A pan moves the scene by a few pixels a
 frame, so frame-by-frame stylization repaints every stroke at every frame: flicker that the
 stabiliser can only average away, at the cost of the marks (the style score).
 
 So each frame is padded (mirrored) at its top and left by the scene's accumulated
-displacement modulo the grid, and at its bottom and right to the next multiple of the grid,
-stylized, and cropped back: the scene then sits on the same grid point in every frame, the
-frames' stylizations agree where they overlap, and each is still a whole stylization, with
-nothing averaged. On a pan across a photo (golden_gate, 640x360, 2 px right and 1 px down a
-frame, v3, starry-night) the frame-by-frame warping error fell from 19.5 to 0.7 (x1000; a grid
-of 16 px: 1.2, 64 px: 0.6); docs/video_log.md has the clips.
+displacement modulo the grid, and moved by the displacement's fraction of a pixel (a 9-tap
+Lanczos filter), stylized, moved back and cropped: the scene then sits on the same grid point
+in every frame, the frames' stylizations agree where they overlap, and each is still a whole
+stylization, with nothing averaged. The padded size is the same for every frame of a clip.
 
 A frame counts as a pan when most of its pixels are tracked and move within a pixel of the
 flow's median (not a zoom, not one object moving on a still background). How far it moved is
 then measured by phase correlation of the two frames' luma at full size (a centred window of
 at most 640x360): the flow, estimated at half size, drifted by 0.04 px a frame on a pan, which
 over a second of frames rounds the origin to the wrong pixel; phase correlation drifted by
-0.08 px over 47 frames. The origin accumulates in floats and is rounded when the frame is
-padded, so sub-pixel pans lock to the nearest pixel.
+0.08 px over 47 frames.
 
-It is off by default (VideoOptions.grid_lock): on the pan of golden_gate through the pipeline
-(H.264 at both ends) the frames' own flicker fell from 14.6 to 8.6 and the product's style cost
-from +34% to +3%, but on the sample clip, which is no clean pan, the locked frames flickered
-more than unaligned ones (3.83 against 2.80 at 640x360). docs/video_log.md has the figures.
+Measured (docs/video_log.md; v3, OpenVINO bf16): on the sample clip, whose camera drifts by
+0.1-0.5 px a frame, the frames' own warping error fell from 2.80 to 2.16 at 640x360 and from
+5.13 to 2.88 at 1280x720 before the stabiliser's blend; the product went from 37% of frame by
+frame's warping error at +9.3% style to 32% at +6.8% (640x360) and from 29% at +8.0% to 23% at
++8.5% (1280x720), for about 18% more time at 720p. Locking to whole pixels only, the sample
+clip flickered more (each rounding of the origin repainted the frame): the fraction matters.
+The padding also takes the frame's edge out of the generator's border, where it paints a dark
+band; the style score counts that band as style, so it reads a little less style on a locked
+frame's whole picture than inside it.
 """
 
 from __future__ import annotations
@@ -38,9 +40,12 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from models.tiling import PAD_MULTIPLE
 from models.video.flow import Motion
 
-# The generator's largest stride (the encoder's deepest tap): 32 px.
+# The grid, px. On exact frames of a pan (golden_gate, 640x360, 2 px right and 1 down a frame),
+# frame by frame's flicker of 19.5 fell to 2.35 on a grid of 8 px, 1.19 on 16, 0.68 on 32 and
+# 0.57 on 64: 32 keeps most of that for at most 31 px of padding.
 GRID = 32
 # A frame's motion counts as a pan when at least this share of its pixels is tracked and
 # moves within AGREEMENT_PX of the median.
@@ -84,6 +89,7 @@ class GridLock:
     x: float = 0.0
     y: float = 0.0
     grid: int = GRID
+    subpixel: bool = True  # also move the frame by the origin's fraction of a pixel
     _luma: np.ndarray | None = field(default=None, repr=False)
     _hann: np.ndarray | None = field(default=None, repr=False)
 
@@ -108,10 +114,12 @@ class GridLock:
         self.y += shift[1]
 
     def padding(self, height: int, width: int) -> tuple[int, int, int, int]:
-        """(top, bottom, left, right) pixels that put the origin on the grid."""
+        """(top, bottom, left, right) pixels that put the origin on the grid, the padded size
+        the same for every frame of a clip (one shape for the backend's specialised graph:
+        with four, the stylize stage ran at 3.3 frames a second at 1280x720 instead of 5)."""
         left, top = round(self.x) % self.grid, round(self.y) % self.grid
-        right = -(left + width) % self.grid
-        bottom = -(top + height) % self.grid
+        right = _padded(width, self.grid) - width - left
+        bottom = _padded(height, self.grid) - height - top
         return top, bottom, left, right
 
     def stylized(self, stylize: Callable[[np.ndarray], np.ndarray], rgb: np.ndarray) -> np.ndarray:
@@ -121,5 +129,29 @@ class GridLock:
         # Mirrored without repeating the edge; a frame smaller than its padding is replicated.
         mode = cv2.BORDER_REFLECT_101 if min(height, width) > self.grid else cv2.BORDER_REPLICATE
         padded = cv2.copyMakeBorder(rgb, top, bottom, left, right, mode)
+        fx, fy = self.x - round(self.x), self.y - round(self.y)
+        moved = self.subpixel and max(abs(fx), abs(fy)) > 0.01
+        if moved:
+            padded = _shifted(padded, fx, fy, mode)
         out = stylize(padded)
+        if moved:
+            out = _shifted(out, -fx, -fy, mode)
         return np.ascontiguousarray(out[top : top + height, left : left + width])
+
+
+def _padded(side: int, grid: int) -> int:
+    """A side padded by up to grid - 1 px, rounded up to the encoder's stride."""
+    return math.ceil((side + grid - 1) / PAD_MULTIPLE) * PAD_MULTIPLE
+
+
+def _shifted(rgb: np.ndarray, dx: float, dy: float, border: int) -> np.ndarray:
+    """The picture moved by (dx, dy) px (|dx|, |dy| <= 0.5): a separable 9-tap Lanczos-4 filter,
+    which costs a tenth of warpAffine's Lanczos on a 720p frame (42 ms there)."""
+    return cv2.sepFilter2D(rgb, -1, _lanczos_taps(dx), _lanczos_taps(dy), borderType=border)
+
+
+def _lanczos_taps(shift: float) -> np.ndarray:
+    """Taps k[j] (j = 0..8, centred on 4) with sum_j k[j] src[p + j - 4] = src(p - shift)."""
+    x = np.arange(-4, 5, dtype=np.float64) + shift
+    taps = np.sinc(x) * np.sinc(x / 4) * (np.abs(x) < 4)
+    return (taps / taps.sum()).astype(np.float32)

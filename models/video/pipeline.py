@@ -64,10 +64,10 @@ def frame_stylizer(
 class VideoOptions:
     max_side: int | None = None  # the output's longer side at most (default: the source's)
     stability: StabilitySettings = field(default_factory=StabilitySettings)
-    # Each frame padded so the scene keeps its place on the generator's stride grid as the
-    # camera pans (models/video/grid_lock.py); needs the flow, so only with stability on.
-    # Off by default: it steadies a clean pan but not the sample clip (docs/video_log.md).
-    grid_lock: bool = False
+    # Each frame padded (and moved by a fraction of a pixel) so the scene keeps its place on
+    # the generator's stride grid as the camera pans (models/video/grid_lock.py); needs the
+    # flow, so only with stability on.
+    grid_lock: bool = True
     flow_preset: str = "medium"
     flow_scale: float = 0.5
     segment_seconds: float = SEGMENT_SECONDS
@@ -99,10 +99,15 @@ class VideoRun:
 
 
 def with_motion(
-    frames: Iterator[SourceFrame], estimator: FlowEstimator | None, start: int, times: StageTimes
+    frames: Iterator[SourceFrame],
+    estimator: FlowEstimator | None,
+    start: int,
+    times: StageTimes,
+    lead: bool = False,
 ) -> Iterator[tuple[SourceFrame, Motion | None]]:
-    """Frames from `start` on, each with its motion from the previous frame (None for the
-    clip's first frame, or when stability is off)."""
+    """Frames from `start` on (from the one before it with `lead`, which a resumed grid lock
+    measures the next frame's pan against), each with its motion from the previous frame
+    (None for the clip's first frame, the lead frame, or when stability is off)."""
     previous: np.ndarray | None = None
     for frame in frames:
         if frame.index < start - 1 or frame.rgb is None:
@@ -114,7 +119,7 @@ def with_motion(
                 if previous is not None:
                     motion = estimator.motion(previous, luma)
             previous = luma
-        if frame.index >= start:
+        if frame.index >= start or lead:
             yield frame, motion
 
 
@@ -134,6 +139,7 @@ def stylized(
     times: StageTimes,
     keep: np.ndarray | None = None,
     lock: GridLock | None = None,
+    start: int = 0,
 ) -> Iterator[StyledFrame]:
     """Each frame stylized (on the grid `lock` keeps, when given), then blended with the
     previous result (`previous`: the carry of the last finished segment on a resumed job, else
@@ -144,6 +150,10 @@ def stylized(
     source's pixels never enter its state."""
     for frame, motion in moving:
         if frame.rgb is None:  # with_motion passes only converted frames
+            continue
+        if frame.index < start:  # the lead frame of a resumed run: the lock's reference
+            if lock is not None:
+                lock.follow(None, frame.rgb)
             continue
         with times.timing("stylize"):
             if lock is None:
@@ -204,10 +214,14 @@ def stylize_video(
     began = time.perf_counter()
     frames = run.times.timed(decode_frames(source, info, size, convert_from=start - 1), "decode")
     moving = threaded(
-        with_motion(frames, estimator, start, run.times), maxsize=QUEUE_FRAMES, name="decode"
+        with_motion(frames, estimator, start, run.times, lead=lock is not None),
+        maxsize=QUEUE_FRAMES,
+        name="decode",
     )
     styled = threaded(
-        stylized(moving, stylize, carry.rgb if carry else None, stability, run.times, keep, lock),
+        stylized(
+            moving, stylize, carry.rgb if carry else None, stability, run.times, keep, lock, start
+        ),
         maxsize=QUEUE_FRAMES,
         name="stylize",
     )
