@@ -13,8 +13,9 @@ stylize stage's own frames are that baseline):
                 on the same cores, so the wall clock's fps is below the slowest stage's);
   quality       warping error (x1000; Farneback flow of the source, on the pixels it tracks),
                 style score and content SSIM (`atelier evaluate`'s, at 256 px) of the source,
-                frame by frame, the grid-locked frames before the blend and the product, at the output's size (or --metric-side px), measured after the timed
-                pass on the frames it wrote to a file;
+                frame by frame, the grid-locked frames before the blend and the product,
+                at the output's size (or --metric-side px), measured after the timed pass
+                on the frames it wrote to a file;
   target        a 10 s 1280x720 24 fps clip within 120 s: 240 frames at the measured rate;
   memory        peak RSS growth over the loaded model (--no-quality: nothing kept), to compare
                 clips of different lengths (--seconds: the clip played forwards and backwards

@@ -115,8 +115,8 @@ class GridLock:
 
     def padding(self, height: int, width: int) -> tuple[int, int, int, int]:
         """(top, bottom, left, right) pixels that put the origin on the grid, the padded size
-        the same for every frame of a clip (one shape for the backend's specialised graph:
-        with four, the stylize stage ran at 3.3 frames a second at 1280x720 instead of 5)."""
+        the same for every frame of a clip (one shape, one specialised graph in the backend:
+        with up to four, the peak RSS growth at 1280x720 was 775 MiB instead of 387)."""
         left, top = round(self.x) % self.grid, round(self.y) % self.grid
         right = _padded(width, self.grid) - width - left
         bottom = _padded(height, self.grid) - height - top

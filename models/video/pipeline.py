@@ -190,8 +190,8 @@ def stylize_video(
         stylize: one frame -> its stylization (`frame_stylizer`).
         check: called before every frame; it may raise (a cancel), which stops the run within
             the segment being written: that segment is dropped, the finished ones stay.
-        on_frame: called with every frame written (source, frame-by-frame and stabilised
-            result), for previews and measurements.
+        on_frame: called with every frame written (source, the frame's own grid-locked
+            stylization and the stabilised result), for previews and measurements.
         keep: (H, W, 1) float32 at the output size, 1 = stylized, 0 = the source's pixel held
             in every frame (a job's `keep_boxes`), put back after the stabiliser.
     """

@@ -87,7 +87,7 @@ class Carry:
 def encode_carry(carry: Carry) -> bytes:
     """A PNG (lossless: a resumed job blends with the very pixels), the origin in a text chunk."""
     info = PngInfo()
-    info.add_text(ORIGIN_KEY, f"{carry.origin[0]!r} {carry.origin[1]!r}")
+    info.add_text(ORIGIN_KEY, " ".join(repr(float(v)) for v in carry.origin))
     buffer = io.BytesIO()
     Image.fromarray(carry.rgb).save(buffer, "PNG", pnginfo=info, compress_level=1)
     return buffer.getvalue()
