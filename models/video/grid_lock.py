@@ -89,7 +89,6 @@ class GridLock:
     x: float = 0.0
     y: float = 0.0
     grid: int = GRID
-    subpixel: bool = True  # also move the frame by the origin's fraction of a pixel
     _luma: np.ndarray | None = field(default=None, repr=False)
     _hann: np.ndarray | None = field(default=None, repr=False)
 
@@ -130,7 +129,7 @@ class GridLock:
         mode = cv2.BORDER_REFLECT_101 if min(height, width) > self.grid else cv2.BORDER_REPLICATE
         padded = cv2.copyMakeBorder(rgb, top, bottom, left, right, mode)
         fx, fy = self.x - round(self.x), self.y - round(self.y)
-        moved = self.subpixel and max(abs(fx), abs(fy)) > 0.01
+        moved = max(abs(fx), abs(fy)) > 0.01  # whole pixels alone flickered more
         if moved:
             padded = _shifted(padded, fx, fy, mode)
         out = stylize(padded)
