@@ -12,7 +12,8 @@ stylize stage's own frames are that baseline):
   stage fps     frames / seconds each stage spent working (stages run in threads side by side
                 on the same cores, so the wall clock's fps is below the slowest stage's);
   quality       warping error (x1000; Farneback flow of the source, on the pixels it tracks),
-                style score and content SSIM (`atelier evaluate`'s, at 256 px) of the source,
+                style score (`atelier evaluate`'s, at 256 px; "inner": without a 32 px border,
+                where the generator paints a thin dark line) and content SSIM of the source,
                 frame by frame, the grid-locked frames before the blend and the product,
                 at the output's size (or --metric-side px), measured after the timed pass
                 on the frames it wrote to a file;
@@ -226,11 +227,16 @@ def main() -> None:
         table = scores.table()
         base = table["frame by frame"]
         where = f"at {args.metric_side} px" if args.metric_side else f"at {w}x{h}"
-        print(f"\n{where:<16}{'warping x1000':>14}{'ratio':>8}{'style':>9}{'ratio':>8}{'SSIM':>7}")
+        print(
+            f"\n{where:<16}{'warping x1000':>14}{'ratio':>8}{'style':>9}{'ratio':>8}"
+            f"{'inner':>8}{'ratio':>8}{'SSIM':>7}"
+        )
         for name, row in table.items():
             print(
                 f"{name:<16}{row['warping_error']:>14.2f}{row['warping_error'] / base['warping_error']:>8.0%}"
-                f"{row['style']:>9.3f}{row['style'] / base['style']:>8.0%}{row['ssim']:>7.3f}"
+                f"{row['style']:>9.3f}{row['style'] / base['style']:>8.0%}"
+                f"{row['inner_style']:>8.3f}{row['inner_style'] / base['inner_style']:>8.0%}"
+                f"{row['ssim']:>7.3f}"
             )
         print(
             "targets: warping error at most 40% of frame by frame's, style within 10% (lower is more style)"

@@ -6,6 +6,7 @@ bounds."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
@@ -16,7 +17,13 @@ from models.video import stability
 from models.video.flow import FlowEstimator, Motion, warp
 from models.video.pipeline import VideoOptions, frame_stylizer, stylize_video
 from models.video.probe import probe
-from models.video.quality import ClipScores, StyleScore, source_motion, warping_error
+from models.video.quality import (
+    INNER_BORDER,
+    ClipScores,
+    StyleScore,
+    source_motion,
+    warping_error,
+)
 from models.video.segments import DirectorySink
 from models.video.stability import StabilitySettings
 from tests.models.conftest import synthetic_image
@@ -67,6 +74,29 @@ def test_warping_error_of_a_still_clip_is_nil_and_of_noise_is_not() -> None:
     assert warping_error(frame, frame, backward, mask) < 1e-3
     noisy = np.clip(frame + np.random.default_rng(0).normal(0, 10, frame.shape), 0, 255)
     assert warping_error(frame, noisy.astype(np.uint8), backward, mask) > 1.0
+
+
+def test_the_inner_style_score_leaves_the_frames_border_out() -> None:
+    """A dark line along a frame's edges (what the generator paints on a still) moves the whole
+    frame's score and not the inner one; frames too small for the border get no inner score."""
+    frame = np.full((128, 160, 3), 200, np.uint8)
+    lined = frame.copy()
+    lined[:, :4] = lined[:, -4:] = 20
+
+    def darkness(rgb: np.ndarray) -> float:  # a score in which dark pixels weigh
+        return float(255 - rgb.mean())
+
+    scores = ClipScores(style=cast(StyleScore, darkness), side=None, style_every=1)
+    scores.add(frame, {"plain": frame, "lined": lined})
+    scores.add(frame, {"plain": frame, "lined": lined})  # a row needs two frames
+    table = scores.table()
+    assert table["lined"]["style"] > table["plain"]["style"] + 5
+    assert table["lined"]["inner_style"] == table["plain"]["inner_style"] == 55.0
+    small = ClipScores(style=cast(StyleScore, darkness), side=None, style_every=1)
+    tiny = frame[: 2 * INNER_BORDER, : 2 * INNER_BORDER]
+    small.add(tiny, {"plain": tiny})
+    small.add(tiny, {"plain": tiny})
+    assert "inner_style" not in small.table()["plain"]
 
 
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="the shipped model is not there")
