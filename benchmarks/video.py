@@ -4,6 +4,7 @@ against frame-by-frame stylization with the same model, in one run.
     python benchmarks/video.py [--clip ../shared/video/bigbuckbunny.mp4] [--style S] [--model M]
                                [--threads 2] [--backend auto] [--max-side N] [--stability A]
                                [--seconds N] [--no-quality] [--no-grid-lock] [--json OUT]
+                               [--known-motion MOTION.json]
 
 One pass of the product's pipeline (models.video: decode -> DIS flow -> grid-locked stylize ->
 stabilise -> H.264 segments -> join), then the baseline: every source frame stylized on its own
@@ -16,7 +17,9 @@ stylize stage's own frames are that baseline):
                 where the generator paints a thin dark line) and content SSIM of the source,
                 frame by frame, the grid-locked frames before the blend and the product,
                 at the output's size (or --metric-side px), measured after the timed pass
-                on the frames it wrote to a file;
+                on the frames it wrote to a file; with --known-motion (a made clip's camera,
+                from benchmarks/made_clips.py: per frame [a, tx, ty] or null) the warping
+                error along that exact motion too ("exact");
   target        a 10 s 1280x720 24 fps clip within 120 s: 240 frames at the measured rate;
   memory        peak RSS growth over the loaded model (--no-quality: nothing kept), to compare
                 clips of different lengths (--seconds: the clip played forwards and backwards
@@ -122,7 +125,9 @@ def main() -> None:
         "--no-grid-lock", action="store_true", help="stylize frames unaligned (grid_lock.py)"
     )
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--known-motion", type=Path, default=None, help="a made clip's camera")
     args = parser.parse_args()
+    known = json.loads(args.known_motion.read_text()) if args.known_motion else None
 
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="atelier-video-bench-"))
@@ -217,24 +222,37 @@ def main() -> None:
         scores = ClipScores(style=StyleScore(stylizer.encoder, painting), side=args.metric_side)
         frame_shape = (3, run.size[1], run.size[0], 3)
         with (work / "frames.raw").open("rb") as saved:
+            index = 0
             while chunk := saved.read(int(np.prod(frame_shape))):
                 source, locked, product = np.frombuffer(chunk, np.uint8).reshape(frame_shape)
                 if locking:  # the pipeline's own frames are not frame by frame then
                     versions = {"frame by frame": stylize(source), "grid-locked": locked}
                 else:
                     versions = {"frame by frame": locked}
-                scores.add(source, {**versions, "product": product})
+                motion = known[index] if known and index < len(known) else None
+                scores.add(
+                    source, {**versions, "product": product}, tuple(motion) if motion else None
+                )
+                index += 1
         table = scores.table()
         base = table["frame by frame"]
         where = f"at {args.metric_side} px" if args.metric_side else f"at {w}x{h}"
+        exact = "known_warping_error" in base
         print(
-            f"\n{where:<16}{'warping x1000':>14}{'ratio':>8}{'style':>9}{'ratio':>8}"
-            f"{'inner':>8}{'ratio':>8}{'SSIM':>7}"
+            f"\n{where:<16}{'warping x1000':>14}{'ratio':>8}"
+            + (f"{'exact':>8}{'ratio':>8}" if exact else "")
+            + f"{'style':>9}{'ratio':>8}{'inner':>8}{'ratio':>8}{'SSIM':>7}"
         )
         for name, row in table.items():
+            line = (
+                f"{name:<16}{row['warping_error']:>14.2f}"
+                f"{row['warping_error'] / base['warping_error']:>8.0%}"
+            )
+            if exact:
+                error = row["known_warping_error"]
+                line += f"{error:>8.2f}{error / base['known_warping_error']:>8.0%}"
             print(
-                f"{name:<16}{row['warping_error']:>14.2f}{row['warping_error'] / base['warping_error']:>8.0%}"
-                f"{row['style']:>9.3f}{row['style'] / base['style']:>8.0%}"
+                line + f"{row['style']:>9.3f}{row['style'] / base['style']:>8.0%}"
                 f"{row['inner_style']:>8.3f}{row['inner_style'] / base['inner_style']:>8.0%}"
                 f"{row['ssim']:>7.3f}"
             )
