@@ -86,9 +86,9 @@ def _start(
     camera: Camera, shape: tuple[int, ...], size: tuple[int, int], count: int
 ) -> tuple[float, float]:
     """The first window's top left: the path, with the window, centred on the picture."""
-    return (shape[1] - size[0] - camera.dx * count) / 2, (
-        shape[0] - size[1] - camera.dy * count
-    ) / 2
+    x = (shape[1] - size[0] - camera.dx * count) / 2
+    y = (shape[0] - size[1] - camera.dy * count) / 2
+    return x, y
 
 
 def path_box(
