@@ -35,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "models" / "shipped" / "atelier-default.safetensors"
 SAMPLE_CLIP = ROOT.parent / "shared" / "video" / "bigbuckbunny.mp4"
 STARRY_NIGHT = ROOT / "app" / "builtin_styles" / "starry-night.jpg"
+CHICAGO = ROOT.parent / "shared" / "samples" / "content" / "chicago.jpg"
+LA_MUSE = ROOT.parent / "shared" / "samples" / "style" / "la_muse.jpg"
 
 
 def stabilised_against_frame_by_frame(
@@ -175,6 +177,37 @@ def test_the_sample_clip_meets_the_issues_bounds(tmp_path: Path) -> None:
     by_frame, stable = table["frame by frame"], table["stable"]
     assert stable["warping_error"] < 0.4 * by_frame["warping_error"], table
     assert stable["style"] < 1.1 * by_frame["style"], table
+
+
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="the shipped model is not there")
+@pytest.mark.skipif(not CHICAGO.is_file(), reason=f"the sample photo is not at {CHICAGO}")
+def test_a_made_pan_meets_the_bounds_along_its_known_motion(tmp_path: Path) -> None:
+    """Issue 20's bounds on a clip we make (a window moved 2 px right and 1 down a frame across
+    a photo, through H.264), scored along the camera's known motion, which no flow estimate's
+    errors reach (benchmarks/made_clips.py; on its 640x360 clips the product repaints 2-20% of
+    what frame by frame does), and on the style inside the frame's border (the whole frame's
+    counts the dark line a still has along its edges). Measured: 2% of frame by frame's
+    repainting, +5.5% style inside the border (+15.5% on the whole frame)."""
+    photo = np.asarray(Image.open(CHICAGO).convert("RGB"))
+    # At 640x360 (the made clips' size): on frames of 320x180 the lock's padding is a third of
+    # the picture, and the locked frames carried 12-16% less style inside the border (measured).
+    frames = [np.ascontiguousarray(photo[t : t + 360, 2 * t : 2 * t + 640]) for t in range(12)]
+    source = write_clip(tmp_path / "pan.mp4", frames)
+    stylizer = GANStylizer.from_file(SHIPPED, device="cpu", backend="torch")
+    painting = Image.open(LA_MUSE).convert("RGB")
+    scores = ClipScores(style=StyleScore(stylizer.encoder, painting), side=None, style_every=2)
+    stylize = frame_stylizer(stylizer, [stylizer.style_stats(painting)])
+    stylize_video(
+        source, probe(source), stylize, DirectorySink(tmp_path / "parts"),
+        on_frame=lambda f: scores.add(
+            f.source, {"frame by frame": stylize(f.source), "product": f.result},
+            (1.0, 2.0, 1.0),
+        ),
+    )  # fmt: skip
+    table = scores.table()
+    by_frame, product = table["frame by frame"], table["product"]
+    assert product["known_warping_error"] < 0.4 * by_frame["known_warping_error"], table
+    assert product["inner_style"] < 1.1 * by_frame["inner_style"], table
 
 
 def test_default_amount_follows_the_frame_size(monkeypatch: pytest.MonkeyPatch) -> None:
