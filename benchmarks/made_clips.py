@@ -3,7 +3,8 @@ still photos, written through libx264 as a camera's clip would be, then each run
 `benchmarks/video.py` (the product against every frame stylized on its own, in one run).
 
     python benchmarks/made_clips.py [--clips all|NAME,...] [--frames 48] [--size 640x360]
-                                    [--folder DIR] [--model M] [--backend B] [--make-only]
+                                    [--folder DIR] [--model M] [--backend B] [--metric-side N]
+                                    [--make-only]
                                     [-- video.py's other options]
 
 Every clip is `--frames` frames at 24 fps of a window of `--size` moved across one photo of
@@ -177,7 +178,13 @@ def write_clip(frames: list[np.ndarray], path: Path) -> None:
 
 
 def one_canvas(
-    camera: Camera, clip: Path, size: tuple[int, int], count: int, model: Path, backend: str
+    camera: Camera,
+    clip: Path,
+    size: tuple[int, int],
+    count: int,
+    model: Path,
+    backend: str,
+    metric_side: int | None,
 ) -> dict[str, float]:
     """Scores of the scaled photo stylized once, as one still, and cut along the camera's path:
     frames that cannot flicker. Its warping error against the clip's own (H.264) frames is the
@@ -203,7 +210,7 @@ def one_canvas(
     stylized[top:bottom, left:right] = stylize(np.ascontiguousarray(photo[top:bottom, left:right]))
     canvas = cut(stylized, camera, size, count)
     motions = known_motions(camera, photo.shape, size, count)
-    scores = ClipScores(style=StyleScore(stylizer.encoder, painting), side=None)
+    scores = ClipScores(style=StyleScore(stylizer.encoder, painting), side=metric_side)
     with av.open(str(clip)) as source:
         frames = zip(source.decode(video=0), canvas, motions, strict=False)
         for frame, picture, motion in frames:
@@ -223,6 +230,9 @@ def main() -> None:
         "--model", type=Path, default=ROOT / "models/shipped/atelier-default.safetensors"
     )
     parser.add_argument("--backend", default="auto")
+    parser.add_argument(
+        "--metric-side", type=int, default=None, help="measure at most this size (video.py's)"
+    )
     parser.add_argument("video_options", nargs="*", help="after --: passed to video.py")
     args = parser.parse_args()
     names = list(CLIPS) if args.clips == "all" else args.clips.split(",")
@@ -246,10 +256,13 @@ def main() -> None:
             sys.executable, str(ROOT / "benchmarks" / "video.py"), "--clip", str(clip),
             "--style", str(camera.style), "--model", str(args.model), "--backend", args.backend,
             "--json", str(figures), "--known-motion", str(motion), *args.video_options,
+            *(["--metric-side", str(args.metric_side)] if args.metric_side else []),
         ]  # fmt: skip
         subprocess.run(command, check=True)
         table = json.loads(figures.read_text())["quality"]
-        table["one canvas"] = one_canvas(camera, clip, size, args.frames, args.model, args.backend)
+        table["one canvas"] = one_canvas(
+            camera, clip, size, args.frames, args.model, args.backend, args.metric_side
+        )
         rows.append((name, table))
     if rows:
         print(
@@ -259,6 +272,7 @@ def main() -> None:
         head = f"{'warping':>16}{'style':>16}"
         print(f"{'':<22}{'fbf warping':>16}{'one canvas (floor)':>32}{'product':>32}")
         print(f"{'clip':<22}{'':>16}{head}{head}")
+        nan = float("nan")  # no inner score on frames under 64 px
         for name, table in rows:
             base = table["frame by frame"]
             line = f"{name:<22}{base['warping_error']:>8.2f}{base['known_warping_error']:>8.2f}"
@@ -267,7 +281,7 @@ def main() -> None:
                     f"{row['warping_error'] / base['warping_error']:>8.0%}"
                     f"{row['known_warping_error'] / base['known_warping_error']:>8.0%}"
                     f"{row['style'] / base['style'] - 1:>+8.1%}"
-                    f"{row['inner_style'] / base['inner_style'] - 1:>+8.1%}"
+                    f"{row.get('inner_style', nan) / base.get('inner_style', nan) - 1:>+8.1%}"
                 )
             print(line)
         print(

@@ -243,6 +243,7 @@ def main() -> None:
             + (f"{'exact':>8}{'ratio':>8}" if exact else "")
             + f"{'style':>9}{'ratio':>8}{'inner':>8}{'ratio':>8}{'SSIM':>7}"
         )
+        nan = float("nan")  # a score the metric size leaves out (inner: frames under 64 px)
         for name, row in table.items():
             line = (
                 f"{name:<16}{row['warping_error']:>14.2f}"
@@ -253,7 +254,8 @@ def main() -> None:
                 line += f"{error:>8.2f}{error / base['known_warping_error']:>8.0%}"
             print(
                 line + f"{row['style']:>9.3f}{row['style'] / base['style']:>8.0%}"
-                f"{row['inner_style']:>8.3f}{row['inner_style'] / base['inner_style']:>8.0%}"
+                f"{row.get('inner_style', nan):>8.3f}"
+                f"{row.get('inner_style', nan) / base.get('inner_style', nan):>8.0%}"
                 f"{row['ssim']:>7.3f}"
             )
         print(
