@@ -42,9 +42,17 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from models.images import load_image  # noqa: E402
+from models.inference import GANStylizer  # noqa: E402
+from models.video.pipeline import frame_stylizer  # noqa: E402
+from models.video.quality import ClipScores, StyleScore  # noqa: E402
+
 CONTENT = ROOT.parent / "shared" / "samples" / "content"
 STYLES = ROOT.parent / "shared" / "samples" / "style"
 STARRY = ROOT / "app" / "builtin_styles" / "starry-night.jpg"
@@ -180,36 +188,25 @@ def write_clip(frames: list[np.ndarray], path: Path) -> None:
 def one_canvas(
     camera: Camera,
     clip: Path,
+    photo: np.ndarray,
+    motions: list[list[float] | None],
     size: tuple[int, int],
-    count: int,
-    model: Path,
-    backend: str,
+    stylizer: GANStylizer,
     metric_side: int | None,
 ) -> dict[str, float]:
-    """Scores of the scaled photo stylized once, as one still, and cut along the camera's path:
-    frames that cannot flicker. Its warping error against the clip's own (H.264) frames is the
-    metric's floor on this clip: Farneback's flow errors on a picture of strokes, which the
-    warping error counts as flicker."""
-    import torch
-
-    sys.path.insert(0, str(ROOT))
-    from models.images import load_image
-    from models.inference import GANStylizer
-    from models.video.pipeline import frame_stylizer
-    from models.video.quality import ClipScores, StyleScore
-
-    torch.set_num_threads(2)
-    stylizer = GANStylizer.from_file(model, device="cpu", backend=backend)
+    """Scores of the scaled `photo` stylized once, as one still, and cut along the camera's
+    path: frames that cannot flicker. Its warping error against the clip's own (H.264) frames
+    is the metric's floor on this clip: Farneback's flow errors on a picture of strokes, which
+    the warping error counts as flicker."""
+    count = len(motions)
     painting = load_image(camera.style)
     stylize = frame_stylizer(stylizer, [stylizer.style_stats(painting)])
     # Only the part the path crosses (and 16 px more), so that the canvas is stylized at about
     # a frame's size: a whole 1680x1050 photo gets other statistics, and other strokes.
-    photo = scaled_photo(camera, size, count)
     left, top, right, bottom = path_box(camera, photo.shape, size, count, margin=16)
     stylized = np.zeros_like(photo)
     stylized[top:bottom, left:right] = stylize(np.ascontiguousarray(photo[top:bottom, left:right]))
     canvas = cut(stylized, camera, size, count)
-    motions = known_motions(camera, photo.shape, size, count)
     scores = ClipScores(style=StyleScore(stylizer.encoder, painting), side=metric_side)
     with av.open(str(clip)) as source:
         frames = zip(source.decode(video=0), canvas, motions, strict=False)
@@ -241,13 +238,15 @@ def main() -> None:
     folder = args.folder or Path(tempfile.mkdtemp(prefix="atelier-made-clips-"))
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
+    stylizer: GANStylizer | None = None
     for name in names:
         camera = CLIPS[name]
         clip = folder / f"{name}.mp4"
         photo = scaled_photo(camera, size, args.frames)
         write_clip(cut(photo, camera, size, args.frames), clip)
+        motions = known_motions(camera, photo.shape, size, args.frames)
         motion = folder / f"{name}.motion.json"
-        motion.write_text(json.dumps(known_motions(camera, photo.shape, size, args.frames)))
+        motion.write_text(json.dumps(motions))
         print(f"made {clip} ({args.frames} frames, {size[0]}x{size[1]}, style {camera.style.name})")
         if args.make_only:
             continue
@@ -260,8 +259,11 @@ def main() -> None:
         ]  # fmt: skip
         subprocess.run(command, check=True)
         table = json.loads(figures.read_text())["quality"]
+        if stylizer is None:
+            torch.set_num_threads(2)  # as video.py's default
+            stylizer = GANStylizer.from_file(args.model, device="cpu", backend=args.backend)
         table["one canvas"] = one_canvas(
-            camera, clip, size, args.frames, args.model, args.backend, args.metric_side
+            camera, clip, photo, motions, size, stylizer, args.metric_side
         )
         rows.append((name, table))
     if rows:

@@ -38,7 +38,7 @@ def gray(rgb: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=4)
-def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+def pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Every pixel's (x, y); a clip has one or two frame sizes, so each is made once."""
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     xs.flags.writeable = ys.flags.writeable = False
@@ -47,7 +47,7 @@ def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
 
 def warp(image: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     """`image` (H, W[, C]) read at each pixel + `flow` (H, W, 2); edges repeat outwards."""
-    xs, ys = _grid(*flow.shape[:2])
+    xs, ys = pixel_grid(*flow.shape[:2])
     map_x, map_y = xs + flow[..., 0], ys + flow[..., 1]
     if image.dtype == np.uint8:
         # Fixed-point maps (1/32 px): remap reads 8-bit pictures with them about 2x faster.

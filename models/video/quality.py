@@ -36,7 +36,7 @@ from models.encoders import Encoder
 from models.images import to_tensor
 from models.losses import mean_std, style_loss
 from models.scores import SSIM_SHORT_SIDE, content_ssim, resize_short_side
-from models.video.flow import gray, tracked, warp
+from models.video.flow import gray, pixel_grid, tracked, warp
 
 # Farneback (pyramid scale, levels, window, iterations, poly_n, poly_sigma): OpenCV's sample
 # values for large motion; on the sample clip the source itself scores 0.1-0.2.
@@ -56,7 +56,7 @@ def known_flow(
     """(backward flow (H, W, 2), mask of the pixels whose previous position lies inside the
     frame, a pixel in from its edge) for frames of (height, width), `scale` times the clip's."""
     a, tx, ty = motion
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    xs, ys = pixel_grid(height, width)
     px, py = a * xs + tx * scale, a * ys + ty * scale
     backward = np.stack([px - xs, py - ys], axis=-1).astype(np.float32)
     mask = (px >= 1) & (px <= width - 2) & (py >= 1) & (py <= height - 2)
