@@ -148,11 +148,13 @@ def palette(x: torch.Tensor, levels: int = PALETTE_LEVELS) -> torch.Tensor:
 
 
 def _sorted(x: torch.Tensor) -> torch.Tensor:
-    """x sorted along its last dimension; on the CPU by NumPy (3 x 65536 values: 4 ms, against
-    10 ms for torch.sort on two cores)."""
-    if x.device.type != "cpu" or x.requires_grad:
+    """x sorted along its last dimension; on the CPU by OpenCV, one row per channel. A
+    painting's 3 x 65536 values on a 2-core AMD EPYC (Zen 4, AVX-512), median of 30: 1.2 ms
+    by cv2.sort, 4.3 ms by NumPy 2.4's np.sort, 10.9 ms by torch.sort; the same values."""
+    if x.device.type != "cpu" or x.requires_grad or x.dtype != torch.float32 or not x.numel():
         return x.sort(dim=-1).values
-    return torch.from_numpy(np.sort(x.contiguous().numpy(), axis=-1))
+    rows = np.ascontiguousarray(x.reshape(-1, x.shape[-1]).numpy())
+    return torch.from_numpy(cv2.sort(rows, cv2.SORT_EVERY_ROW | cv2.SORT_ASCENDING)).view(x.shape)
 
 
 def _quantiles(sorted_values: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
