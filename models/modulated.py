@@ -46,7 +46,7 @@ from torch import nn
 
 from models.encoders import Tap
 from models.losses import mean_std
-from models.networks import Generator, GeneratorConfig, StyleStats
+from models.networks import ConvBlock, Generator, GeneratorConfig, StyleStats
 
 EPS = 1e-8
 # Parameter prefixes of the layers this architecture adds to the first one's.
@@ -123,6 +123,15 @@ class ModulatedGenerator(Generator):
         self.mapping = nn.Sequential(
             nn.Linear(stats_dim, code), nn.LeakyReLU(0.2), nn.Linear(code, code), nn.LeakyReLU(0.2)
         )
+        if config.merge == "sum":
+            # Each finer stride: the coarser map projected to its width (models/slimming.py),
+            # and its first convolution width -> width.
+            widths = config.widths
+            self.merge = nn.ModuleList(
+                nn.Conv2d(a, b, 1) for a, b in zip(widths[:-1], widths[1:], strict=True)
+            )
+            for body, width in zip(list(self.body)[1:], widths[1:], strict=True):
+                cast(nn.Sequential, body)[0] = ConvBlock(width, width)
         convs = self._convs()
         self.scale_sizes = [c.in_channels for c in convs]
         # Shifts: one per entry projection's output, then one per convolution's.
@@ -218,10 +227,13 @@ class ModulatedGenerator(Generator):
             return modulated_conv(x, next(convs), next(scales), next(demods), next(shifts))
 
         h: torch.Tensor | None = None
-        for tap, entry in zip(self.taps, self.entry, strict=True):
+        for i, (tap, entry) in enumerate(zip(self.taps, self.entry, strict=True)):
             x = entry(fused[tap.name])  # (N, width, H/stride, W/stride)
             x = x + next(entry_shifts)[:, :, None, None].to(x.dtype)
-            if h is not None:
+            if h is not None and self.config.merge == "sum":
+                h = self.merge[i - 1](h)
+                x = x + F.interpolate(h, size=x.shape[-2:], mode="nearest")
+            elif h is not None:
                 h = F.interpolate(h, size=x.shape[-2:], mode="nearest")
                 x = torch.cat([x, h], dim=1)
             h = F.relu(conv(x), inplace=True)

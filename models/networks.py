@@ -47,6 +47,12 @@ class GeneratorConfig:
     # (models/subpixel.py), a third of the graph's time at 1024 px saved.
     head: str = "refine"
     subpixel_width: int = 32
+    # "modulated" only: how each stride's decoder meets the coarser map. "concat" (the first
+    # generator's): the upsampled map beside the entry's, read by a 3x3 convolution over both;
+    # "sum": the coarser map projected (1x1, at its own stride) to this stride's width and added
+    # to the entry's, as a feature pyramid's top-down path does (Lin et al. 2017), so that every
+    # 3x3 convolution is width -> width (models/slimming.py).
+    merge: str = "concat"
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -330,9 +336,13 @@ def build_generator(config: GeneratorConfig, taps: tuple[Tap, ...]) -> Generator
     by_name = {t.name: t for t in taps}
     if config.head not in ("refine", "subpixel"):
         raise ValueError(f"unknown generator head {config.head!r}: refine or subpixel")
+    if config.merge not in ("concat", "sum"):
+        raise ValueError(f"unknown merge {config.merge!r}: concat or sum")
     if config.architecture == "adain-skip":
-        if config.head != "refine":
-            raise ValueError("the sub-pixel head is the modulated generator's")
+        if config.head != "refine" or config.merge != "concat":
+            raise ValueError(
+                "the sub-pixel head and the summed merge are the modulated generator's"
+            )
         return Generator(config, by_name)
     if config.architecture == "modulated":
         from models.modulated import ModulatedGenerator  # it extends Generator: imported late

@@ -3,7 +3,8 @@
 Three cases, one rule each: a checkpoint's run goes on with the generator the checkpoint holds,
 whatever the recipe's defaults say (its weights come with the checkpoint); a recipe with an
 `init` model starts from that model's weights, turned into the generator the recipe asks for
-where they differ (the modulated architecture, a sub-pixel head); anything else starts fresh.
+where they differ (the modulated architecture, a sub-pixel head, summed merges); anything else
+starts fresh.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from pathlib import Path
 from models.checkpoint import checkpoint_info
 from models.encoders import Encoder
 from models.modelfile import load_model
-from models.modulated import promote
+from models.modulated import ModulatedGenerator, promote
 from models.networks import Generator, GeneratorConfig, build_generator
+from models.slimming import slimmed
 from models.subpixel import with_subpixel_head
 from models.train_config import TrainConfig, default_generator_config
 
@@ -46,5 +48,10 @@ def starting_generator(
             raise ValueError(f"a {generator.config.head} head cannot become {wanted.head}")
         # Every weight but the head's is the init model's; the head starts fresh.
         generator = with_subpixel_head(generator, wanted.subpixel_width)
+    if wanted is not None and wanted.merge != generator.config.merge:
+        if wanted.merge != "sum" or not isinstance(generator, ModulatedGenerator):
+            raise ValueError(f"a {generator.config.merge} merge cannot become {wanted.merge}")
+        # The summed merges and the head's width fitted to the init model's (models/slimming.py).
+        generator = slimmed(generator, wanted.subpixel_width)
     config.generator = generator.config
     return generator, int(meta.get("steps", 0))

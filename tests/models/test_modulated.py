@@ -55,7 +55,7 @@ def first_architecture(encoder: Encoder) -> Generator:
     config = {
         k: v
         for k, v in shipped.items()
-        if k not in ("architecture", "code_dim", "head", "subpixel_width")
+        if k not in ("architecture", "code_dim", "head", "subpixel_width", "merge")
     }
     if shipped.get("head") == "subpixel":
         config["refine_width"] = 16

@@ -5,23 +5,20 @@ as in torch, and distillation teaches it its teacher's pictures."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from pathlib import Path
 
 import pytest
 import torch
 
-from models.backends import GraphDirectory, TorchBackend, open_backend
 from models.checkpoint import load_checkpoint
 from models.encoders import build_random
-from models.inference import GANStylizer
-from models.modelfile import load_model, save_model
+from models.modelfile import save_model
 from models.modulated import ModulatedGenerator
 from models.networks import GeneratorConfig, build_generator
 from models.subpixel import SubpixelRGB, with_subpixel_head
 from models.train import Trainer
 from models.train_config import TrainConfig
-from tests.models.parity import assert_paints_as
+from tests.models.parity import assert_model_file_paints_as_torch
 
 CPU = torch.device("cpu")
 
@@ -86,22 +83,8 @@ def test_a_subpixel_model_file_paints_on_a_graph_backend_as_in_torch(
     with torch.no_grad():  # phases apart, as training leaves them
         for p in student.to_rgb.parameters():
             p.add_(0.05 * torch.randn_like(p))
-    save_model(tmp_path / "s.safetensors", student.eval(), encoder)
-    loaded, _ = load_model(tmp_path / "s.safetensors", encoder)
+    loaded = assert_model_file_paints_as_torch(name, student, encoder, tmp_path)
     assert loaded.config.head == "subpixel"
-    backend = open_backend(
-        name,
-        encoder,
-        loaded,
-        CPU,
-        model_sha256=hashlib.sha256((tmp_path / "s.safetensors").read_bytes()).hexdigest(),
-        cache=GraphDirectory(),
-        precision="f32",  # parity is judged against torch fp32
-    )
-    stylizer = GANStylizer(loaded, encoder, CPU, backend=backend)
-    assert stylizer.backend_info["name"] == name  # the export passed its parity check
-    reference = GANStylizer(loaded, encoder, CPU, backend=TorchBackend.exact(encoder, loaded))
-    assert_paints_as(stylizer, reference)
 
 
 def distillation_config(teacher: Path, **changes: object) -> TrainConfig:
