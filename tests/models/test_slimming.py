@@ -19,26 +19,13 @@ from models.modulated import ModulatedGenerator
 from models.networks import GeneratorConfig, build_generator
 from models.slimming import slimmed
 from models.starting_point import starting_generator
-from models.subpixel import with_subpixel_head
 from models.train_config import TrainConfig
 from tests.models.parity import assert_model_file_paints_as_torch
 from tests.models.test_modulated import SHIPPED, needs_shipped, style_of
-from tests.models.test_subpixel import trained_like
-
-CPU = torch.device("cpu")
+from tests.models.test_subpixel import trained_like, trained_subpixel
 
 
-def trained_subpixel(seed: int = 3) -> ModulatedGenerator:
-    """A small modulated generator with a 12-wide sub-pixel head, every weight moved away from
-    its initialisation: a stand-in for a trained v3."""
-    generator = with_subpixel_head(trained_like(seed), width=12)
-    with torch.no_grad():
-        for p in generator.to_rgb.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return generator.eval()
-
-
-def test_a_slimmed_generator_keeps_the_teachers_weights_and_starts_near_its_pictures() -> None:
+def test_a_slimmed_generator_keeps_the_teachers_weights_and_fits_the_changed_layers() -> None:
     teacher = trained_subpixel()
     student = slimmed(teacher, subpixel_width=8)
     assert student.config.merge == "sum" and student.config.subpixel_width == 8
