@@ -274,7 +274,8 @@ def test_the_warm_up_runs_a_whole_job_on_the_dynamic_graphs(cache) -> None:
     """The warm-up takes the path of a job with a new painting: the painting's statistics on
     the encoder, the photo on the joined graph, palette matching in OpenCV (its band map made;
     a model that matches palettes, as the shipped one does), so that the first job pays none of
-    their first uses; and it compiles no shape."""
+    their first uses; the painting at the largest shape a painting's statistics take, so
+    that a later painting's shape allocates nothing; and it compiles no shape."""
     from models import color
 
     torch.manual_seed(2)
@@ -284,7 +285,8 @@ def test_the_warm_up_runs_a_whole_job_on_the_dynamic_graphs(cache) -> None:
     backend = stylizer.backend
     color._channel_map.cache_clear()
     stylizer.warm_up(96)
-    assert (1, 3, 48, 96) in {s[0] for s in backend._encoder.calls}  # type: ignore[attr-defined]
+    side = stylizer.style_size
+    assert (1, 3, side, side) in {s[0] for s in backend._encoder.calls}  # type: ignore[attr-defined]
     assert (1, 3, 96, 96) in {s[0] for s in backend._whole.calls}  # type: ignore[attr-defined]
     assert color._channel_map.cache_info().misses == 1
     assert not backend._encoder.static and not backend._whole.static  # type: ignore[attr-defined]
