@@ -70,6 +70,13 @@ def architecture(config: dict[str, Any]) -> str:
             "; its full-resolution stage replaced by a sub-pixel head that paints each 2x2 block "
             "from the stride-2 map: models/subpixel.py"
         )
+        if config.get("subpixel_width") not in (None, 32):
+            words += f", {config['subpixel_width']} channels wide"
+    if config.get("merge") == "sum":
+        words += (
+            "; at each finer stride the coarser map projected by a 1x1 convolution and added to "
+            "the entry's, not concatenated to it: models/slimming.py"
+        )
     return words
 
 

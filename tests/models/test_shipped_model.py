@@ -24,27 +24,27 @@ CARD = SHIPPED.with_name("MODEL_CARD.md")
 pytestmark = pytest.mark.skipif(not SHIPPED.is_file(), reason=f"{SHIPPED} is not shipped yet")
 
 # stylizer(synthetic 64x64 photo seed 1, synthetic 64x64 painting seed 2), fp32, averaged to 4x4
-# per channel: recorded when the model was shipped (v3, 2026-12-07). A change to the encoder, AdaIN, the decoder,
+# per channel: recorded when the model was shipped (v4, 2026-12-07). A change to the encoder, AdaIN, the decoder,
 # the palette matching or the weights moves these by far more than the tolerance; bf16 or
 # thread counts do not.
 REFERENCE_4X4: list[list[list[float]]] = [
     [
-        [0.9826, 0.9615, 0.6749, 0.8912],
-        [0.926, 0.3915, 0.0953, 0.4143],
-        [0.3, 0.2037, 0.2542, 0.6096],
-        [0.2341, 0.3985, 0.7653, 0.9828],
+        [0.9906, 0.9791, 0.6985, 0.8053],
+        [0.8695, 0.33, 0.0933, 0.3598],
+        [0.1763, 0.0846, 0.4773, 0.6568],
+        [0.343, 0.6079, 0.9458, 0.9685],
     ],
     [
-        [0.9854, 0.8964, 0.192, 0.165],
-        [0.925, 0.4739, 0.1862, 0.2214],
-        [0.8561, 0.3932, 0.4355, 0.5915],
-        [0.9265, 0.7644, 0.8446, 0.7332],
+        [0.9794, 0.8721, 0.126, 0.0352],
+        [0.9083, 0.4053, 0.2403, 0.2761],
+        [0.8147, 0.5586, 0.7351, 0.7107],
+        [0.8886, 0.8563, 0.9176, 0.7213],
     ],
     [
-        [0.5352, 0.3535, 0.4869, 0.4165],
-        [0.5147, 0.8358, 0.8592, 0.4582],
-        [0.8891, 0.9459, 0.8376, 0.2367],
-        [0.9054, 0.9278, 0.5799, 0.1313],
+        [0.4925, 0.2325, 0.2756, 0.2715],
+        [0.5949, 0.8151, 0.8264, 0.3805],
+        [0.9127, 0.9561, 0.8236, 0.2108],
+        [0.9801, 0.9275, 0.5912, 0.1076],
     ],
 ]
 TOLERANCE = 0.02  # of the [0, 1] range, per 16x16 block mean
@@ -56,13 +56,15 @@ def test_the_shipped_file_loads_strictly_with_the_lite0_encoder() -> None:
     generator, meta = load_model(SHIPPED, encoder)  # load_state_dict(strict=True) inside
     assert meta["encoder"]["name"] == "efficientnet-lite0" and not encoder.untrained
     assert sum(p.numel() for p in generator.parameters()) > 0
-    # v3 is the second architecture with the sub-pixel head (first-architecture files load too:
-    # test_modulated.py; the full-resolution head: test_subpixel.py).
+    # v4 is the second architecture with the sub-pixel head, 16 wide, and summed merges
+    # (first-architecture files load too: test_modulated.py; the full-resolution head:
+    # test_subpixel.py; v3's concatenated merges: test_slimming.py).
     assert (
         isinstance(generator, ModulatedGenerator) and meta["config"]["architecture"] == "modulated"
     )
-    assert meta["config"]["head"] == "subpixel"
-    assert meta["name"] == "atelier-default" and meta["version"] == 3
+    assert meta["config"]["head"] == "subpixel" and meta["config"]["subpixel_width"] == 16
+    assert meta["config"]["merge"] == "sum"
+    assert meta["name"] == "atelier-default" and meta["version"] == 4
     assert SHIPPED.stat().st_size < 10_000_000  # a few MB: committed without Git LFS
 
 
