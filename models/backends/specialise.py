@@ -6,9 +6,15 @@ AVX512-BF16 (bf16, the shipped model's graphs, median of 9): the encoder 32 -> 2
 and 106 -> 74 ms at 1024 px, the render graph 40 -> 34 and 132 -> 117 ms, and the encoder's peak
 memory at 1024 px 265 -> 156 MiB.
 
-A compile costs about 0.15-0.35 s (less from OpenVINO's CACHE_DIR), so a small shape is
-specialised on its second call (the frames of a video, a photo stylized again with other
-settings), not its first (a one-off size runs on the dynamic graph). A large one is specialised
+A compile costs about 0.15-0.45 s (less from OpenVINO's CACHE_DIR), and what it saves a call
+depends on the CPU: at 512 px about 25% of the graph's time on a Zen 4 EPYC, 9-11% of the whole
+call (4-5 ms) on a Zen 5 (docs/benchmarks.md). So a small shape is specialised once its calls
+on the dynamic graph have spent about what a compile costs, as in the ski-rental problem: a
+compile is paid only by a shape that has already spent as much on the slower graph. A video at
+640x360 reaches that within a dozen frames; a designer trying three paintings on one photo
+never pays a compile they would not win back. Before, a shape was compiled on its second
+call: the second call of a 512 px photo took 223-445 ms against 26-40 now. The estimate of a
+compile's cost starts at COMPILE_SECONDS and follows the compiles measured. A large one is specialised
 at once: from about a 1024x768 photo on, the dynamic graph's first call costs as much as the
 compile and a static call (one process, the joined graph of the shipped model, bf16: 1024x768
 380 ms dynamic against 452 compiled, 1024x1024 597 against 484; 512x384 76 against 299), and
@@ -30,7 +36,8 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections import Counter, OrderedDict
+import time
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -72,9 +79,15 @@ LARGEST_DYNAMIC_SIDE = math.isqrt(AT_ONCE_VALUES // 3 - 1) // 16 * 16
 ENCODER_DYNAMIC_VALUES = 3 * 384 * 384
 
 
+# What a small shape's compile is expected to cost before one is measured, in seconds (a 512 px
+# photo's joined graph: 0.2-0.4 s on 2-core EPYCs).
+COMPILE_SECONDS = 0.25
+
+
 class ShapeSpecialisedGraph:
-    """A graph compiled for any size, plus one compiled for each input shape that comes again,
-    or at once for a large one (see the module's docstring)."""
+    """A graph compiled for any size, plus one compiled for each input shape whose calls have
+    spent about a compile's time on it, or at once for a large one (see the module's
+    docstring)."""
 
     SPECIALISE_ON_CALL = 2
     SPECIALISED_SHAPES = 4
@@ -91,6 +104,10 @@ class ShapeSpecialisedGraph:
         self.static: OrderedDict[Shape, CompiledGraph] = OrderedDict()
         self.refused: set[Shape] = set()  # shapes whose compile failed: the dynamic graph runs them
         self.calls: Counter[Shape] = Counter()
+        # the time each shape has spent on the dynamic graph
+        self.dynamic_seconds: defaultdict[Shape, float] = defaultdict(float)
+        self.compile_seconds = COMPILE_SECONDS  # the expected cost of one compile
+        self.clock: Callable[[], float] = time.perf_counter
         self.lock = threading.Lock()
 
     def _compile_static(self, shape: Shape) -> CompiledGraph | None:
@@ -119,11 +136,14 @@ class ShapeSpecialisedGraph:
             if shape not in self.refused:
                 if len(self.calls) > 64:  # a stream of one-off sizes: forget them
                     self.calls.clear()
+                    self.dynamic_seconds.clear()
                 self.calls[shape] += 1
                 values = sum(math.prod(s) for s in shape)
-                if values > self.dynamic_values and (
-                    self.calls[shape] >= self.SPECIALISE_ON_CALL or values >= AT_ONCE_VALUES
-                ):
+                repaid = (
+                    self.calls[shape] >= self.SPECIALISE_ON_CALL
+                    and self.dynamic_seconds[shape] >= self.compile_seconds
+                )
+                if values > self.dynamic_values and (repaid or values >= AT_ONCE_VALUES):
                     # The dynamic graph keeps the buffers of the largest shape it ran, whatever
                     # its request or release_memory(): dropped before the static graph is
                     # compiled, so that the two are never held at once (at 1024 px 926 MiB of
@@ -131,7 +151,12 @@ class ShapeSpecialisedGraph:
                     # the compile), and compiled again (from OpenVINO's cache) for the next
                     # new shape, or for this one if its compile fails.
                     self.dynamic = None
+                    started = self.clock()
                     graph = self._compile_static(shape)
+                    if graph is not None and repaid:
+                        # The estimate follows what a small shape's compile costs here,
+                        # halfway to each one measured (a large one's says nothing of theirs).
+                        self.compile_seconds = (self.compile_seconds + self.clock() - started) / 2
                     if graph is not None:
                         self.static[shape] = graph
                         while len(self.static) > self.SPECIALISED_SHAPES:
@@ -142,4 +167,12 @@ class ShapeSpecialisedGraph:
             return self.dynamic
 
     def infer(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        return self._graph_for(feeds).infer(feeds)
+        graph = self._graph_for(feeds)
+        if graph is not self.dynamic:
+            return graph.infer(feeds)
+        started = self.clock()
+        outputs = graph.infer(feeds)
+        shape = tuple(tuple(feeds[i.get_any_name()].shape) for i in self.model.inputs)
+        with self.lock:
+            self.dynamic_seconds[shape] += self.clock() - started
+        return outputs

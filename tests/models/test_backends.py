@@ -181,10 +181,12 @@ def test_openvino_in_bf16_is_checked_in_fp32_and_serves_in_bf16(generator, cache
 
 def test_openvino_specialises_a_shape_that_comes_again(generator, cache) -> None:
     """A size's second call runs on a graph compiled for that size, which paints what the
-    dynamic graph painted; only the most recent sizes keep their compiled graphs. A photo in
-    one pass runs the joined graph alone."""
+    dynamic graph painted, once its calls have spent a compile's expected time (zero here, so
+    the second call, the rule's earliest); only the most recent sizes keep their compiled
+    graphs. A photo in one pass runs the joined graph alone."""
     stylizer = on("openvino", generator, cache, sha="a" * 64)
     joined = stylizer.backend._whole  # type: ignore[attr-defined]
+    joined.compile_seconds = 0.0
     reference = exact(generator)
     style = reference.style_stats(synthetic_image(64, 48, seed=12))
     content = to_tensor(synthetic_image(96, 80, seed=13))
@@ -202,10 +204,38 @@ def test_openvino_specialises_a_shape_that_comes_again(generator, cache) -> None
     kept = joined.SPECIALISED_SHAPES
     for width in range(32, 32 + 16 * (kept + 2), 16):
         picture = to_tensor(synthetic_image(width, 48, seed=width))
+        joined.compile_seconds = 0.0  # each compile moves the estimate up: back to the earliest
         for _ in range(2):
             stylizer.stylize_tensor(picture, style)
     assert len(joined.static) == kept
     assert (1, 3, 48, 32 + 16 * (kept + 1)) in {s[0] for s in joined.static}
+
+
+def test_openvino_compiles_a_small_shape_once_its_calls_have_spent_a_compiles_time(
+    generator, cache
+) -> None:
+    """The ski-rental rule, on a clock that advances 40 ms a call: with a compile expected to
+    cost 0.1 s, a shape stays on the dynamic graph for three calls (0.12 s spent) and the fourth
+    is compiled for; the estimate then moves halfway to what that compile took. A shape that
+    comes back a few times, as a designer's photo does, never compiles."""
+    stylizer = on("openvino", generator, cache, sha="9" * 64)
+    joined = stylizer.backend._whole  # type: ignore[attr-defined]
+    ticks = iter(range(10**6))
+    joined.clock = lambda: next(ticks) * 0.04  # every reading 40 ms later than the one before
+    joined.compile_seconds = 0.1
+    style = exact(generator).style_stats(synthetic_image(64, 48, seed=12))
+    content = to_tensor(synthetic_image(96, 64, seed=15))
+    for _ in range(3):
+        stylizer.stylize_tensor(content, style)
+    assert not joined.static and joined.dynamic is not None
+    stylizer.stylize_tensor(content, style)
+    assert [s[0] for s in joined.static] == [(1, 3, 64, 96)]
+    assert joined.compile_seconds == pytest.approx((0.1 + 0.04) / 2)
+    joined.compile_seconds = 1.0
+    other = to_tensor(synthetic_image(80, 64, seed=16))
+    for _ in range(5):
+        stylizer.stylize_tensor(other, style)
+    assert (1, 3, 64, 80) not in {s[0] for s in joined.static}
 
 
 def test_openvino_compiles_a_large_shape_on_its_first_call(generator, cache, monkeypatch) -> None:
@@ -232,6 +262,7 @@ def test_openvino_results_outlive_the_next_call(generator, cache) -> None:
     """The infer request reuses its output buffers; what a call returned is a copy that the
     next call on the same compiled graph leaves as it was."""
     stylizer = on("openvino", generator, cache, sha="d" * 64)
+    stylizer.backend._whole.compile_seconds = 0.0  # type: ignore[attr-defined]
     style = exact(generator).style_stats(synthetic_image(64, 48, seed=12))
     first_photo, second_photo = (to_tensor(synthetic_image(80, 64, seed=s)) for s in (20, 21))
     for _ in range(2):  # the second call runs on the shape's static graph
@@ -250,6 +281,7 @@ def test_a_shape_openvino_cannot_compile_stays_on_the_dynamic_graph(
     right, from the dynamic graph."""
     stylizer = on("openvino", generator, cache, sha="b" * 64)
     joined = stylizer.backend._whole  # type: ignore[attr-defined]
+    joined.compile_seconds = 0.0  # a compile tried on the second call
     compile_any = joined.compile_model
 
     def refuse_static(model):  # the plugin refusing a fixed shape, as it may for odd sizes
@@ -298,6 +330,7 @@ def test_a_paintings_shape_stays_on_the_dynamic_encoder(generator, cache) -> Non
     torch. A photo's tile of the same call count is compiled for."""
     stylizer = on("openvino", generator, cache, sha="e" * 64)
     encoder = stylizer.backend._encoder  # type: ignore[attr-defined]
+    encoder.compile_seconds = 0.0  # a photo's shape compiled for on its second call
     reference = exact(generator)
     for seed in (30, 31):
         painting = synthetic_image(384, 320, seed=seed)
