@@ -14,9 +14,10 @@ compile is paid only by a shape that has already spent as much on the slower gra
 640x360 reaches that within a dozen frames; a designer trying three paintings on one photo
 never pays a compile they would not win back. Before, a shape was compiled on its second
 call: the second call of a 512 px photo took 223-445 ms against 26-40 now. The estimate of a
-compile's cost starts at COMPILE_SECONDS and follows the compiles measured. A large one is specialised
-at once: from about a 1024x768 photo on, the dynamic graph's first call costs as much as the
-compile and a static call (one process, the joined graph of the shipped model, bf16: 1024x768
+compile's cost starts at COMPILE_SECONDS and follows the compiles measured.
+
+A large shape is specialised at once: from about a 1024x768 photo on, the dynamic graph's first
+call costs as much as the compile and a static call (one process, the joined graph of the shipped model, bf16: 1024x768
 380 ms dynamic against 452 compiled, 1024x1024 597 against 484; 512x384 76 against 299), and
 holds more memory (1024 px: 320 MiB against 174). On an AVX2 CPU in fp32 the first two calls
 of a 1024x768 photo took 605 + 329 ms compiled at once against 779 + 980 ms on the second-call
@@ -127,8 +128,7 @@ class ShapeSpecialisedGraph:
             self.refused.add(shape)
             return None
 
-    def _graph_for(self, feeds: dict[str, np.ndarray]) -> CompiledGraph:
-        shape = tuple(tuple(feeds[i.get_any_name()].shape) for i in self.model.inputs)
+    def _graph_for(self, shape: Shape) -> CompiledGraph:
         with self.lock:
             if shape in self.static:
                 self.static.move_to_end(shape)
@@ -167,12 +167,12 @@ class ShapeSpecialisedGraph:
             return self.dynamic
 
     def infer(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        graph = self._graph_for(feeds)
+        shape = tuple(tuple(feeds[i.get_any_name()].shape) for i in self.model.inputs)
+        graph = self._graph_for(shape)
         if graph is not self.dynamic:
             return graph.infer(feeds)
         started = self.clock()
         outputs = graph.infer(feeds)
-        shape = tuple(tuple(feeds[i.get_any_name()].shape) for i in self.model.inputs)
         with self.lock:
             self.dynamic_seconds[shape] += self.clock() - started
         return outputs
