@@ -26,7 +26,8 @@ picture of strokes, counted as flicker): how far below frame by frame any result
 the strokes can go. Each warping error is given twice, along the source's Farneback flow (the
 issue's metric) and along the camera's known motion (models/video/quality.py; written beside
 each clip as NAME.motion.json), which no flow estimate's errors reach; each style score whole
-and inner (without a 32 px border, where stills have a thin dark line).
+and inner (without a 32 px border, where stills had a thin dark line before the bleed,
+models/tiling.py).
 """
 
 from __future__ import annotations

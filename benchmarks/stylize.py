@@ -11,7 +11,7 @@ Rows (per size, CPU; CUDA too when present):
   gan default cached  the same with the style's statistics computed once (a saved style)
   gan default baseline [cached]
                       the same two with --baseline-model's file (the shipped model against a
-                      candidate, in one run)
+                      candidate, in one run), with --baseline-bleed's bleed
   gan torch|openvino|onnxruntime [f32] [cached]
                       the same call on that backend, in bf16 where the CPU has native bf16 (as
                       shipped: torch's autocast with channels_last, OpenVINO's precision hint),
@@ -102,9 +102,10 @@ def measure(
     photo: str | None = None,
     painting: str | None = None,
     tile_size: int = DEFAULT_TILE_SIZE,
+    bleed: int | None = None,
 ) -> dict[str, float]:
     device = torch.device(device_name)
-    run, count = make_case(name, size, device, model, photo, painting, tile_size)
+    run, count = make_case(name, size, device, model, photo, painting, tile_size, bleed)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     # Linux: writing 5 to clear_refs resets the peak RSS, so VmHWM - VmRSS after setup is the
@@ -185,6 +186,13 @@ def main() -> None:
         help="model file of the rows whose case has the word baseline ('gan default baseline "
         "[cached]'): a candidate (--model) against the shipped model in one run",
     )
+    parser.add_argument(
+        "--baseline-bleed",
+        type=int,
+        default=None,
+        help="the baseline rows' bleed in px (models.tiling; default: the pipeline's; 0: the "
+        "photo alone, as before the bleed)",
+    )
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--photo", default=None, help="photo file (default: seeded noise)")
     parser.add_argument("--painting", default=None, help="painting file (default: seeded noise)")
@@ -203,6 +211,7 @@ def main() -> None:
             args.photo,
             args.painting,
             args.tile_size,
+            args.baseline_bleed if "baseline" in name.split() else None,
         )
         print(json.dumps(figures))
         return
@@ -246,6 +255,11 @@ def main() -> None:
                     ]
                     + (["--model", args.model] if args.model else [])
                     + (["--baseline-model", args.baseline_model] if args.baseline_model else [])
+                    + (
+                        ["--baseline-bleed", str(args.baseline_bleed)]
+                        if args.baseline_bleed is not None
+                        else []
+                    )
                     + (["--photo", args.photo] if args.photo else [])
                     + (["--painting", args.painting] if args.painting else []),
                     capture_output=True,

@@ -60,8 +60,10 @@ def make_case(
     photo: str | None = None,
     painting: str | None = None,
     tile_size: int = DEFAULT_TILE_SIZE,
+    bleed: int | None = None,
 ) -> tuple[Callable[[], object], Callable[[], object]]:
-    """Returns (setup-free call to time, same call for FLOP counting)."""
+    """Returns (setup-free call to time, same call for FLOP counting); `bleed`: the GAN
+    rows' bleed (models.tiling), None for the pipeline's."""
     content, style = inputs(size, device, photo, painting)
     words = name.split()
     if words[0] == "gan" and len(words) > 1 and words[1] in BACKEND_ROWS:
@@ -70,6 +72,7 @@ def make_case(
             device=str(device),
             backend=BACKEND_ROWS[words[1]],
             precision="f32" if "f32" in words else "auto",
+            **({} if bleed is None else {"bleed": bleed}),  # type: ignore[arg-type]
         )
         print(f"# {name}: {stylizer.backend_info}", file=sys.stderr)
         painting_image, photo_image = to_image(style.cpu()), to_image(content.cpu())

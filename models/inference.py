@@ -34,7 +34,7 @@ from models.modelfile import load_model, read_metadata
 from models.networks import Generator, StyleStats
 from models.optimisation import OptimisationStylizer
 from models.stylizer import Progress, StyleInput, Stylizer, check_strength, select_device
-from models.tiling import PAD_MULTIPLE, TILE_OVERLAP, pad_to_multiple, stylize_tiled
+from models.tiling import BLEED, PAD_MULTIPLE, TILE_OVERLAP, stylize_tiled, with_bleed
 
 # The longer side a new painting is encoded at. Measured on 300 val pairs at 512 px
 # (atelier evaluate's scores, the shipped v2 on OpenVINO bf16): 512 / 384 / 256 px gave style
@@ -67,7 +67,10 @@ class GANStylizer:
         graph_cache: GraphCache | None = None,
         style_size: int = STYLE_SIZE,
         tile_overlap: int = TILE_OVERLAP,
+        bleed: int = BLEED,
     ) -> None:
+        """bleed: the mirrored pixels around every photo, cut off after (models.tiling; 0
+        shows the generator's dark edge band, for comparison)."""
         self.device = device
         self.encoder = encoder
         self.generator = generator.eval()
@@ -93,6 +96,9 @@ class GANStylizer:
         )
         self.style_size = style_size
         self.tile_overlap = tile_overlap
+        if bleed % PAD_MULTIPLE:
+            raise ValueError(f"bleed must be a multiple of {PAD_MULTIPLE}")
+        self.bleed = bleed
         self.taps = tuple(t.name for t in self.generator.taps)
 
     @classmethod
@@ -139,16 +145,16 @@ class GANStylizer:
         the tenth, 86 / 54 and 99 / 56 ms before, 76 / 58, 96 / 68, 126 / 80 and 103 / 64
         after, on a noisy 2-core EPYC; docs/benchmarks.md). A dynamic OpenVINO graph keeps
         the buffers of the largest shape it ran, so a warm-up at the largest side to come
-        spares later calls their allocations too. On OpenVINO the side is capped at the
-        largest the dynamic graph serves (larger photos get a graph compiled for their shape on
-        their first call, models.backends.specialise).
+        spares later calls their allocations too. On OpenVINO the side is capped so that its
+        bled photo (models.tiling) is the largest the dynamic graph serves (larger photos get a graph
+        compiled for their shape on their first call, models.backends.specialise).
         The painting is a square at the style size, the largest shape the encoder meets in a
         painting's statistics, for the same reason: a fresh worker's first new painting
         (la_muse, 384x320 there) then took 17.4 ms against 33.5 after a warm-up that encoded a
         384x192 one; later new shapes 16-17 ms either way, a known one 10-13 (one process, a
         2-core Zen 5 EPYC, AVX-512 + bf16, 2026-12-07)."""
-        if self.backend.largest_dynamic_side is not None:
-            side = min(side, self.backend.largest_dynamic_side)
+        if self.backend.largest_dynamic_side is not None:  # the bled photo within it
+            side = min(side, self.backend.largest_dynamic_side - 2 * self.bleed)
         noise = torch.Generator().manual_seed(0)
         photo = to_image(torch.rand(1, 3, side, side, generator=noise))
         painting = to_image(torch.rand(1, 3, self.style_size, self.style_size, generator=noise))
@@ -265,20 +271,12 @@ class GANStylizer:
             return out
         return self._run_tiled(content, style, strength, tile_size, progress)
 
-    def _run(
-        self,
-        content: torch.Tensor,
-        style: StyleStats,
-        strength: float,
-        content_stats: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
-    ) -> torch.Tensor:
+    def _run(self, content: torch.Tensor, style: StyleStats, strength: float) -> torch.Tensor:
+        """The photo in one pass: the backend's single call, on the photo with its bleed."""
         h, w = content.shape[-2:]
-        if content_stats is None:  # one pass: the backend's single call
-            out = self.backend.stylize(pad_to_multiple(content), style, strength)
-        else:
-            feats = self.backend.encode(pad_to_multiple(content))
-            out = self.backend.render(feats, style, strength, content_stats)
-        return out[..., :h, :w].float().cpu()
+        m = self.bleed
+        out = self.backend.stylize(with_bleed(content, m), style, strength)
+        return out[..., m : m + h, m : m + w].float().cpu()
 
     def _run_tiled(
         self,
@@ -293,11 +291,14 @@ class GANStylizer:
             content,
             tile,
             min(self.tile_overlap, tile // 4),
-            encode=lambda x: self.backend.encode(pad_to_multiple(x)),
+            encode=self.backend.encode,
             strides=strides,
-            render=lambda x, stats: self._run(x, style, strength, stats),
+            render=lambda x, stats: self.backend.render(
+                self.backend.encode(x), style, strength, stats
+            ),
             render_features=lambda feats, stats: self.backend.render(feats, style, strength, stats),
             progress=progress,
+            bleed=self.bleed,
         )
 
 

@@ -5,7 +5,9 @@ Two passes: the encoder over every tile gives each tap's mean and std over the w
 those statistics and neighbours are cross-faded in the middle of what they share. Every tile is
 normalised alike and starts on the encoder's stride grid, and a tile's edge, where its picture
 is not the whole photo's, is never shown: so no seam shows, and memory is bounded by the tile,
-not the photo.
+not the photo. A photo stylized in one pass is one tile. Every photo is stylized with a bleed,
+as print calls the picture that runs past the trim: BLEED mirrored pixels on each side, cut off
+after, so that no edge of the network's input is an edge of the picture.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from collections.abc import Callable
 from itertools import pairwise
 
 import torch
-import torch.nn.functional as F
 
 # Every encoder tap the generator uses is a multiple of this stride.
 PAD_MULTIPLE = 16
@@ -32,19 +33,50 @@ BLEND_WIDTH = 32
 TILE_OVERLAP = 2 * 96 + BLEND_WIDTH
 
 
-def _padding(h: int, w: int, multiple: int = PAD_MULTIPLE) -> tuple[int, int, str]:
-    """Rows and columns pad_to_multiple adds at the bottom and right of an h x w photo, and how."""
-    ph = max(math.ceil(h / multiple) * multiple, 2 * multiple) - h
-    pw = max(math.ceil(w / multiple) * multiple, 2 * multiple) - w
-    return ph, pw, "reflect" if ph < h and pw < w else "replicate"
+# The bleed: every photo is stylized inside this many mirrored pixels on each side, cut off after: the
+# generator paints a dark band 4-8 px wide along a picture's edge, where the encoder's zero
+# padding meets it. Mean luma of the outer 6 px against the inside at 640 px (the shipped v4,
+# la_muse): avril 74 / 103 with no bleed, 86 with 8 px, 100 with 16; chicago 80 / 101, 95, 101
+# (docs/video_log.md). A multiple of PAD_MULTIPLE, so the picture keeps its place on the
+# encoder's stride grid.
+BLEED = 16
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int = PAD_MULTIPLE) -> torch.Tensor:
-    """Pad (N, C, H, W) at the bottom/right so that every encoder stride divides it exactly."""
-    ph, pw, mode = _padding(x.shape[-2], x.shape[-1], multiple)
-    if ph == 0 and pw == 0:
-        return x
-    return F.pad(x, [0, pw, 0, ph], mode=mode)
+def bled_side(side: int, bleed: int = BLEED) -> int:
+    """A side with its bleed at both ends, made up to a multiple of PAD_MULTIPLE (and at least
+    two of them) at the far end: the length the network sees."""
+    return max(math.ceil((side + 2 * bleed) / PAD_MULTIPLE) * PAD_MULTIPLE, 2 * PAD_MULTIPLE)
+
+
+def mirrored(start: int, stop: int, side: int) -> torch.Tensor:
+    """Positions start..stop-1 on a line of `side` pixels, those outside it mirrored about its
+    end pixels (not repeating them, as F.pad's "reflect"), as often as a short line needs."""
+    i = torch.arange(start, stop)
+    if side == 1:
+        return torch.zeros_like(i)
+    period = 2 * (side - 1)
+    i = i.remainder(period)
+    return torch.where(i >= side, period - i, i)
+
+
+def bled_window(
+    x: torch.Tensor, rows: tuple[int, int], cols: tuple[int, int], bleed: int = BLEED
+) -> torch.Tensor:
+    """Rows and columns of the bled photo (`x` shifted by `bleed`, mirrored beyond its edges):
+    a view where the window lies inside the photo, a copy of the window's size where not, never
+    a padded copy of the whole photo (4096x2731: 134 MB)."""
+    h, w = x.shape[-2:]
+    y0, y1, x0, x1 = rows[0] - bleed, rows[1] - bleed, cols[0] - bleed, cols[1] - bleed
+    window = x[..., y0:y1, :] if y0 >= 0 and y1 <= h else x.index_select(-2, mirrored(y0, y1, h))
+    return (
+        window[..., x0:x1] if x0 >= 0 and x1 <= w else window.index_select(-1, mirrored(x0, x1, w))
+    )
+
+
+def with_bleed(x: torch.Tensor, bleed: int = BLEED) -> torch.Tensor:
+    """The whole bled photo, for a photo stylized in one pass."""
+    h, w = x.shape[-2:]
+    return bled_window(x, (0, bled_side(h, bleed)), (0, bled_side(w, bleed)), bleed)
 
 
 def tile_spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
@@ -53,7 +85,7 @@ def tile_spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
     side then took two 1,024 px tiles, about twice the work of two 640 px ones. Equal tiles share
     one input shape, so one specialised graph runs them all.
 
-    `length` must be a multiple of PAD_MULTIPLE (stylize_tiled pads the photo first), and so are
+    `length` must be a multiple of PAD_MULTIPLE (a bled_side), and so are
     every start and the size where `tile` allows: the marks sit on the encoder's stride grid, and
     a tile starting off that grid paints them shifted (a 2 px shift made a whole tile differ by
     15/255 from the untiled picture), which a cross-fade shows as a ghosted band."""
@@ -92,8 +124,9 @@ def ramp(length: int, before: int, after: int, width: int = BLEND_WIDTH) -> torc
 
 
 def _cores(spans: list[tuple[int, int]], length: int) -> list[tuple[int, int]]:
-    """Each tile's share of the photo's `length` (its padding left out), cut at the middle of
-    every overlap: each pixel in one."""
+    """Each tile's share of a bled side of `length`, cut at the middle of every overlap: each
+    pixel in one. The bleed counts, as in a photo stylized in one pass, whose statistics are
+    those of its whole bled picture."""
     cuts = [0] + [(a_end + b_start) // 2 for (_, a_end), (b_start, _) in pairwise(spans)]
     return list(zip(cuts, cuts[1:] + [length], strict=True))
 
@@ -116,36 +149,29 @@ def stylize_tiled(
     render_features: Callable[[dict[str, torch.Tensor], Stats], torch.Tensor] | None = None,
     keep_bytes: int = KEEP_FEATURES_BYTES,
     progress: Callable[[float], None] | None = None,
+    bleed: int = BLEED,
 ) -> torch.Tensor:
-    """(1, 3, H, W) -> (1, 3, H, W): `encode` a tile to its taps (it pads to PAD_MULTIPLE),
-    `render` a tile with given statistics to its picture. With `render_features` (taps and
-    statistics to the padded tile's picture), pass 1 keeps every tile's taps in fp16 when they
-    fit in `keep_bytes`, and pass 2 renders them with no second encoder pass (the encoder is
-    about half of a tile's time)."""
+    """(1, 3, H, W) -> (1, 3, H, W): `encode` a tile of the bled photo (each side a multiple of
+    PAD_MULTIPLE) to its taps, `render` one with given statistics to its picture. With
+    `render_features` (taps and statistics to the tile's picture), pass 1 keeps every tile's
+    taps in fp16 when they fit in `keep_bytes`, and pass 2 renders them with no second encoder
+    pass (the encoder is about half of a tile's time)."""
     h, w = content.shape[-2:]
-    # Tiled as an untiled photo is padded, on the same grid; each tile at the bottom or right
-    # edge is padded on its own (the same pixels: its rows reach past the reflected ones), so
-    # no padded copy of the whole photo is made (4096x2731: 134 MB).
-    ph, pw, mode = _padding(h, w)
-    padded_h, padded_w = h + ph, w + pw
-
-    def tile_of(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
-        piece = content[..., y0 : min(y1, h), x0 : min(x1, w)]
-        short_h, short_w = y1 - min(y1, h), x1 - min(x1, w)
-        return F.pad(piece, [0, short_w, 0, short_h], mode=mode) if short_h or short_w else piece
-
-    rows, cols = tile_spans(padded_h, tile, overlap), tile_spans(padded_w, tile, overlap)
-    row_cores, col_cores = _cores(rows, h), _cores(cols, w)
+    # Tiled as an untiled photo is stylized, with its bleed, on the same grid; only the tiles at
+    # the photo's edges are copies (bled_window).
+    bled_h, bled_w = bled_side(h, bleed), bled_side(w, bleed)
+    rows, cols = tile_spans(bled_h, tile, overlap), tile_spans(bled_w, tile, overlap)
+    row_cores, col_cores = _cores(rows, bled_h), _cores(cols, bled_w)
     tiles = [(r, c) for r in range(len(rows)) for c in range(len(cols))]
     total_steps = 2 * len(tiles)
-    # Pass 1: content statistics of the whole photo, accumulated over the tiles' cores (each
-    # pixel counted once), so every tile is normalised alike.
+    # Pass 1: content statistics of the whole bled photo, accumulated over the tiles' cores (each
+    # pixel counted once), so every tile is normalised alike, and as the photo in one pass.
     sums: dict[str, list[torch.Tensor]] = {}
     kept: list[dict[str, torch.Tensor]] | None = [] if render_features is not None else None
     for i, (r, c) in enumerate(tiles):
         (y0, y1), (x0, x1) = rows[r], cols[c]
         (cy0, cy1), (cx0, cx1) = row_cores[r], col_cores[c]
-        feats = encode(tile_of(y0, y1, x0, x1))
+        feats = encode(bled_window(content, rows[r], cols[c], bleed))
         for t, f in feats.items():
             s = strides[t]
             core = f.float()[
@@ -175,7 +201,7 @@ def stylize_tiled(
     out = torch.zeros(1, 3, h, w)
     row_ramps = [ramp(y1 - y0, *_shared(rows, r)) for r, (y0, y1) in enumerate(rows)]
     col_ramps = [ramp(x1 - x0, *_shared(cols, c)) for c, (x0, x1) in enumerate(cols)]
-    row_sum, col_sum = torch.zeros(padded_h), torch.zeros(padded_w)
+    row_sum, col_sum = torch.zeros(bled_h), torch.zeros(bled_w)
     for (y0, y1), wy in zip(rows, row_ramps, strict=True):
         row_sum[y0:y1] += wy
     for (x0, x1), wx in zip(cols, col_ramps, strict=True):
@@ -187,10 +213,15 @@ def stylize_tiled(
             kept[i] = {}  # let the tile's taps go as soon as they are drawn
             piece = render_features(feats, stats).float().cpu()
         else:
-            piece = render(tile_of(y0, y1, x0, x1), stats).float().cpu()
-        ye, xe = min(y1, h), min(x1, w)
-        wy, wx = row_ramps[r][: ye - y0], col_ramps[c][: xe - x0]
-        out[..., y0:ye, x0:xe].addcmul_(piece[..., : ye - y0, : xe - x0], wy[:, None] * wx[None, :])
+            piece = render(bled_window(content, rows[r], cols[c], bleed), stats).float().cpu()
+        # the tile's part of the photo, in the bled photo's coordinates
+        ys, ye = max(y0, bleed), min(y1, bleed + h)
+        xs, xe = max(x0, bleed), min(x1, bleed + w)
+        if ys < ye and xs < xe:  # not a tile of bleed alone
+            wy, wx = row_ramps[r][ys - y0 : ye - y0], col_ramps[c][xs - x0 : xe - x0]
+            out[..., ys - bleed : ye - bleed, xs - bleed : xe - bleed].addcmul_(
+                piece[..., ys - y0 : ye - y0, xs - x0 : xe - x0], wy[:, None] * wx[None, :]
+            )
         if progress:
             progress((len(tiles) + i + 1) / total_steps)
-    return out.div_(row_sum[:h, None]).div_(col_sum[None, :w])
+    return out.div_(row_sum[bleed : bleed + h, None]).div_(col_sum[None, bleed : bleed + w])

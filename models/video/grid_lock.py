@@ -26,9 +26,8 @@ Measured (docs/video_log.md; v3, OpenVINO bf16): on the sample clip, whose camer
 frame's warping error at +9.3% style to 32% at +6.8% (640x360) and from 29% at +8.0% to 23% at
 +8.5% (1280x720), for about 18% more time at 720p. Locking to whole pixels only, the sample
 clip flickered more (each rounding of the origin repainted the frame): the fraction matters.
-The padding also takes the frame's edge out of the generator's border, where it paints a dark
-band; the style score counts that band as style, so it reads a little less style on a locked
-frame's whole picture than inside it.
+Every picture, locked or not, is stylized with its bleed (models.tiling), so neither shows the
+dark band the generator paints along the edge of its input.
 """
 
 from __future__ import annotations

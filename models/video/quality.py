@@ -13,11 +13,12 @@
   picture of strokes count as flicker (on a made pan a result that cannot flicker scored 46% of
   frame by frame's error); the exact motion leaves only the flicker and the resampling.
 - inner style score: the same, with a border (INNER_BORDER px at the measured size) cut off
-  every version alike. The generator paints a thin dark line along a picture's edges, and the
-  encoder's zero-padded border features make that line weigh as much as a fifth of a frame's
-  score (avril with la_muse, 640x400: 6.81 as painted, 8.20 with the line gone, 9.41 and 9.32
-  inside): a method that changes the edges (the video grid lock's padding) moves the whole
-  picture's score without changing the strokes. Both are reported.
+  every version alike. Without its bleed (models.tiling) the generator paints a thin dark line
+  along a picture's edges, and the encoder's zero-padded border features make that line weigh
+  as much as a fifth of a frame's score (avril with la_muse, 640x400: 6.81 as painted, 8.20
+  with the line gone, 9.41 and 9.32 inside): a method that changed the edges then moved the
+  whole picture's score without changing the strokes. Every picture now has its bleed; both
+  scores are still reported.
 - content SSIM: `atelier evaluate`'s, against the source frame (1 = its structure intact).
 """
 

@@ -49,11 +49,16 @@ def test_strength_zero_is_the_reconstruction_and_one_differs(stylizer: GANStyliz
     style_a, style_b = synthetic_image(64, 64, seed=4), synthetic_image(64, 64, seed=5)
     zero_a = to_tensor(stylizer(content, [style_a], strength=0.0))
     zero_b = to_tensor(stylizer(content, [style_b], strength=0.0))
-    # Strength 0 ignores the style: both equal the decoder's reconstruction D(F(c)).
+    # Strength 0 ignores the style: both equal the decoder's reconstruction D(F(c)), of the
+    # photo with its bleed (a mirrored margin), cut back to the photo.
+    from models.tiling import BLEED, with_bleed
+
     with torch.no_grad():
-        x = to_tensor(content)
+        x = with_bleed(to_tensor(content))
         feats = stylizer.encoder(x, stylizer.taps)
-        reconstruction = stylizer.generator.decode(feats, (64, 96))
+        m = BLEED
+        bled = stylizer.generator.decode(feats, (x.shape[-2], x.shape[-1]))
+        reconstruction = bled[..., m : m + 64, m : m + 96]
     assert (zero_a - zero_b).abs().max() < 1 / 255 + 1e-6
     assert (zero_a - reconstruction).abs().max() < 1 / 255 + 1e-6
     full = to_tensor(stylizer(content, [style_a], strength=1.0))
@@ -231,16 +236,24 @@ def test_tiles_are_equal_on_the_stride_grid_and_share_the_overlap(
 
 
 @pytest.mark.parametrize(("height", "width"), [(203, 317), (331, 96), (17, 250)])
-def test_tiles_are_the_padded_photos_and_their_blend_gives_the_photo_back(
+def test_tiles_are_windows_of_the_bled_photo_and_their_blend_gives_the_photo_back(
     height: int, width: int
 ) -> None:
-    """Each tile is padded on its own at the photo's bottom and right edges: it must hold the
-    very pixels of the whole photo padded as an untiled one is, and blending tiles that are
-    the photo itself must give the photo back exactly (the blend weights sum to one)."""
-    from models.tiling import pad_to_multiple, stylize_tiled
+    """Every photo is stylized with its bleed: a mirrored margin, made up to the encoder's
+    stride. Each tile must hold the very pixels of the bled photo that a photo stylized in one
+    pass is given, and blending tiles that are the bled photo itself must give the photo back
+    exactly (the blend weights sum to one)."""
+    from models.tiling import BLEED, PAD_MULTIPLE, bled_side, stylize_tiled, with_bleed
 
     content = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(5))
-    padded = pad_to_multiple(content)
+    bled = with_bleed(content)
+    m = BLEED
+    assert bled.shape[-2:] == (bled_side(height), bled_side(width))
+    assert all(side % PAD_MULTIPLE == 0 for side in bled.shape[-2:])
+    assert torch.equal(bled[..., m : m + height, m : m + width], content)
+    bottom, right = bled.shape[-2] - height - m, bled.shape[-1] - width - m
+    if max(m, bottom) < height and max(m, right) < width:  # where F.pad can mirror it
+        assert torch.equal(bled, F.pad(content, [m, right, m, bottom], mode="reflect"))
     seen: list[torch.Tensor] = []
 
     def itself(tile: torch.Tensor, _stats: object) -> torch.Tensor:
@@ -258,12 +271,12 @@ def test_tiles_are_the_padded_photos_and_their_blend_gives_the_photo_back(
     assert out.shape == content.shape and out.is_contiguous()
     assert torch.allclose(out, content, atol=1e-6)
     assert len(seen) > 1
-    for tile in seen:  # found in the padded photo where tile_spans put it
+    for tile in seen:  # found in the bled photo where tile_spans put it
         hits = [
             (y, x)
-            for y in range(0, padded.shape[-2] - tile.shape[-2] + 1, 16)
-            for x in range(0, padded.shape[-1] - tile.shape[-1] + 1, 16)
-            if torch.equal(padded[..., y : y + tile.shape[-2], x : x + tile.shape[-1]], tile)
+            for y in range(0, bled.shape[-2] - tile.shape[-2] + 1, 16)
+            for x in range(0, bled.shape[-1] - tile.shape[-1] + 1, 16)
+            if torch.equal(bled[..., y : y + tile.shape[-2], x : x + tile.shape[-1]], tile)
         ]
         assert hits, tile.shape
 
@@ -271,7 +284,7 @@ def test_tiles_are_the_padded_photos_and_their_blend_gives_the_photo_back(
 def test_tiles_drawn_from_kept_taps_match_tiles_encoded_again(stylizer: GANStylizer) -> None:
     """Pass 2 of a tiled photo renders the taps pass 1 kept (fp16) instead of encoding every
     tile again: the same picture within fp16 rounding, and the same as with no taps kept."""
-    from models.tiling import pad_to_multiple, stylize_tiled
+    from models.tiling import stylize_tiled
 
     content = to_tensor(synthetic_image(200, 150, seed=21))
     style = stylizer.style_stats(synthetic_image(64, 64, seed=22))
@@ -280,7 +293,7 @@ def test_tiles_drawn_from_kept_taps_match_tiles_encoded_again(stylizer: GANStyli
 
     def encode(x: torch.Tensor) -> dict[str, torch.Tensor]:
         encoded.append(1)
-        return backend.encode(pad_to_multiple(x))
+        return backend.encode(x)
 
     def run(keep_bytes: int) -> torch.Tensor:
         encoded.clear()
