@@ -93,6 +93,14 @@ def _proc_status_kib(field: str) -> int:
     return 0
 
 
+def parse_bleed(text: str | None) -> tuple[int, int] | None:
+    """'0' -> (0, 0); '0,16' -> (0, 16); None -> None (the pipeline's)."""
+    if text is None:
+        return None
+    parts = [int(p) for p in text.split(",")]
+    return (parts[0], parts[-1])
+
+
 def measure(
     name: str,
     size: Size,
@@ -102,7 +110,7 @@ def measure(
     photo: str | None = None,
     painting: str | None = None,
     tile_size: int = DEFAULT_TILE_SIZE,
-    bleed: int | None = None,
+    bleed: tuple[int, int] | None = None,
 ) -> dict[str, float]:
     device = torch.device(device_name)
     run, count = make_case(name, size, device, model, photo, painting, tile_size, bleed)
@@ -188,10 +196,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--baseline-bleed",
-        type=int,
         default=None,
-        help="the baseline rows' bleed in px (models.tiling; default: the pipeline's; 0: the "
-        "photo alone, as before the bleed)",
+        help="the baseline rows' bleed in px, ROWS,COLUMNS or one number for both "
+        "(models.tiling; default: the pipeline's; 0: the photo alone, as before the bleed)",
     )
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--photo", default=None, help="photo file (default: seeded noise)")
@@ -211,7 +218,7 @@ def main() -> None:
             args.photo,
             args.painting,
             args.tile_size,
-            args.baseline_bleed if "baseline" in name.split() else None,
+            parse_bleed(args.baseline_bleed) if "baseline" in name.split() else None,
         )
         print(json.dumps(figures))
         return
@@ -256,7 +263,7 @@ def main() -> None:
                     + (["--model", args.model] if args.model else [])
                     + (["--baseline-model", args.baseline_model] if args.baseline_model else [])
                     + (
-                        ["--baseline-bleed", str(args.baseline_bleed)]
+                        ["--baseline-bleed", args.baseline_bleed]
                         if args.baseline_bleed is not None
                         else []
                     )

@@ -60,7 +60,7 @@ def make_case(
     photo: str | None = None,
     painting: str | None = None,
     tile_size: int = DEFAULT_TILE_SIZE,
-    bleed: int | None = None,
+    bleed: tuple[int, int] | None = None,
 ) -> tuple[Callable[[], object], Callable[[], object]]:
     """Returns (setup-free call to time, same call for FLOP counting); `bleed`: the GAN
     rows' bleed (models.tiling), None for the pipeline's."""

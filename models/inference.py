@@ -34,7 +34,7 @@ from models.modelfile import load_model, read_metadata
 from models.networks import Generator, StyleStats
 from models.optimisation import OptimisationStylizer
 from models.stylizer import Progress, StyleInput, Stylizer, check_strength, select_device
-from models.tiling import BLEED, PAD_MULTIPLE, TILE_OVERLAP, stylize_tiled, with_bleed
+from models.tiling import BLEED, PAD_MULTIPLE, TILE_OVERLAP, Bleed, stylize_tiled, with_bleed
 
 # The longer side a new painting is encoded at. Measured on 300 val pairs at 512 px
 # (atelier evaluate's scores, the shipped v2 on OpenVINO bf16): 512 / 384 / 256 px gave style
@@ -67,10 +67,10 @@ class GANStylizer:
         graph_cache: GraphCache | None = None,
         style_size: int = STYLE_SIZE,
         tile_overlap: int = TILE_OVERLAP,
-        bleed: int = BLEED,
+        bleed: Bleed = BLEED,
     ) -> None:
-        """bleed: the mirrored pixels around every photo, cut off after (models.tiling; 0
-        shows the generator's dark edge band, for comparison)."""
+        """bleed: the mirrored pixels (rows, columns) at each end of every photo, cut off after
+        (models.tiling; (0, 0) shows the generator's dark edge band, for comparison)."""
         self.device = device
         self.encoder = encoder
         self.generator = generator.eval()
@@ -96,8 +96,8 @@ class GANStylizer:
         )
         self.style_size = style_size
         self.tile_overlap = tile_overlap
-        if bleed % PAD_MULTIPLE:
-            raise ValueError(f"bleed must be a multiple of {PAD_MULTIPLE}")
+        if any(b % PAD_MULTIPLE or b < 0 for b in bleed):
+            raise ValueError(f"bleed must be two multiples of {PAD_MULTIPLE}")
         self.bleed = bleed
         self.taps = tuple(t.name for t in self.generator.taps)
 
@@ -154,7 +154,7 @@ class GANStylizer:
         384x192 one; later new shapes 16-17 ms either way, a known one 10-13 (one process, a
         2-core Zen 5 EPYC, AVX-512 + bf16, 2026-12-07)."""
         if self.backend.largest_dynamic_side is not None:  # the bled photo within it
-            side = min(side, self.backend.largest_dynamic_side - 2 * self.bleed)
+            side = min(side, self.backend.largest_dynamic_side - 2 * max(self.bleed))
         noise = torch.Generator().manual_seed(0)
         photo = to_image(torch.rand(1, 3, side, side, generator=noise))
         painting = to_image(torch.rand(1, 3, self.style_size, self.style_size, generator=noise))
@@ -274,10 +274,10 @@ class GANStylizer:
     def _run(self, content: torch.Tensor, style: StyleStats, strength: float) -> torch.Tensor:
         """The photo in one pass: the backend's single call, on the photo with its bleed."""
         h, w = content.shape[-2:]
-        m = self.bleed
-        out = self.backend.stylize(with_bleed(content, m), style, strength)
+        by, bx = self.bleed
+        out = self.backend.stylize(with_bleed(content, self.bleed), style, strength)
         # contiguous: palette matching then runs 5 ms faster at 1,024 px
-        return out[..., m : m + h, m : m + w].float().cpu().contiguous()
+        return out[..., by : by + h, bx : bx + w].float().cpu().contiguous()
 
     def _run_tiled(
         self,

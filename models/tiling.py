@@ -6,8 +6,8 @@ those statistics and neighbours are cross-faded in the middle of what they share
 normalised alike and starts on the encoder's stride grid, and a tile's edge, where its picture
 is not the whole photo's, is never shown: so no seam shows, and memory is bounded by the tile,
 not the photo. A photo stylized in one pass is one tile. Every photo is stylized with a bleed,
-as print calls the picture that runs past the trim: BLEED mirrored pixels on each side, cut off
-after, so that no edge of the network's input is an edge of the picture.
+as print calls the picture that runs past the trim: BLEED mirrored pixels at its left and right,
+cut off after, so that the edges where the generator paints a dark band are not the picture's.
 """
 
 from __future__ import annotations
@@ -34,19 +34,28 @@ BLEND_WIDTH = 32
 TILE_OVERLAP = 2 * 96 + BLEND_WIDTH
 
 
-# The bleed: every photo is stylized inside this many mirrored pixels on each side, cut off after: the
-# generator paints a dark band 4-8 px wide along a picture's edge, where the encoder's zero
-# padding meets it. Mean luma of the outer 6 px against the inside at 640 px (the shipped v4,
-# la_muse): avril 74 / 103 with no bleed, 86 with 8 px, 100 with 16; chicago 80 / 101, 95, 101
-# (docs/video_log.md). A multiple of PAD_MULTIPLE, so the picture keeps its place on the
-# encoder's stride grid.
-BLEED = 16
+# The bleed, (rows, columns) at each end: every photo is stylized inside this many mirrored
+# pixels, cut off after. Without it the generator paints a dark band 4-8 px wide along the left
+# edge of its input, and often a fainter one at the right, where the encoder's zero padding
+# meets it (the mean luma of the outer 6 px against the inside at 640 px, the shipped v4,
+# la_muse: avril 74 / 103 with no bleed, 86 with 8 px, 100 with 16; chicago 80 / 101, 95, 101;
+# docs/video_log.md). Its top and bottom edges show none, so the rows get no bleed, for half
+# the pixels (on 24 val pairs at 512 px, the mean |outer 6 px - the next 18 px| of luma was
+# top 5.5, bottom 5.4, left 43.0, right 9.3 without a bleed). Multiples of PAD_MULTIPLE, so the
+# picture keeps its place on the encoder's stride grid.
+Bleed = tuple[int, int]
+BLEED: Bleed = (0, 16)
 
 
-def bled_side(side: int, bleed: int = BLEED) -> int:
-    """A side with its bleed at both ends, made up to a multiple of PAD_MULTIPLE (and at least
-    two of them) at the far end: the length the network sees."""
+def bled_side(side: int, bleed: int) -> int:
+    """A side with `bleed` at both ends, made up to a multiple of PAD_MULTIPLE (and at least two
+    of them) at the far end: the length the network sees."""
     return max(math.ceil((side + 2 * bleed) / PAD_MULTIPLE) * PAD_MULTIPLE, 2 * PAD_MULTIPLE)
+
+
+def bled_shape(h: int, w: int, bleed: Bleed = BLEED) -> tuple[int, int]:
+    """(height, width) of an h x w photo with its bleed."""
+    return bled_side(h, bleed[0]), bled_side(w, bleed[1])
 
 
 def mirrored(start: int, stop: int, side: int) -> torch.Tensor:
@@ -61,7 +70,7 @@ def mirrored(start: int, stop: int, side: int) -> torch.Tensor:
 
 
 def bled_window(
-    x: torch.Tensor, rows: tuple[int, int], cols: tuple[int, int], bleed: int = BLEED
+    x: torch.Tensor, rows: tuple[int, int], cols: tuple[int, int], bleed: Bleed = BLEED
 ) -> torch.Tensor:
     """Rows and columns of the bled photo (`x` shifted by `bleed`, mirrored beyond its edges):
     a view where the window lies inside the photo, a copy of the window's size where not, never
@@ -69,7 +78,7 @@ def bled_window(
     longer than its mirrored part (1 ms for a 1,024 px photo, where gathering the rows and
     columns by index took 24); a shorter photo is mirrored as often as it needs."""
     h, w = x.shape[-2:]
-    y0, y1, x0, x1 = rows[0] - bleed, rows[1] - bleed, cols[0] - bleed, cols[1] - bleed
+    (y0, y1), (x0, x1) = (r - bleed[0] for r in rows), (c - bleed[1] for c in cols)
     piece = x[..., max(y0, 0) : min(y1, h), max(x0, 0) : min(x1, w)]
     top, bottom, left, right = max(-y0, 0), max(y1 - h, 0), max(-x0, 0), max(x1 - w, 0)
     if not (top or bottom or left or right):
@@ -79,10 +88,10 @@ def bled_window(
     return x.index_select(-2, mirrored(y0, y1, h)).index_select(-1, mirrored(x0, x1, w))
 
 
-def with_bleed(x: torch.Tensor, bleed: int = BLEED) -> torch.Tensor:
+def with_bleed(x: torch.Tensor, bleed: Bleed = BLEED) -> torch.Tensor:
     """The whole bled photo, for a photo stylized in one pass."""
-    h, w = x.shape[-2:]
-    return bled_window(x, (0, bled_side(h, bleed)), (0, bled_side(w, bleed)), bleed)
+    bled_h, bled_w = bled_shape(x.shape[-2], x.shape[-1], bleed)
+    return bled_window(x, (0, bled_h), (0, bled_w), bleed)
 
 
 def tile_spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
@@ -155,7 +164,7 @@ def stylize_tiled(
     render_features: Callable[[dict[str, torch.Tensor], Stats], torch.Tensor] | None = None,
     keep_bytes: int = KEEP_FEATURES_BYTES,
     progress: Callable[[float], None] | None = None,
-    bleed: int = BLEED,
+    bleed: Bleed = BLEED,
 ) -> torch.Tensor:
     """(1, 3, H, W) -> (1, 3, H, W): `encode` a tile of the bled photo (each side a multiple of
     PAD_MULTIPLE) to its taps, `render` one with given statistics to its picture. With
@@ -165,7 +174,8 @@ def stylize_tiled(
     h, w = content.shape[-2:]
     # Tiled as an untiled photo is stylized, with its bleed, on the same grid; only the tiles at
     # the photo's edges are copies (bled_window).
-    bled_h, bled_w = bled_side(h, bleed), bled_side(w, bleed)
+    bled_h, bled_w = bled_shape(h, w, bleed)
+    by, bx = bleed
     rows, cols = tile_spans(bled_h, tile, overlap), tile_spans(bled_w, tile, overlap)
     row_cores, col_cores = _cores(rows, bled_h), _cores(cols, bled_w)
     tiles = [(r, c) for r in range(len(rows)) for c in range(len(cols))]
@@ -221,13 +231,13 @@ def stylize_tiled(
         else:
             piece = render(bled_window(content, rows[r], cols[c], bleed), stats).float().cpu()
         # the tile's part of the photo, in the bled photo's coordinates
-        ys, ye = max(y0, bleed), min(y1, bleed + h)
-        xs, xe = max(x0, bleed), min(x1, bleed + w)
+        ys, ye = max(y0, by), min(y1, by + h)
+        xs, xe = max(x0, bx), min(x1, bx + w)
         if ys < ye and xs < xe:  # not a tile of bleed alone
             wy, wx = row_ramps[r][ys - y0 : ye - y0], col_ramps[c][xs - x0 : xe - x0]
-            out[..., ys - bleed : ye - bleed, xs - bleed : xe - bleed].addcmul_(
+            out[..., ys - by : ye - by, xs - bx : xe - bx].addcmul_(
                 piece[..., ys - y0 : ye - y0, xs - x0 : xe - x0], wy[:, None] * wx[None, :]
             )
         if progress:
             progress((len(tiles) + i + 1) / total_steps)
-    return out.div_(row_sum[bleed : bleed + h, None]).div_(col_sum[None, bleed : bleed + w])
+    return out.div_(row_sum[by : by + h, None]).div_(col_sum[None, bx : bx + w])

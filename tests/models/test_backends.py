@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from models.encoders import build_random
 from models.images import to_tensor
 from models.inference import GANStylizer
 from models.networks import Generator, GeneratorConfig, build_generator
-from models.tiling import bled_side
+from models.tiling import bled_shape
 from tests.models.conftest import synthetic_image
 from tests.models.parity import assert_paints_as
 
@@ -209,7 +210,7 @@ def test_openvino_specialises_a_shape_that_comes_again(generator, cache) -> None
         for _ in range(2):
             stylizer.stylize_tensor(picture, style)
     assert len(joined.static) == kept
-    assert (1, 3, bled_side(48), bled_side(32 + 16 * (kept + 1))) in {s[0] for s in joined.static}
+    assert (1, 3, *bled_shape(48, 32 + 16 * (kept + 1))) in {s[0] for s in joined.static}
 
 
 def test_openvino_compiles_a_small_shape_once_its_calls_have_spent_a_compiles_time(
@@ -230,13 +231,13 @@ def test_openvino_compiles_a_small_shape_once_its_calls_have_spent_a_compiles_ti
         stylizer.stylize_tensor(content, style)
     assert not joined.static and joined.dynamic is not None
     stylizer.stylize_tensor(content, style)
-    assert [s[0] for s in joined.static] == [(1, 3, bled_side(64), bled_side(96))]
+    assert [s[0] for s in joined.static] == [(1, 3, *bled_shape(64, 96))]
     assert joined.compile_seconds == pytest.approx((0.1 + 0.04) / 2)
     joined.compile_seconds = 1.0
     other = to_tensor(synthetic_image(80, 64, seed=16))
     for _ in range(5):
         stylizer.stylize_tensor(other, style)
-    assert (1, 3, bled_side(64), bled_side(80)) not in {s[0] for s in joined.static}
+    assert (1, 3, *bled_shape(64, 80)) not in {s[0] for s in joined.static}
 
 
 def test_openvino_compiles_a_large_shape_on_its_first_call(generator, cache, monkeypatch) -> None:
@@ -250,11 +251,11 @@ def test_openvino_compiles_a_large_shape_on_its_first_call(generator, cache, mon
     reference = exact(generator)
     style = reference.style_stats(synthetic_image(64, 48, seed=12))
     small, large = (to_tensor(synthetic_image(w, 64, seed=w)) for w in (64, 112))
-    monkeypatch.setattr(specialise, "AT_ONCE_VALUES", 3 * bled_side(64) * bled_side(112))
+    monkeypatch.setattr(specialise, "AT_ONCE_VALUES", 3 * math.prod(bled_shape(64, 112)))
     stylizer.stylize_tensor(small, style)
     assert not joined.static and joined.dynamic is not None
     got = stylizer.stylize_tensor(large, style)
-    assert [s[0] for s in joined.static] == [(1, 3, bled_side(64), bled_side(112))]
+    assert [s[0] for s in joined.static] == [(1, 3, *bled_shape(64, 112))]
     assert joined.dynamic is None
     assert (got - reference.stylize_tensor(large, style)).abs().max() < 1e-3
 
@@ -320,8 +321,8 @@ def test_the_warm_up_runs_a_whole_job_on_the_dynamic_graphs(cache) -> None:
     stylizer.warm_up(96)
     side = stylizer.style_size
     assert (1, 3, side, side) in {s[0] for s in backend._encoder.calls}  # type: ignore[attr-defined]
-    bled = bled_side(96)  # the photo with its bleed (models.tiling)
-    assert (1, 3, bled, bled) in {s[0] for s in backend._whole.calls}  # type: ignore[attr-defined]
+    bled = bled_shape(96, 96)  # the photo with its bleed (models.tiling)
+    assert (1, 3, *bled) in {s[0] for s in backend._whole.calls}  # type: ignore[attr-defined]
     assert color._channel_map.cache_info().misses == 1
     assert not backend._encoder.static and not backend._whole.static  # type: ignore[attr-defined]
 

@@ -56,9 +56,9 @@ def test_strength_zero_is_the_reconstruction_and_one_differs(stylizer: GANStyliz
     with torch.no_grad():
         x = with_bleed(to_tensor(content))
         feats = stylizer.encoder(x, stylizer.taps)
-        m = BLEED
+        by, bx = BLEED
         bled = stylizer.generator.decode(feats, (x.shape[-2], x.shape[-1]))
-        reconstruction = bled[..., m : m + 64, m : m + 96]
+        reconstruction = bled[..., by : by + 64, bx : bx + 96]
     assert (zero_a - zero_b).abs().max() < 1 / 255 + 1e-6
     assert (zero_a - reconstruction).abs().max() < 1 / 255 + 1e-6
     full = to_tensor(stylizer(content, [style_a], strength=1.0))
@@ -243,17 +243,17 @@ def test_tiles_are_windows_of_the_bled_photo_and_their_blend_gives_the_photo_bac
     stride. Each tile must hold the very pixels of the bled photo that a photo stylized in one
     pass is given, and blending tiles that are the bled photo itself must give the photo back
     exactly (the blend weights sum to one)."""
-    from models.tiling import BLEED, PAD_MULTIPLE, bled_side, stylize_tiled, with_bleed
+    from models.tiling import BLEED, PAD_MULTIPLE, bled_shape, stylize_tiled, with_bleed
 
     content = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(5))
     bled = with_bleed(content)
-    m = BLEED
-    assert bled.shape[-2:] == (bled_side(height), bled_side(width))
+    by, bx = BLEED
+    assert bled.shape[-2:] == bled_shape(height, width)
     assert all(side % PAD_MULTIPLE == 0 for side in bled.shape[-2:])
-    assert torch.equal(bled[..., m : m + height, m : m + width], content)
-    bottom, right = bled.shape[-2] - height - m, bled.shape[-1] - width - m
-    if max(m, bottom) < height and max(m, right) < width:  # where F.pad can mirror it
-        assert torch.equal(bled, F.pad(content, [m, right, m, bottom], mode="reflect"))
+    assert torch.equal(bled[..., by : by + height, bx : bx + width], content)
+    bottom, right = bled.shape[-2] - height - by, bled.shape[-1] - width - bx
+    if max(by, bottom) < height and max(bx, right) < width:  # where F.pad can mirror it
+        assert torch.equal(bled, F.pad(content, [bx, right, by, bottom], mode="reflect"))
     seen: list[torch.Tensor] = []
 
     def itself(tile: torch.Tensor, _stats: object) -> torch.Tensor:
