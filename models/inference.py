@@ -146,8 +146,8 @@ class GANStylizer:
         after, on a noisy 2-core EPYC; docs/benchmarks.md). A dynamic OpenVINO graph keeps
         the buffers of the largest shape it ran, so a warm-up at the largest side to come
         spares later calls their allocations too. On OpenVINO the side is capped so that its
-        bled photo (models.tiling) is the largest the dynamic graph serves (larger photos get a graph
-        compiled for their shape on their first call, models.backends.specialise).
+        bled photo (models.tiling) is the largest the dynamic graph serves (larger photos get a
+        graph compiled for their shape on their first call, models.backends.specialise).
         The painting is a square at the style size, the largest shape the encoder meets in a
         painting's statistics, for the same reason: a fresh worker's first new painting
         (la_muse, 384x320 there) then took 17.4 ms against 33.5 after a warm-up that encoded a
