@@ -98,6 +98,8 @@ def parse_bleed(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
     parts = [int(p) for p in text.split(",")]
+    if len(parts) > 2:
+        raise SystemExit(f"--baseline-bleed: one number or ROWS,COLUMNS, not {text!r}")
     return (parts[0], parts[-1])
 
 

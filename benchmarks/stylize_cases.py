@@ -24,6 +24,7 @@ from models.inference import GANStylizer
 from models.modelfile import load_model
 from models.networks import GeneratorConfig, build_generator
 from models.optimisation import optimise
+from models.tiling import BLEED
 
 ROOT = Path(__file__).resolve().parents[1]
 Size = tuple[int, int]  # (width, height)
@@ -72,7 +73,7 @@ def make_case(
             device=str(device),
             backend=BACKEND_ROWS[words[1]],
             precision="f32" if "f32" in words else "auto",
-            **({} if bleed is None else {"bleed": bleed}),  # type: ignore[arg-type]
+            bleed=BLEED if bleed is None else bleed,
         )
         print(f"# {name}: {stylizer.backend_info}", file=sys.stderr)
         painting_image, photo_image = to_image(style.cpu()), to_image(content.cpu())
