@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     # contracts.backends.default_graph_cache_dir, shared with the CLI); the job store and
     # storage share them between workers.
     graph_cache_dir: Path | None = None
+    # Whether a worker's warm-up also runs the common photo shapes (models.inference): a first
+    # photo of one of them then runs as fast as the next, for about 0.7 s more of start-up and
+    # 60 MiB more of the worker's memory (OpenVINO; docs/benchmarks.md).
+    warm_photo_shapes: bool = True
     optimisation_steps: int = Field(default=100, gt=0)
     optimisation_size: int = Field(default=384, gt=0)
 

@@ -34,13 +34,48 @@ from models.modelfile import load_model, read_metadata
 from models.networks import Generator, StyleStats
 from models.optimisation import OptimisationStylizer
 from models.stylizer import Progress, StyleInput, Stylizer, check_strength, select_device
-from models.tiling import BLEED, PAD_MULTIPLE, TILE_OVERLAP, Bleed, stylize_tiled, with_bleed
+from models.tiling import (
+    BLEED,
+    PAD_MULTIPLE,
+    TILE_OVERLAP,
+    Bleed,
+    bled_shape,
+    stylize_tiled,
+    with_bleed,
+)
 
 # The longer side a new painting is encoded at. Measured on 300 val pairs at 512 px
 # (atelier evaluate's scores, the shipped v2 on OpenVINO bf16): 512 / 384 / 256 px gave style
 # 6.453 / 6.486 / 6.739, colour 2.60 / 2.59 / 2.60, SSIM 0.497 / 0.494 / 0.491. 384 is within
 # 1% of 512 on every score for 56% of its pixels; 256 loses 4.4% of the style score.
 STYLE_SIZE = 384
+
+# The photo shapes a worker prepares before its first job (`warm_up`'s `shapes`): the usual
+# aspect ratios, landscape and portrait, at long sides of 512 and 768 px. Why: a backend builds
+# its kernels for each input shape on the first call at it, so the first photo of a new shape
+# costs about twice a warm call (the shipped v4 on OpenVINO bf16, 2 threads, a 2-core Zen 5
+# EPYC with AVX-512 + bf16, the graph alone: 512x512 44 / 21 ms, 384x512 35 / 16; torch
+# 50 / 35 and 39 / 28), whatever was warmed before. The sixteen shapes (with the bleed) take
+# 0.65 s and 63 MiB more of the worker's memory there; a photo within 16 px of one of them
+# (500x375 runs as 512x384) then starts warm. Larger photos are compiled for at once
+# (models.backends.specialise), and video frames repeat one shape.
+COMMON_ASPECTS = ((1, 1), (4, 3), (3, 2), (16, 9), (5, 4))
+COMMON_LONG_SIDES = (512, 768)
+
+
+def common_photo_shapes(
+    long_sides: Sequence[int] = COMMON_LONG_SIDES,
+    aspects: Sequence[tuple[int, int]] = COMMON_ASPECTS,
+) -> list[tuple[int, int]]:
+    """(height, width) of each aspect ratio, landscape then portrait, at each long side."""
+    shapes: list[tuple[int, int]] = []
+    for side in long_sides:
+        for a, b in aspects:
+            short = round(side * min(a, b) / max(a, b))
+            for shape in ((short, side), (side, short)):
+                if shape not in shapes:
+                    shapes.append(shape)
+    return shapes
 
 
 def precision_of(bf16: bool | None) -> str:
@@ -136,7 +171,7 @@ class GANStylizer:
         """Which backend runs this model, as results record it."""
         return describe(self.backend)
 
-    def warm_up(self, side: int = 256) -> None:
+    def warm_up(self, side: int = 256, shapes: Sequence[tuple[int, int]] = ()) -> None:
         """One whole call (a painting's statistics, the `side` px photo through the graphs,
         palette matching, the picture out) on random pixels, so that the first job pays
         neither the backend's first-call allocations and kernel choices (measured: 4.5 s cold
@@ -152,13 +187,22 @@ class GANStylizer:
         painting's statistics, for the same reason: a fresh worker's first new painting
         (la_muse, 384x320 there) then took 17.4 ms against 33.5 after a warm-up that encoded a
         384x192 one; later new shapes 16-17 ms either way, a known one 10-13 (one process, a
-        2-core Zen 5 EPYC, AVX-512 + bf16, 2026-12-07)."""
+        2-core Zen 5 EPYC, AVX-512 + bf16, 2026-12-07).
+        Then each of `shapes` (height, width; `common_photo_shapes()` for a worker) through the
+        graphs alone, once per shape the backend sees (with the bleed): the first photo of a
+        shape otherwise pays for its kernels."""
         if self.backend.largest_dynamic_side is not None:  # the bled photo within it
             side = min(side, self.backend.largest_dynamic_side - 2 * max(self.bleed))
         noise = torch.Generator().manual_seed(0)
         photo = to_image(torch.rand(1, 3, side, side, generator=noise))
         painting = to_image(torch.rand(1, 3, self.style_size, self.style_size, generator=noise))
-        self(photo, [painting])
+        style = self.style_stats(painting)
+        self(photo, [style])
+        seen = {bled_shape(side, side, self.bleed)}
+        for h, w in shapes:
+            if bled_shape(h, w, self.bleed) not in seen:
+                seen.add(bled_shape(h, w, self.bleed))
+                self._run(torch.rand(1, 3, h, w, generator=noise), style, 1.0)
 
     @torch.inference_mode()
     def style_stats(self, style: Image.Image) -> StyleStats:

@@ -12,10 +12,11 @@ import pytest
 import torch
 
 from models.backends import GraphDirectory, TorchBackend, open_backend
-from models.backends.export import encoder_key, graph_key
+from models.backends.export import encoder_key, graph_key, probe_image
+from models.backends.specialise import AT_ONCE_VALUES
 from models.encoders import build_random
 from models.images import to_tensor
-from models.inference import GANStylizer
+from models.inference import GANStylizer, common_photo_shapes
 from models.networks import Generator, GeneratorConfig, build_generator
 from models.tiling import bled_shape
 from tests.models.conftest import synthetic_image
@@ -318,13 +319,28 @@ def test_the_warm_up_runs_a_whole_job_on_the_dynamic_graphs(cache) -> None:
     stylizer = on("openvino", generator, cache, sha="f" * 64)
     backend = stylizer.backend
     color._channel_map.cache_clear()
-    stylizer.warm_up(96)
+    # Photo shapes after the whole call: 60x80 is 64x80 with its bleed, 96x96 the call's own.
+    stylizer.warm_up(96, [(64, 80), (80, 64), (60, 80), (96, 96)])
     side = stylizer.style_size
     assert (1, 3, side, side) in {s[0] for s in backend._encoder.calls}  # type: ignore[attr-defined]
-    bled = bled_shape(96, 96)  # the photo with its bleed (models.tiling)
-    assert (1, 3, *bled) in {s[0] for s in backend._whole.calls}  # type: ignore[attr-defined]
+    whole = {s[0]: n for s, n in backend._whole.calls.items()}  # type: ignore[attr-defined]
+    probe = (1, 3, *probe_image().shape[-2:])  # the backend's parity check, before
+    # the photo with its bleed (models.tiling), then each photo shape once
+    bled = [(1, 3, *bled_shape(h, w)) for h, w in ((96, 96), (64, 80), (80, 64))]
+    assert whole == {probe: 1} | dict.fromkeys(bled, 1)
     assert color._channel_map.cache_info().misses == 1
     assert not backend._encoder.static and not backend._whole.static  # type: ignore[attr-defined]
+
+
+def test_the_common_photo_shapes_are_each_aspect_both_ways_at_each_long_side() -> None:
+    shapes = common_photo_shapes((512, 768), ((1, 1), (4, 3), (16, 9)))
+    assert shapes == [
+        (512, 512), (384, 512), (512, 384), (288, 512), (512, 288),
+        (768, 768), (576, 768), (768, 576), (432, 768), (768, 432),
+    ]  # fmt: skip
+    # every default shape runs in one pass on OpenVINO's dynamic graph: no compile at start
+    for h, w in common_photo_shapes():
+        assert 3 * math.prod(bled_shape(h, w)) < AT_ONCE_VALUES
 
 
 def test_a_paintings_shape_stays_on_the_dynamic_encoder(generator, cache) -> None:
