@@ -114,8 +114,8 @@ class Settings(BaseSettings):
     # storage share them between workers.
     graph_cache_dir: Path | None = None
     # Whether a worker's warm-up also runs the common photo shapes (models.inference): a first
-    # photo of one of them then runs as fast as the next, for about 0.7 s more of start-up and
-    # 60 MiB more of the worker's memory (OpenVINO; docs/benchmarks.md).
+    # photo of one of them then runs as fast as the next, for about 0.6 s more of start-up and
+    # 80-100 MiB more of the worker's memory (OpenVINO; docs/benchmarks.md).
     warm_photo_shapes: bool = True
     optimisation_steps: int = Field(default=100, gt=0)
     optimisation_size: int = Field(default=384, gt=0)

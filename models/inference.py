@@ -55,8 +55,8 @@ STYLE_SIZE = 384
 # its kernels for each input shape on the first call at it, so the first photo of a new shape
 # costs about twice a warm call (the shipped v4 on OpenVINO bf16, 2 threads, a 2-core Zen 5
 # EPYC with AVX-512 + bf16, the graph alone: 512x512 44 / 21 ms, 384x512 35 / 16; torch
-# 50 / 35 and 39 / 28), whatever was warmed before. The sixteen shapes (with the bleed) take
-# 0.65 s and 63 MiB more of the worker's memory there; a photo within 16 px of one of them
+# 50 / 35 and 39 / 28), whatever was warmed before. The eighteen shapes take about 0.6 s
+# and 80-100 MiB more of the worker's memory there; a photo within 16 px of one of them
 # (500x375 runs as 512x384) then starts warm. Larger photos are compiled for at once
 # (models.backends.specialise), and video frames repeat one shape.
 COMMON_ASPECTS = ((1, 1), (4, 3), (3, 2), (16, 9), (5, 4))
