@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 from celery import Celery, bootsteps
-from celery.signals import worker_init
+from celery.signals import celeryd_after_setup, worker_init
 
 from app.config import get_settings
 from app.queue import (
@@ -106,6 +106,18 @@ def _refuse_unmigrated_database(**_: Any) -> None:
     from worker.stylization import warm_active_model
 
     try:
-        log.info("warm-up: %s", warm_active_model(rt))
+        _warm_up_reports.append(warm_active_model(rt))
     except Exception:  # a broken model fails its jobs with a code; the worker still serves
         log.exception("warm-up failed; the first job loads the model itself")
+
+
+# What the warm-up did: worker_init comes before Celery sets up its logging, where an INFO line
+# would be lost, so it is logged once logging is up (celeryd_after_setup, before the worker
+# takes its first task).
+_warm_up_reports: list[str] = []
+
+
+@celeryd_after_setup.connect
+def _log_the_warm_up(**_: Any) -> None:
+    while _warm_up_reports:
+        log.info("warm-up: %s", _warm_up_reports.pop(0))

@@ -4,6 +4,7 @@ never re-activated over an admin's choice, and used by GAN jobs through a real w
 import io
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -161,6 +162,26 @@ def test_jobs_name_the_builtin_model_or_the_optimisation_method(running_stack, b
         assert done["status"] == "succeeded", done
         assert done["result_info"]["method"] == "optimisation"
         assert done["result_info"]["model_id"] is None
+
+
+def test_a_worker_warms_the_active_model_and_says_so_before_its_first_task(
+    fresh_stack, builtin_model_file
+):
+    """The warm-up (worker_init, before Celery's logging is up) is logged once logging is up
+    and before the worker is ready: the model, the backend, the common photo shapes (none
+    with ATELIER_WARM_PHOTO_SHAPES=false)."""
+    stack = fresh_stack
+    db_upgrade(stack.env, builtin_model_file)
+    for n, (env, shapes) in enumerate([({}, 18), ({"ATELIER_WARM_PHOTO_SHAPES": "false"}, 0)]):
+        worker = stack.start_worker(**env)
+        deadline = time.monotonic() + 120
+        while " ready." not in stack.logs(f"worker{n}.log") and time.monotonic() < deadline:
+            assert worker.poll() is None, stack.logs(f"worker{n}.log")
+            time.sleep(0.2)
+        log = stack.logs(f"worker{n}.log")
+        warm = log.find("warm-up: model atelier-default (")
+        assert 0 <= warm < log.index(" ready."), log
+        assert f", with {shapes} common photo shapes" in log[warm : log.index(" ready.")], log
 
 
 @pytest.mark.parametrize("method", ["GAN", "fast", "", "optimization"])
