@@ -171,7 +171,7 @@ class GANStylizer:
         """Which backend runs this model, as results record it."""
         return describe(self.backend)
 
-    def warm_up(self, side: int = 256, shapes: Sequence[tuple[int, int]] = ()) -> None:
+    def warm_up(self, side: int = 256, shapes: Sequence[tuple[int, int]] = ()) -> int:
         """One whole call (a painting's statistics, the `side` px photo through the graphs,
         palette matching, the picture out) on random pixels, so that the first job pays
         neither the backend's first-call allocations and kernel choices (measured: 4.5 s cold
@@ -188,9 +188,11 @@ class GANStylizer:
         (la_muse, 384x320 there) then took 17.4 ms against 33.5 after a warm-up that encoded a
         384x192 one; later new shapes 16-17 ms either way, a known one 10-13 (one process, a
         2-core Zen 5 EPYC, AVX-512 + bf16, 2026-12-07).
-        Then each of `shapes` (height, width; `common_photo_shapes()` for a worker) through the
-        graphs alone, once per shape the backend sees (with the bleed): the first photo of a
-        shape otherwise pays for its kernels."""
+        Then each of `shapes` (height, width; `common_photo_shapes()` for a worker) that runs in
+        one pass at a tile size of `side`, through the graphs alone, once per shape the backend
+        sees (with the bleed): the first photo of a shape otherwise pays for its kernels.
+        How many of `shapes` it ran."""
+        tile_size = side  # photos up to it run in one pass
         if self.backend.largest_dynamic_side is not None:  # the bled photo within it
             side = min(side, self.backend.largest_dynamic_side - 2 * max(self.bleed))
         noise = torch.Generator().manual_seed(0)
@@ -200,9 +202,10 @@ class GANStylizer:
         self(photo, [style])
         seen = {bled_shape(side, side, self.bleed)}
         for h, w in shapes:
-            if bled_shape(h, w, self.bleed) not in seen:
+            if max(h, w) <= tile_size and bled_shape(h, w, self.bleed) not in seen:
                 seen.add(bled_shape(h, w, self.bleed))
                 self._run(torch.rand(1, 3, h, w, generator=noise), style, 1.0)
+        return len(seen) - 1
 
     @torch.inference_mode()
     def style_stats(self, style: Image.Image) -> StyleStats:

@@ -84,6 +84,12 @@ celery_app = make_celery()
 celery_app.steps["worker"].add(WakeForQueuedCallbacks)
 
 
+# What the warm-up did: worker_init comes before Celery sets up its logging, where an INFO line
+# would be lost, so it is logged once logging is up (celeryd_after_setup, before the worker
+# takes its first task).
+_warm_up_reports: list[str] = []
+
+
 @worker_init.connect
 def _refuse_unmigrated_database(**_: Any) -> None:
     """Fail at start (naming `atelier db upgrade`), not on the first task, if `celery -A` is
@@ -109,12 +115,6 @@ def _refuse_unmigrated_database(**_: Any) -> None:
         _warm_up_reports.append(warm_active_model(rt))
     except Exception:  # a broken model fails its jobs with a code; the worker still serves
         log.exception("warm-up failed; the first job loads the model itself")
-
-
-# What the warm-up did: worker_init comes before Celery sets up its logging, where an INFO line
-# would be lost, so it is logged once logging is up (celeryd_after_setup, before the worker
-# takes its first task).
-_warm_up_reports: list[str] = []
 
 
 @celeryd_after_setup.connect

@@ -77,11 +77,11 @@ def warm_active_model(rt: Runtime) -> str:
     with rt.storage.local_path(model.sha256) as path:
         stylizer = rt.stylizer(path, model.sha256)
     shapes = common_photo_shapes() if rt.settings.warm_photo_shapes else []
-    stylizer.warm_up(rt.settings.default_tile_size, shapes)
+    warmed = stylizer.warm_up(rt.settings.default_tile_size, shapes)
     backend = " ".join(str(v) for v in stylizer.backend_info.values())
     return (
         f"model {model.name} ({model.sha256[:12]}) loaded and warm on {backend},"
-        f" with {len(shapes)} common photo shapes"
+        f" with {warmed} common photo shapes"
     )
 
 
