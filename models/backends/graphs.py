@@ -111,7 +111,12 @@ class GraphBackend:
 
 
 class OnnxRuntimeBackend(GraphBackend):
-    """ONNX Runtime's CPU execution provider, every graph optimisation on."""
+    """ONNX Runtime's CPU execution provider, every graph optimisation on, its threads not
+    spinning. Why: each graph is a session with its own pool of `threads`, and a pool's threads
+    spin for a while after each run; the next graph's run then shared the cores with them. On a
+    2-core Zen 5 EPYC (AVX-512), one process, median of 9 alternated calls at 512 px: a new
+    painting 111 ms spinning, 57 not; a saved style 60 and 44; the painting's statistics alone
+    26 and 13 (docs/benchmarks.md)."""
 
     name = "onnxruntime"
     package = "onnxruntime"
@@ -124,6 +129,7 @@ class OnnxRuntimeBackend(GraphBackend):
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
 
     def _run(self, graph: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:

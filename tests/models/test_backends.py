@@ -344,6 +344,15 @@ def test_the_common_photo_shapes_are_each_aspect_both_ways_at_each_long_side() -
         assert 3 * math.prod(bled_shape(h, w)) < AT_ONCE_VALUES
 
 
+def test_onnx_runtimes_sessions_do_not_spin(generator, cache) -> None:
+    """Each graph is a session with its own thread pool; spinning threads of one took the cores
+    from the next (models.backends.graphs: a new painting at 512 px 111 ms spinning, 57 not)."""
+    backend = on("onnxruntime", generator, cache, sha="d" * 64).backend
+    for session in (backend._encoder, backend._render, backend._whole):  # type: ignore[attr-defined]
+        entries = session.get_session_options().get_session_config_entry
+        assert entries("session.intra_op.allow_spinning") == "0"
+
+
 def test_a_paintings_shape_stays_on_the_dynamic_encoder(generator, cache) -> None:
     """Paintings are encoded at the style size, where a compiled graph is no faster than the
     dynamic one: two paintings of one shape compile nothing, and their statistics are those of
