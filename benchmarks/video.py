@@ -15,8 +15,9 @@ stylize stage's own frames are that baseline):
   quality       warping error (x1000; Farneback flow of the source, on the pixels it tracks),
                 style score (`atelier evaluate`'s, at 256 px; "inner": without a 32 px border,
                 where stills had a thin dark line before the bleed, models/tiling.py) and
-                content SSIM of the source, frame by frame, the grid-locked frames before the blend and the product,
-                at the output's size (or --metric-side px), measured after the timed pass
+                content SSIM of the source, frame by frame, the grid-locked frames before the
+                blend and the product, at the output's size (or --metric-side px), measured
+                after the timed pass
                 on the frames it wrote to a file; with --known-motion (a made clip's camera,
                 from benchmarks/made_clips.py: per frame [a, tx, ty] or null) the warping
                 error along that exact motion too ("exact");

@@ -201,11 +201,14 @@ class GANStylizer:
         style = self.style_stats(painting)
         self(photo, [style])
         seen = {bled_shape(side, side, self.bleed)}
+        warmed = 0
         for h, w in shapes:
-            if max(h, w) <= tile_size and bled_shape(h, w, self.bleed) not in seen:
-                seen.add(bled_shape(h, w, self.bleed))
+            bled = bled_shape(h, w, self.bleed)
+            if max(h, w) <= tile_size and bled not in seen:
+                seen.add(bled)
                 self._run(torch.rand(1, 3, h, w, generator=noise), style, 1.0)
-        return len(seen) - 1
+                warmed += 1
+        return warmed
 
     @torch.inference_mode()
     def style_stats(self, style: Image.Image) -> StyleStats:

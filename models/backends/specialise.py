@@ -19,9 +19,9 @@ compile's cost starts at COMPILE_SECONDS and follows the compiles measured.
 A large shape is specialised at once: from about a 1024x768 photo on, the dynamic graph's first
 call costs as much as the compile and a static call (one process, the joined graph of the
 shipped model, bf16: 1024x768 380 ms dynamic against 452 compiled, 1024x1024 597 against 484;
-512x384 76 against 299), and holds more memory (1024 px: 320 MiB against 174). On an AVX2 CPU in fp32 the first two calls
-of a 1024x768 photo took 605 + 329 ms compiled at once against 779 + 980 ms on the second-call
-rule (docs/benchmarks.md). Only the most recent SPECIALISED_SHAPES are kept, each holding its
+512x384 76 against 299), and holds more memory (1024 px: 320 MiB against 174). On an AVX2
+CPU in fp32 the first two calls of a 1024x768 photo took 605 + 329 ms compiled at once against
+779 + 980 ms on the second-call rule (docs/benchmarks.md). Only the most recent SPECIALISED_SHAPES are kept, each holding its
 own buffers. A painting's shape on the encoder is never specialised (ENCODER_DYNAMIC_VALUES):
 at the style size the compile buys nothing.
 

@@ -7,6 +7,7 @@ import hashlib
 import logging
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -347,8 +348,8 @@ def test_the_common_photo_shapes_are_each_aspect_both_ways_at_each_long_side() -
 def test_onnx_runtimes_sessions_do_not_spin(generator, cache) -> None:
     """Each graph is a session with its own thread pool; spinning threads of one took the cores
     from the next (models.backends.graphs: a new painting at 512 px 111 ms spinning, 57 not)."""
-    backend = on("onnxruntime", generator, cache, sha="d" * 64).backend
-    for session in (backend._encoder, backend._render, backend._whole):  # type: ignore[attr-defined]
+    graphs: Any = on("onnxruntime", generator, cache, sha="d" * 64).backend
+    for session in (graphs._encoder, graphs._render, graphs._whole):
         entries = session.get_session_options().get_session_config_entry
         assert entries("session.intra_op.allow_spinning") == "0"
 
